@@ -1,0 +1,1 @@
+"""The ``shrinkbench`` command-line interface (click)."""

@@ -1,0 +1,114 @@
+"""``shrinkbench list``: what the installed plugins provide."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+import click
+
+from shrinkbench.plugins import KINDS, Entry, Registry, get_registry
+
+CHOICES = ("plugins", *KINDS)
+
+
+def _summary(distribution: str) -> str:
+    try:
+        return metadata.metadata(distribution).get("Summary", "") or ""
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def plugin_rows(registry: Registry, pattern: str | None) -> list[dict]:
+    """One dict per discovered plugin: name, plugin (distribution), version, status, error, description."""
+    import fnmatch
+
+    rows = []
+    for info in registry.plugins:
+        if pattern and not (fnmatch.fnmatchcase(info.name, pattern) or fnmatch.fnmatchcase(info.distribution, pattern)):
+            continue
+        rows.append(
+            {
+                "name": info.name,
+                "plugin": info.distribution,
+                "version": info.version,
+                "status": info.status,
+                "error": info.error,
+                "description": _summary(info.distribution),
+            }
+        )
+    return rows
+
+
+def entry_row(kind: str, entry: Entry) -> dict:
+    """The JSON/table row of one strategy, model, dataset or metric."""
+    spec = entry.spec
+    row = {"name": entry.name, "plugin": entry.plugin, "description": spec.description}
+    if kind == "strategies":
+        row["aliases"] = list(spec.aliases)
+        row["needs_data"] = spec.needs_data
+    elif kind == "datasets":
+        row.update(num_classes=spec.num_classes, input_shape=list(spec.input_shape), bundled=spec.bundled)
+    elif kind == "metrics":
+        row["columns"] = list(spec.columns)
+    return row
+
+
+def _table(title: str, rows: list[dict], columns: list[str]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold", style="bold cyan" if col == "name" else None)
+    for row in rows:
+        table.add_row(*[_cell(row.get(col, "")) for col in columns])
+    if not rows:
+        table.caption = "none installed"
+    return table
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if value == "failed" or value == "conflict":
+        return f"[red]{value}[/red]"
+    return str(value)
+
+
+@click.command("list")
+@click.argument("kind", required=False, type=click.Choice(CHOICES))
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
+    """Show installed plugins and the strategies, models, datasets and metrics they provide.
+
+    KIND limits the output to one kind; PATTERN is an fnmatch filter on names (quote it: 'layer-*').
+    Model families such as timm are one row ('timm:*') unless PATTERN names them ('timm:resnet*').
+
+    \b
+    Examples:
+      shrinkbench list
+      shrinkbench list strategies '*magnitude*'
+      shrinkbench list models 'timm:resnet*' --json
+
+    With --json the object has the keys plugins, strategies, models, datasets and metrics (only KIND's key
+    when KIND is given); each holds objects with at least name, plugin (the distribution) and description.
+    """
+    registry = get_registry()
+    kinds = [kind] if kind else list(CHOICES)
+    data = {
+        k: plugin_rows(registry, pattern) if k == "plugins" else [entry_row(k, e) for e in registry.list(k, pattern)]
+        for k in kinds
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for k in kinds:
+        if k == "plugins":
+            columns = ["name", "plugin", "version", "status", "error"]
+        else:
+            columns = ["name", "description", "plugin"] + (["aliases"] if k == "strategies" else [])
+        console.print(_table(k, data[k], columns))

@@ -1,0 +1,47 @@
+"""Errors that mean "the user asked for something that cannot be done": the CLI shows them as one line and
+exits with code 2. Anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ShrinkBenchError(Exception):
+    """Bad input or setup; the message names the problem and the fix in one line."""
+
+
+class UnknownNameError(ShrinkBenchError, KeyError):
+    """A strategy, model, dataset or metric name that no installed plugin provides."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        known = sorted(set(known))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        lowered = [k for k in known if k.lower() == name.lower()]
+        hint = f"did you mean {' or '.join(repr(c) for c in (lowered or close))}?" if (lowered or close) else (
+            f"see 'shrinkbench list {kind}s'")
+        self.kind, self.name, self.suggestions = kind, name, lowered or close
+        super().__init__(f"unknown {kind} {name!r}: {hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class NameConflictError(ShrinkBenchError):
+    """Two plugins provide the same name."""
+
+
+class MaskError(ShrinkBenchError):
+    """A strategy returned masks that do not fit the model (unknown names, wrong shape or dtype)."""
+
+
+class CompressionError(ShrinkBenchError, ValueError):
+    """A compression target below 1 or out of reach for the model."""
+
+
+class DataNotFoundError(ShrinkBenchError, FileNotFoundError):
+    """A dataset's files are missing; the message names the directory searched and the layout expected."""
+
+
+class IncompatibleError(ShrinkBenchError):
+    """A model and a dataset that cannot go together."""

@@ -1,0 +1,83 @@
+"""The hook specifications: the whole contract between ShrinkBench and its plugins.
+
+A plugin is a module with functions named like the hooks below, decorated with ``shrinkbench.hookimpl``,
+and registered in its ``pyproject.toml``::
+
+    [project.entry-points.shrinkbench]
+    my-plugin = "my_package.plugin"
+
+Each hook takes no arguments and returns an iterable of frozen specs (see :mod:`shrinkbench.specs`).
+Hooks run when a registry is built, including for ``shrinkbench list``: they must be cheap and must not
+import torch — name the implementation lazily (``"my_package.module:function"``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+
+from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, StrategySpec
+
+PROJECT_NAME = "shrinkbench"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def shrinkbench_strategies() -> Iterable[StrategySpec]:
+    """Return the pruning strategies this plugin provides.
+
+    Each spec's ``compute(ctx)`` returns ``{parameter name: bool mask}`` for exactly ``ctx.prunable``,
+    reaching ``ctx.compression`` over the whole model. Names (and aliases) must be unique across plugins.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_strategies():
+            return [StrategySpec("random", "Uniform random mask", "my_pkg.random:masks")]
+    """
+
+
+@hookspec
+def shrinkbench_models() -> Iterable[ModelSpec | ModelFamilySpec]:
+    """Return the model architectures this plugin provides.
+
+    A :class:`ModelSpec` is one named architecture; a :class:`ModelFamilySpec` answers to every
+    ``<prefix>:<name>`` and lists its names lazily, without building a model.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_models():
+            return [ModelSpec("tiny-mlp", "Two-layer MLP", "my_pkg.models:tiny_mlp")]
+    """
+
+
+@hookspec
+def shrinkbench_datasets() -> Iterable[DatasetSpec]:
+    """Return the datasets this plugin provides.
+
+    ``load(split, root, augment)`` must never download: missing files raise
+    :class:`shrinkbench.errors.DataNotFoundError` with the directory searched and the expected layout.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_datasets():
+            return [DatasetSpec("digits", "8x8 digits", "my_pkg.data:load", num_classes=10,
+                                input_shape=(1, 8, 8), bundled=True)]
+    """
+
+
+@hookspec
+def shrinkbench_metrics() -> Iterable[MetricSpec]:
+    """Return the metrics this plugin provides; every run records every installed metric's columns.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_metrics():
+            return [MetricSpec("sparsity", "Fraction of zero weights", "my_pkg.metrics:sparsity",
+                               columns=("sparsity",))]
+    """

@@ -1,0 +1,116 @@
+"""The mask API: ``{qualified parameter name: bool tensor}`` (True = keep).
+
+Mechanism (chosen by measurement, see ``benchmarks/masking.py``): pruned weights are zeroed in place, and
+re-zeroed after every ``optimizer.step()`` by an optimizer step post-hook. There is no forward hook, so the
+masked model's forward and backward are the dense ones, evaluation costs nothing extra, and parameters used
+outside their own module's ``forward`` (``nn.MultiheadAttention.out_proj``) are handled like any other.
+With elementwise optimizers (SGD with momentum and weight decay, Adam, AdamW) the kept weights evolve
+bit-identically to gradient masking. Not equivalent: global-norm gradient clipping, which sees the pruned
+weights' gradients (mask them first with :meth:`MaskedModel.mask_gradients`).
+
+Example::
+
+    masked = apply_masks(model, masks)          # zeroes pruned weights now
+    masked.enforce(optimizer)                   # keeps them zero after each step
+    ...train...
+    masked.remove()                             # a plain model with exact zeros
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .errors import MaskError
+
+Masks = dict[str, Tensor]
+
+
+def validate_masks(
+    model: nn.Module, masks: Mapping[str, Tensor], expected: set[str] | None = None, source: str = "masks"
+) -> None:
+    """Raise :class:`MaskError` unless every mask names a parameter of ``model``, is boolean and has its shape.
+
+    ``expected``, when given, is the exact set of names the masks must cover. ``source`` (e.g.
+    ``"strategy 'random'"``) starts the error message.
+    """
+    if not isinstance(masks, Mapping):
+        raise MaskError(f"{source} returned {type(masks).__name__}, expected a dict of parameter name -> bool tensor")
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        if name not in params:
+            raise MaskError(f"{source}: mask for {name!r}, which is not a parameter of the model")
+        if not isinstance(mask, Tensor):
+            raise MaskError(f"{source}: mask for {name!r} is {type(mask).__name__}, expected a torch.bool tensor")
+        if mask.dtype != torch.bool:
+            raise MaskError(f"{source}: mask for {name!r} has dtype {mask.dtype}, expected torch.bool")
+        if mask.shape != params[name].shape:
+            raise MaskError(
+                f"{source}: mask for {name!r} has shape {tuple(mask.shape)}, the parameter has {tuple(params[name].shape)}"
+            )
+    if expected is not None:
+        missing = sorted(expected - set(masks))
+        extra = sorted(set(masks) - expected)
+        if missing:
+            raise MaskError(f"{source}: no mask for prunable parameter {missing[0]!r} ({len(missing)} missing)")
+        if extra:
+            raise MaskError(f"{source}: mask for {extra[0]!r}, which is not a prunable parameter")
+
+
+class MaskedModel:
+    """Masks applied to a model: pruned weights are zero now and stay zero under enforced optimizers."""
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, Tensor]) -> None:
+        validate_masks(model, masks)
+        params = dict(model.named_parameters())
+        self.model = model
+        self.masks: Masks = {n: m.to(params[n].device) for n, m in masks.items()}
+        self._params = [params[n] for n in self.masks]
+        self._factors = [m.to(p.dtype) for m, p in zip(self.masks.values(), self._params, strict=True)]
+        self._handles: list = []
+        self.reapply()
+
+    @torch.no_grad()
+    def reapply(self) -> None:
+        """Zero every pruned weight again (call after any update the optimizer hook does not see)."""
+        if self._params:
+            torch._foreach_mul_(self._params, self._factors)
+
+    def enforce(self, optimizer: torch.optim.Optimizer) -> None:
+        """Re-zero pruned weights after every ``optimizer.step()``."""
+        self._handles.append(optimizer.register_step_post_hook(lambda *_: self.reapply()))
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        """Zero the gradients of pruned weights (before gradient clipping by global norm)."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if grads:
+            factors = [f for p, f in zip(self._params, self._factors, strict=True) if p.grad is not None]
+            torch._foreach_mul_(grads, factors)
+
+    def remove(self) -> nn.Module:
+        """Detach from optimizers and return the plain model (pruned weights are exact zeros)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self.reapply()
+        return self.model
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> MaskedModel:
+    """Validate ``masks``, zero the pruned weights of ``model`` in place and return the :class:`MaskedModel`."""
+    return MaskedModel(model, masks)
+
+
+def masks_from_zeros(model: nn.Module, names: list[str] | None = None) -> Masks:
+    """Masks that keep exactly the nonzero entries of the named parameters (all parameters by default)."""
+    params = dict(model.named_parameters())
+    return {n: params[n].detach() != 0 for n in (names if names is not None else params)}
+
+
+def kept_fraction(masks: Mapping[str, Tensor]) -> float:
+    """Fraction of entries the masks keep (1.0 for no masks)."""
+    total = sum(m.numel() for m in masks.values())
+    return sum(int(m.sum()) for m in masks.values()) / total if total else 1.0

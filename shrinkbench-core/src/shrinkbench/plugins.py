@@ -1,0 +1,283 @@
+"""Plugin discovery and the registry of everything installed plugins provide.
+
+Plugins are the entry points of the ``shrinkbench`` group (core's own metrics included: there is no private
+back door). Discovery isolates failures: a plugin that fails to import, implements a misspelled hook or
+raises from a hook is recorded as ``failed`` with its error, and the others still load. Environment:
+
+- ``SHRINKBENCH_DISABLE_PLUGINS=a,b`` skips those entry points (names as in ``shrinkbench list plugins``).
+- ``SHRINKBENCH_STRICT_PLUGINS=1`` re-raises the first plugin error instead of recording it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import NameConflictError, UnknownNameError
+from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
+
+ENTRY_POINT_GROUP = "shrinkbench"
+KINDS = ("strategies", "models", "datasets", "metrics")
+_SPEC_TYPES: dict[str, tuple[type, ...]] = {
+    "strategies": (StrategySpec,),
+    "models": (ModelSpec, ModelFamilySpec),
+    "datasets": (DatasetSpec,),
+    "metrics": (MetricSpec,),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One named thing a plugin provides: its spec and the distribution it came from."""
+
+    name: str
+    spec: Any
+    plugin: str
+
+
+@dataclass
+class Registry:
+    """Everything the installed (and inline-registered) plugins provide, by kind and name."""
+
+    plugins: list[PluginInfo] = field(default_factory=list)
+    entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    aliases: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    conflicts: dict[str, dict[str, tuple[str, str]]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    def list(self, kind: str, pattern: str | None = None) -> list[Entry]:
+        """Entries of one kind sorted by name, optionally filtered by an fnmatch ``pattern``.
+
+        Model families are expanded to their members only when the pattern names their prefix
+        (``'timm:*'``); otherwise a family shows as one ``<prefix>:*`` row.
+        """
+        rows: list[Entry] = []
+        for entry in self.entries[kind].values():
+            if isinstance(entry.spec, ModelFamilySpec) and pattern and pattern.startswith(entry.spec.prefix + ":"):
+                members = [f"{entry.spec.prefix}:{n}" for n in _family_names(entry.spec)]
+                rows += [Entry(m, entry.spec, entry.plugin) for m in fnmatch.filter(members, pattern)]
+            elif pattern is None or fnmatch.fnmatchcase(entry.name, pattern):
+                rows.append(entry)
+        return sorted(rows, key=lambda e: e.name)
+
+    def get(self, kind: str, name: str) -> Any:
+        """The spec called ``name`` (or one of its aliases).
+
+        Raises :class:`UnknownNameError` with close matches, or :class:`NameConflictError` naming both
+        distributions when two plugins provide the name.
+        """
+        if name in self.conflicts[kind]:
+            first, second = self.conflicts[kind][name]
+            raise NameConflictError(
+                f"{kind[:-1] if kind != 'strategies' else 'strategy'} {name!r} is provided by both {first} and "
+                f"{second}: uninstall one or disable it with SHRINKBENCH_DISABLE_PLUGINS"
+            )
+        canonical = self.aliases[kind].get(name, name)
+        if canonical in self.entries[kind]:
+            return self.entries[kind][canonical].spec
+        if kind == "models" and ":" in name:
+            return self._family_member(name)
+        known = list(self.entries[kind]) + list(self.aliases[kind])
+        raise UnknownNameError(_singular(kind), name, known)
+
+    def plugin_of(self, kind: str, name: str) -> str:
+        """The distribution that provides ``name`` (a family member answers with its family's plugin)."""
+        canonical = self.aliases[kind].get(name, name)
+        if canonical in self.entries[kind]:
+            return self.entries[kind][canonical].plugin
+        prefix = name.split(":", 1)[0]
+        return self.entries[kind][f"{prefix}:*"].plugin
+
+    def strategy(self, name: str) -> StrategySpec:
+        """The strategy called ``name`` or one of its aliases (e.g. ``GlobalMagWeight``)."""
+        return self.get("strategies", name)
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; ``prefix:name`` is looked up in that model family."""
+        return self.get("models", name)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The dataset called ``name``."""
+        return self.get("datasets", name)
+
+    def metric(self, name: str) -> MetricSpec:
+        """The metric called ``name``."""
+        return self.get("metrics", name)
+
+    def _family_member(self, name: str) -> ModelSpec:
+        prefix, _, member = name.partition(":")
+        family_entry = self.entries["models"].get(f"{prefix}:*")
+        if family_entry is None:
+            families = [e.spec.prefix for e in self.entries["models"].values() if isinstance(e.spec, ModelFamilySpec)]
+            raise UnknownNameError("model family", prefix, families)
+        names = _family_names(family_entry.spec)
+        if member not in names:
+            raise UnknownNameError("model", name, [f"{prefix}:{n}" for n in names])
+        return family_entry.spec.member(member)
+
+    # -- building ------------------------------------------------------------------------------------
+
+    def add(self, kind: str, spec: Any, plugin: str) -> None:
+        """Record one spec; a name another plugin already gave becomes a conflict (both are named)."""
+        if not isinstance(spec, _SPEC_TYPES[kind]):
+            raise TypeError(f"hook shrinkbench_{kind} returned {type(spec).__name__}, expected a spec dataclass")
+        names = [spec.name, *getattr(spec, "aliases", ())]
+        for n in names:
+            owner = self._owner(kind, n)
+            if owner is not None and owner != plugin:
+                self.conflicts[kind][n] = (owner, plugin)
+                if _strict():
+                    raise NameConflictError(f"{_singular(kind)} {n!r} is provided by both {owner} and {plugin}")
+        self.entries[kind].setdefault(spec.name, Entry(spec.name, spec, plugin))
+        for alias in names[1:]:
+            self.aliases[kind].setdefault(alias, spec.name)
+
+    def _owner(self, kind: str, name: str) -> str | None:
+        if name in self.entries[kind]:
+            return self.entries[kind][name].plugin
+        if name in self.aliases[kind]:
+            return self.entries[kind][self.aliases[kind][name]].plugin
+        return None
+
+    def conflict_messages(self) -> dict[str, list[str]]:
+        """Per distribution, a one-line message for each name it shares with another plugin."""
+        out: dict[str, list[str]] = {}
+        for kind, names in self.conflicts.items():
+            for name, (first, second) in names.items():
+                msg = f"{_singular(kind)} {name!r} is provided by both {first} and {second}"
+                out.setdefault(first, []).append(msg)
+                out.setdefault(second, []).append(msg)
+        return out
+
+
+def _singular(kind: str) -> str:
+    return "strategy" if kind == "strategies" else kind[:-1]
+
+
+def _strict() -> bool:
+    return os.environ.get("SHRINKBENCH_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
+
+
+def disabled_from_env() -> set[str]:
+    """Plugin names listed in ``SHRINKBENCH_DISABLE_PLUGINS`` (comma separated)."""
+    return {p.strip() for p in os.environ.get("SHRINKBENCH_DISABLE_PLUGINS", "").split(",") if p.strip()}
+
+
+_family_cache: dict[int, list[str]] = {}
+
+
+def _family_names(family: ModelFamilySpec) -> list[str]:
+    key = id(family)
+    if key not in _family_cache:
+        from .specs import resolve
+
+        _family_cache[key] = list(resolve(family.names)())
+    return _family_cache[key]
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A pluggy manager that knows ShrinkBench's hook specifications and nothing else."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_registry(
+    disable: Iterable[str] = (),
+    inline: Iterable[tuple[str, ModuleType | object]] = (),
+    entry_points: bool = True,
+) -> Registry:
+    """Discover plugins and collect their specs into a fresh :class:`Registry`.
+
+    ``disable`` adds to ``SHRINKBENCH_DISABLE_PLUGINS``; ``inline`` registers ``(name, module)`` pairs
+    without installing them (tests, notebooks); ``entry_points=False`` skips installed plugins entirely.
+    """
+    disabled = set(disable) | disabled_from_env()
+    pm = new_plugin_manager()
+    registry = Registry()
+    owners: dict[str, PluginInfo] = {}
+
+    candidates: list[tuple[str, str, str, Any]] = []
+    if entry_points:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            candidates.append((ep.name, dist, version, ep))
+    candidates += [(name, name, "inline", obj) for name, obj in inline]
+
+    for name, dist, version, source in candidates:
+        if name in disabled:
+            registry.plugins.append(PluginInfo(name, dist, version, "disabled"))
+            continue
+        try:
+            module = source.load() if isinstance(source, metadata.EntryPoint) else source
+            pm.register(module, name=name)
+            try:
+                pm.check_pending()
+            except pluggy.PluginValidationError:
+                pm.unregister(name=name)
+                raise
+        except Exception as exc:  # noqa: BLE001 - one plugin must not break the others
+            if _strict():
+                raise
+            registry.plugins.append(PluginInfo(name, dist, version, "failed", _one_line(exc)))
+            continue
+        info = PluginInfo(name, dist, version, "ok")
+        owners[name] = info
+        registry.plugins.append(info)
+
+    for kind in KINDS:
+        hook = getattr(pm.hook, f"shrinkbench_{kind}")
+        for impl in reversed(hook.get_hookimpls()):  # registration order
+            info = owners[impl.plugin_name]
+            try:
+                for spec in impl.function() or ():
+                    registry.add(kind, spec, info.distribution)
+            except Exception as exc:  # noqa: BLE001
+                if _strict():
+                    raise
+                _mark_failed(registry, info, f"shrinkbench_{kind}: {_one_line(exc)}")
+
+    for dist, messages in registry.conflict_messages().items():
+        for info in [p for p in registry.plugins if p.distribution == dist and p.status == "ok"]:
+            _mark_failed(registry, info, "; ".join(messages), status="conflict")
+    return registry
+
+
+def _mark_failed(registry: Registry, info: PluginInfo, error: str, status: str = "failed") -> None:
+    index = next(i for i, p in enumerate(registry.plugins) if p.name == info.name)
+    old = registry.plugins[index]
+    joined = f"{old.error}; {error}" if old.error else error
+    registry.plugins[index] = PluginInfo(old.name, old.distribution, old.version, status, joined)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+_default: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry of installed plugins, built on first use."""
+    global _default
+    if _default is None:
+        _default = load_registry()
+    return _default
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry (after installing or disabling plugins at run time)."""
+    global _default
+    _default = None
+    _family_cache.clear()

@@ -1,0 +1,222 @@
+"""Frozen dataclasses that plugins return from their hooks.
+
+Every spec has a unique ``name``, a one-line ``description`` and the code that does the work. That code is
+given either as a callable or, preferably, as a lazy import path ``"package.module:function"``: listing
+plugins then never imports torch, torchvision or timm, and ``shrinkbench list`` stays instant.
+
+This module must stay importable without torch.
+
+Example::
+
+    from shrinkbench import StrategySpec, hookimpl
+
+    @hookimpl
+    def shrinkbench_strategies():
+        return [StrategySpec("my-magnitude", "Keep the largest |w| per layer", "my_pkg.strategy:masks")]
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Target = Callable[..., Any] | str
+"""A callable, or an import path ``"package.module:attribute"`` resolved on first use."""
+
+
+def resolve(target: Target) -> Callable[..., Any]:
+    """Return the callable a spec names: the callable itself, or the object at ``"module:attr"``."""
+    if callable(target):
+        return target
+    module_name, sep, attr = target.partition(":")
+    if not sep or not attr:
+        raise ValueError(f"lazy target {target!r} must look like 'package.module:function'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_name(kind: str, name: str, description: str) -> None:
+    if not name or name != name.strip() or any(c.isspace() for c in name):
+        raise ValueError(f"{kind} name {name!r} must be non-empty and contain no spaces")
+    if "\n" in description:
+        raise ValueError(f"{kind} {name!r}: description must be one line")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A pruning strategy.
+
+    ``compute(ctx: shrinkbench.pruning.PruningContext) -> dict[str, torch.Tensor]`` returns one boolean mask
+    (True = keep) per prunable parameter name in ``ctx.prunable``, hitting ``ctx.compression`` over the whole
+    model. It must not change the model's weights, hooks, ``.grad`` or train/eval mode.
+
+    Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
+    "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``
+    """
+
+    name: str
+    description: str
+    compute: Target
+    aliases: tuple[str, ...] = ()
+    needs_data: bool = False
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("strategy", self.name, self.description)
+
+    def load(self) -> Callable[..., Any]:
+        """The mask-computing callable (imports it on first use)."""
+        return resolve(self.compute)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model architecture.
+
+    ``build(num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None) -> torch.nn.Module``
+    returns a fresh model for a dataset with that many classes and (C, H, W) inputs. ``pretrained`` is a
+    local weights path or ``None``. The model names its classifier module in the attribute
+    ``shrinkbench_classifier`` (qualified module name) so strategies leave it dense.
+
+    Input requirements let ``bench`` refuse impossible pairs before any work: ``in_channels`` (``None``: the
+    model adapts to the dataset), ``min_size``/``max_size`` bound the image side in pixels.
+
+    Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
+    min_size=28, max_size=32)``
+    """
+
+    name: str
+    description: str
+    build: Target
+    in_channels: int | None = None
+    min_size: int = 1
+    max_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("model", self.name, self.description)
+
+    def load(self) -> Callable[..., Any]:
+        """The model-building callable (imports it on first use)."""
+        return resolve(self.build)
+
+    def incompatibility(self, input_shape: tuple[int, ...]) -> str | None:
+        """Why this model cannot take inputs of shape (C, H, W), or ``None`` when it can."""
+        channels, *side = input_shape
+        if self.in_channels is not None and channels != self.in_channels:
+            return f"model {self.name!r} takes {self.in_channels}-channel input, the dataset has {channels}"
+        small = min(side) if side else 0
+        if side and small < self.min_size:
+            return f"model {self.name!r} needs images of at least {self.min_size}px, the dataset's are {small}px"
+        if side and self.max_size is not None and max(side) > self.max_size:
+            return f"model {self.name!r} takes images of at most {self.max_size}px, the dataset's are {max(side)}px"
+        return None
+
+
+@dataclass(frozen=True)
+class ModelFamilySpec:
+    """A family of models named ``<prefix>:<name>`` (e.g. ``timm:resnet50``), resolved lazily.
+
+    ``names() -> list[str]`` lists the names without the prefix and must not build models (cache it if it is
+    slow). ``build(name, num_classes, input_shape, pretrained) -> torch.nn.Module`` as for :class:`ModelSpec`.
+    A family whose models take any image shape leaves the input fields at their defaults.
+
+    Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
+    "shrinkbench_timm.zoo:build")``
+    """
+
+    prefix: str
+    description: str
+    names: Target
+    build: Target
+    min_size: int = 1
+
+    @property
+    def name(self) -> str:
+        """The pattern the family answers to, e.g. ``timm:*``."""
+        return f"{self.prefix}:*"
+
+    def __post_init__(self) -> None:
+        _check_name("model family", self.prefix, self.description)
+        if ":" in self.prefix:
+            raise ValueError(f"model family prefix {self.prefix!r} must not contain ':'")
+
+    def member(self, name: str) -> ModelSpec:
+        """The :class:`ModelSpec` of one member, ``name`` without the prefix."""
+        builder = resolve(self.build)
+
+        def build(num_classes: int, input_shape: tuple[int, ...], pretrained: str | None = None):
+            return builder(name, num_classes, input_shape, pretrained)
+
+        return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A classification dataset.
+
+    ``load(split: "train" | "test", root: pathlib.Path | None, augment: bool) -> torch.utils.data.Dataset``
+    yields ``(image_tensor, int_label)`` pairs, normalized; ``augment`` turns on the training augmentation.
+    ``root`` is where the files are (``None``: ``$DATAPATH`` or bundled data). Missing files raise
+    :class:`shrinkbench.errors.DataNotFoundError` naming the directory searched and the expected layout;
+    a loader never downloads.
+
+    Example: ``DatasetSpec("cifar10", "CIFAR-10 from DATAPATH", "shrinkbench_vision.datasets:cifar10",
+    num_classes=10, input_shape=(3, 32, 32))``
+    """
+
+    name: str
+    description: str
+    load: Target
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    bundled: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name, self.description)
+
+    def loader(self) -> Callable[..., Any]:
+        """The dataset-loading callable (imports it on first use)."""
+        return resolve(self.load)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A measurement of a (pruned) model.
+
+    ``compute(ctx: shrinkbench.metrics.MetricContext) -> dict[str, float]`` returns values for exactly the
+    ``columns`` it declares; they become result columns. ``needs_data`` metrics receive an evaluation loader.
+    Column names must be unique across all installed metrics.
+
+    Example: ``MetricSpec("size", "Parameter counts and compression", "shrinkbench.metrics.size:measure",
+    columns=("params", "nonzero_params", "compression"))``
+    """
+
+    name: str
+    description: str
+    compute: Target
+    columns: tuple[str, ...] = field(default_factory=tuple)
+    needs_data: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("metric", self.name, self.description)
+        if not self.columns:
+            raise ValueError(f"metric {self.name!r} must declare the columns it returns")
+
+    def load(self) -> Callable[..., Any]:
+        """The measuring callable (imports it on first use)."""
+        return resolve(self.compute)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What discovery learned about one installed plugin (one entry point of the ``shrinkbench`` group)."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str  # "ok", "failed" or "disabled"
+    error: str = ""
