@@ -6,6 +6,8 @@ raises from a hook is recorded as ``failed`` with its error, and the others stil
 
 - ``SHRINKBENCH_DISABLE_PLUGINS=a,b`` skips those entry points (names as in ``shrinkbench list plugins``).
 - ``SHRINKBENCH_STRICT_PLUGINS=1`` re-raises the first plugin error instead of recording it.
+- ``SHRINKBENCH_PLUGINS=pkg.module,other.module`` also registers those modules as plugins without installing
+  them (like ``PYTEST_PLUGINS``): handy while writing a plugin, and for tests.
 """
 
 from __future__ import annotations
@@ -167,9 +169,13 @@ def _strict() -> bool:
     return os.environ.get("SHRINKBENCH_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
 
 
+def _env_list(variable: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(variable, "").split(",") if p.strip()]
+
+
 def disabled_from_env() -> set[str]:
     """Plugin names listed in ``SHRINKBENCH_DISABLE_PLUGINS`` (comma separated)."""
-    return {p.strip() for p in os.environ.get("SHRINKBENCH_DISABLE_PLUGINS", "").split(",") if p.strip()}
+    return set(_env_list("SHRINKBENCH_DISABLE_PLUGINS"))
 
 
 _family_cache: dict[int, list[str]] = {}
@@ -212,6 +218,8 @@ def load_registry(
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             candidates.append((ep.name, dist, version, ep))
+    for module_path in _env_list("SHRINKBENCH_PLUGINS"):
+        candidates.append((module_path, module_path, "env", metadata.EntryPoint(module_path, module_path, ENTRY_POINT_GROUP)))
     candidates += [(name, name, "inline", obj) for name, obj in inline]
 
     for name, dist, version, source in candidates:

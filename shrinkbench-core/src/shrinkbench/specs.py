@@ -162,7 +162,8 @@ class DatasetSpec:
     yields ``(image_tensor, int_label)`` pairs, normalized; ``augment`` turns on the training augmentation.
     ``root`` is where the files are (``None``: ``$DATAPATH`` or bundled data). Missing files raise
     :class:`shrinkbench.errors.DataNotFoundError` naming the directory searched and the expected layout;
-    a loader never downloads.
+    a loader never downloads. ``bundled``: the data ships with the package (no ``root`` needed);
+    ``augmented``: ``augment=True`` changes the data (``False`` lets the engine keep it stacked in memory).
 
     Example: ``DatasetSpec("cifar10", "CIFAR-10 from DATAPATH", "shrinkbench_vision.datasets:cifar10",
     num_classes=10, input_shape=(3, 32, 32))``
@@ -174,6 +175,7 @@ class DatasetSpec:
     num_classes: int
     input_shape: tuple[int, int, int]
     bundled: bool = False
+    augmented: bool = True
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name, self.description)

@@ -1,0 +1,120 @@
+"""Cross-plugin test matrix: every package alone with core, all together, the example third-party plugin
+installed from its path, and lint. ``uvx nox`` runs the default set; ``uvx nox -l`` lists the sessions;
+``uvx nox -s plugin-magnitude`` runs one.
+
+Every session installs from the workspace lock (``uv export``) so all sessions test the same versions, and
+the uv cache makes the torch install after the first one a matter of seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+# Byte-compile installs: with PYTHONDONTWRITEBYTECODE set, torch is otherwise recompiled by every process.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name.removeprefix("shrinkbench-") for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists()) if (ROOT / "examples").exists() else []
+PYTHON = "3.11"
+CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
+
+
+def constraints(session: nox.Session) -> list[str]:
+    """``-c <file>`` pinning every third-party package to the workspace lock."""
+    path = Path(session.create_tmp()) / "constraints.txt"
+    session.run_install(
+        "uv", "export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace", "--all-groups",
+        "--quiet", "-o", str(path), external=True, silent=True,
+    )
+    return ["-c", str(path)]
+
+
+def isolated_env(session: nox.Session) -> None:
+    """Hide any plugin that is not installed in this venv from discovery, and never touch the network."""
+    session.env["SHRINKBENCH_CACHE"] = str(Path(session.create_tmp()) / "cache")
+    session.env["HF_HUB_OFFLINE"] = "1"
+    session.env.pop("SHRINKBENCH_DISABLE_PLUGINS", None)
+
+
+@nox.session(name="core", python=PYTHON)
+def core(session: nox.Session) -> None:
+    """Core and CLI with no plugin installed: listing works and shows only core's metrics."""
+    session.install(*constraints(session), *CORE, "pytest")
+    isolated_env(session)
+    session.run("pytest", "-q", "shrinkbench-core/tests", "shrinkbench-cli/tests", *session.posargs)
+
+
+def plugin_session(plugin: str) -> None:
+    """Define ``plugin-<name>``: one plugin alone with core and the CLI, running its own tests."""
+
+    @nox.session(name=f"plugin-{plugin}", python=PYTHON)
+    def session_fn(session: nox.Session) -> None:
+        session.install(*constraints(session), *CORE, "-e", f"plugins/shrinkbench-{plugin}", "pytest")
+        isolated_env(session)
+        session.run("pytest", "-q", f"plugins/shrinkbench-{plugin}/tests", *session.posargs)
+
+    session_fn.__doc__ = f"shrinkbench-{plugin} alone with core and the CLI: its own tests."
+
+
+for _plugin in PLUGINS:
+    plugin_session(_plugin)
+
+
+@nox.session(name="all", python=PYTHON)
+def all_packages(session: nox.Session) -> None:
+    """Every workspace package together: the end-to-end CLI tests in tests/."""
+    packages = [arg for p in PLUGINS for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    session.install(*constraints(session), *CORE, *packages, "pytest")
+    isolated_env(session)
+    session.run("pytest", "-q", "tests", *session.posargs)
+
+
+def example_session(example: str) -> None:
+    """Define ``example-<name>``: a third-party plugin installed from its path (non-editable, like
+    ``pip install ./plugin``) next to wheels of the released packages: its own tests pass, it shows in
+    ``shrinkbench list`` and runs in ``shrinkbench bench``."""
+
+    @nox.session(name=f"example-{example}", python=PYTHON)
+    def session_fn(session: nox.Session) -> None:
+        run_example(session, example)
+
+    session_fn.__doc__ = f"examples/{example} installed from its path beside wheels of core, CLI and vision."
+
+
+def run_example(session: nox.Session, example: str) -> None:
+    """Build wheels of the released packages, install them and the example plugin, run its checks."""
+    wheels = Path(session.create_tmp()) / "wheels"
+    for package in ("shrinkbench-core", "shrinkbench-cli", "shrinkbench-vision"):
+        session.run_install("uv", "build", "--quiet", "--package", package, "--wheel", "-o", str(wheels), external=True)
+    session.install(*constraints(session), *sorted(str(w) for w in wheels.glob("*.whl")), "pytest")
+    session.install(*constraints(session), f"examples/{example}")
+    isolated_env(session)
+    session.run("pytest", "-q", f"examples/{example}/tests", *session.posargs)
+    session.run("python", "tests/check_installed_plugin.py", example, external=False)
+
+
+for _example in EXAMPLES:
+    example_session(_example)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """The README's main job in an isolated venv (not in the default set: it trains models)."""
+    packages = [arg for p in PLUGINS for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    session.install(*constraints(session), *CORE, *packages)
+    session.env.setdefault("SHRINKBENCH_CACHE", os.environ.get("SHRINKBENCH_CACHE", str(Path(session.create_tmp()) / "cache")))
+    session.run("shrinkbench", "bench", *session.posargs)

@@ -1,0 +1,26 @@
+"""Registers the magnitude strategies. Imports no torch: the targets are lazy import paths."""
+
+from __future__ import annotations
+
+from shrinkbench import StrategySpec, hookimpl
+
+_STRATEGIES = "shrinkbench_magnitude.strategies"
+_HAN = "Han et al. 2015, Learning both Weights and Connections for Efficient Neural Networks (NeurIPS)"
+_SHRINKBENCH = "Blalock et al. 2020, What is the State of Neural Network Pruning? (MLSys), MagAct"
+
+
+@hookimpl
+def shrinkbench_strategies() -> list[StrategySpec]:
+    """``global-magnitude``, ``layer-magnitude``, ``global-activation`` and ``layer-activation``."""
+    return [
+        StrategySpec("global-magnitude", "Keep the largest |w|, one threshold across all layers",
+                     f"{_STRATEGIES}:global_magnitude", aliases=("GlobalMagWeight",), reference=_HAN),
+        StrategySpec("layer-magnitude", "Keep the largest |w|, the same fraction in every layer",
+                     f"{_STRATEGIES}:layer_magnitude", aliases=("LayerMagWeight",), reference=_HAN),
+        StrategySpec("global-activation", "Keep the largest |w| x mean |input activation|, one threshold across layers",
+                     f"{_STRATEGIES}:global_activation", aliases=("GlobalMagAct",), needs_data=True,
+                     reference=_SHRINKBENCH),
+        StrategySpec("layer-activation", "Keep the largest |w| x mean |input activation|, same fraction per layer",
+                     f"{_STRATEGIES}:layer_activation", aliases=("LayerMagAct",), needs_data=True,
+                     reference=_SHRINKBENCH),
+    ]

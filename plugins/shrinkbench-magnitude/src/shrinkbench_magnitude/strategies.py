@@ -1,0 +1,149 @@
+"""Magnitude pruning: keep the weights with the largest |w|, or |w| weighted by the size of their input.
+
+Every strategy scores each prunable weight and lets core keep the highest scores at the target compression,
+either with one threshold across all layers (``global``) or with the same fraction in every layer
+(``layer``), see :meth:`shrinkbench.pruning.PruningContext.masks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from shrinkbench.pruning import Masks, PruningContext
+
+
+def global_magnitude(ctx: PruningContext) -> Masks:
+    """score(w) = |w|, one threshold over all prunable layers (ShrinkBench's GlobalMagWeight).
+
+    Han et al. 2015, "Learning both Weights and Connections for Efficient Neural Networks" (NeurIPS).
+    """
+    return ctx.masks(magnitude_scores(ctx), scope="global")
+
+
+def layer_magnitude(ctx: PruningContext) -> Masks:
+    """score(w) = |w|, the same fraction kept in every layer (ShrinkBench's LayerMagWeight).
+
+    Han et al. 2015, "Learning both Weights and Connections for Efficient Neural Networks" (NeurIPS).
+    """
+    return ctx.masks(magnitude_scores(ctx), scope="layer")
+
+
+def global_activation(ctx: PruningContext) -> Masks:
+    """score(w[o, i, ...]) = |w[o, i, ...]| * mean |x_i|, one threshold over all layers (GlobalMagAct).
+
+    ``x_i`` is input feature (Linear) or input channel (Conv) ``i`` of the weight's layer on the first
+    training batch; see :func:`activation_scores`. Blalock et al. 2020, "What is the State of Neural Network
+    Pruning?" (MLSys), the MagAct baseline of ShrinkBench.
+    """
+    return ctx.masks(activation_scores(ctx), scope="global")
+
+
+def layer_activation(ctx: PruningContext) -> Masks:
+    """score(w[o, i, ...]) = |w[o, i, ...]| * mean |x_i|, the same fraction kept per layer (LayerMagAct).
+
+    Blalock et al. 2020, "What is the State of Neural Network Pruning?" (MLSys), MagAct.
+    """
+    return ctx.masks(activation_scores(ctx), scope="layer")
+
+
+def magnitude_scores(ctx: PruningContext) -> dict[str, Tensor]:
+    """``|w|`` for every prunable weight (detached; the weights are not touched)."""
+    return {name: weight.detach().abs() for name, weight in ctx.prunable.items()}
+
+
+def activation_scores(ctx: PruningContext) -> dict[str, Tensor]:
+    """``|w| * mean|x_i|`` for every prunable weight, ``mean|x_i|`` broadcast over the weight's input axis.
+
+    Linear: ``score[o, i] = |w[o, i]| * mean over examples (and leading axes) of |x[:, i]|``.
+    ConvNd: ``score[o, i, k...] = |w[o, i, k...]| * mean over examples and positions of |x[:, c(o, i)]|``,
+    where ``c(o, i)`` is the input channel that weight reads (``i`` shifted by the group of ``o``).
+    """
+    means = input_activation_means(ctx)
+    scores = {}
+    for name, weight in ctx.prunable.items():
+        factor = _broadcast_to_weight(means[name], weight, _owner(ctx.model, name))
+        scores[name] = weight.detach().abs().float() * factor
+    return scores
+
+
+def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
+    """Mean |input| per input feature/channel of every prunable weight's layer, over ``ctx.batch()``.
+
+    The model runs once in eval mode under ``torch.no_grad()`` (BatchNorm statistics and dropout untouched;
+    every module's mode is restored and the temporary forward-pre-hooks removed). A layer called several
+    times averages over all calls. A layer whose ``forward`` never runs (e.g. ``MultiheadAttention.out_proj``,
+    read by a functional call) gets the mean of the other layers' values, with a warning.
+    """
+    model = ctx.model
+    sums: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}
+
+    def recorder(name: str, module: nn.Module):
+        def record(_module: nn.Module, args: tuple) -> None:
+            if not args or not isinstance(args[0], Tensor):
+                return
+            x = args[0].detach()
+            axis = x.dim() - 1 if isinstance(module, nn.Linear) else x.dim() - module.weight.dim() + 1
+            reduce = [d for d in range(x.dim()) if d != axis]
+            total = x.abs().float().sum(dim=reduce)
+            sums[name] = sums[name] + total if name in sums else total
+            counts[name] = counts.get(name, 0) + x.numel() // x.shape[axis]
+
+        return record
+
+    handles = [_owner(model, name).register_forward_pre_hook(recorder(name, _owner(model, name)))
+               for name in ctx.prunable]
+    inputs, _targets = ctx.batch()
+    device = next(iter(ctx.prunable.values())).device
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(inputs.to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    means = {name: sums[name] / counts[name] for name in sums}
+    unseen = [name for name in ctx.prunable if name not in means]
+    if unseen:
+        fill = torch.cat([m.reshape(-1) for m in means.values()]).mean() if means else torch.tensor(1.0)
+        warnings.warn(f"activation scores: the forward of {unseen} never ran; using the mean activation "
+                      f"{float(fill):.4g} for their inputs", stacklevel=2)
+        for name in unseen:
+            weight = ctx.prunable[name]
+            means[name] = fill.to(device).expand(_input_width(weight, _owner(model, name)))
+    return means
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode and afterwards give every module back its own previous mode."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _owner(model: nn.Module, param_name: str) -> nn.Module:
+    """The module that holds the parameter called ``param_name`` (``"a.b.weight"`` -> ``model.a.b``)."""
+    return model.get_submodule(param_name.rpartition(".")[0])
+
+
+def _input_width(weight: Tensor, module: nn.Module) -> int:
+    return weight.shape[1] * getattr(module, "groups", 1)
+
+
+def _broadcast_to_weight(mean: Tensor, weight: Tensor, module: nn.Module) -> Tensor:
+    """Per-input values (length in_features / in_channels) arranged to multiply ``weight`` elementwise."""
+    out_dim, in_per_group = weight.shape[0], weight.shape[1]
+    groups = getattr(module, "groups", 1)
+    if groups == 1:
+        return mean.reshape(1, in_per_group, *([1] * (weight.dim() - 2))).to(weight.device)
+    per_weight = mean.reshape(groups, 1, in_per_group).expand(groups, out_dim // groups, in_per_group)
+    return per_weight.reshape(out_dim, in_per_group, *([1] * (weight.dim() - 2))).to(weight.device)

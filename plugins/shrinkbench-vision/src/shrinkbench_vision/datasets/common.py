@@ -1,0 +1,99 @@
+"""Shared pieces of the loaders: where to look for files, the one-line "not found" error, and an in-memory
+dataset of uint8 images that normalizes (and optionally augments) on access."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import torch
+from shrinkbench.errors import DataNotFoundError
+from torch.utils.data import Dataset
+
+DATAPATH_VAR = "DATAPATH"
+SPLITS = ("train", "test")
+FIX_HINT = "set DATAPATH=/path/to/datasets or pass --data-root"
+
+
+def check_split(split: str) -> bool:
+    """``True`` for the training split, ``False`` for the test split; anything else is a ``ValueError``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return split == "train"
+
+
+def search_dirs(root: Path | str | None) -> list[Path]:
+    """The directories a loader searches: ``root`` when given, else every entry of ``$DATAPATH``.
+
+    ``DATAPATH`` is a list of directories separated by ``os.pathsep`` (``:`` on Linux), as in ShrinkBench.
+    """
+    if root is not None:
+        return [Path(root).expanduser()]
+    value = os.environ.get(DATAPATH_VAR, "")
+    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+
+
+def not_found(dataset: str, looked_in: Iterable[Path], layout: str) -> DataNotFoundError:
+    """A one-line :class:`DataNotFoundError`: which directories were searched, the layout expected, the fix."""
+    places = [str(p) for p in looked_in]
+    if not places:
+        where = f"no data directory given ({DATAPATH_VAR} is not set and no --data-root)"
+    else:
+        where = "looked in " + ", ".join(places)
+    return DataNotFoundError(f"{dataset} data not found: {where}; expected {layout}; {FIX_HINT}")
+
+
+def find_first(
+    dataset: str, root: Path | str | None, candidates: Sequence[str], exists: Callable[[Path], bool], layout: str
+) -> Path:
+    """The first ``base / candidate`` (over the search dirs, then candidates) for which ``exists`` holds.
+
+    Raises the one-line :class:`DataNotFoundError` naming every directory tried when none matches.
+    """
+    tried: list[Path] = []
+    for base in search_dirs(root):
+        for rel in candidates:
+            path = base / rel if rel else base
+            tried.append(path)
+            if exists(path):
+                return path
+    raise not_found(dataset, tried, layout)
+
+
+class ArrayDataset(Dataset):
+    """Images held in memory as a uint8 tensor (N, C, H, W) with int labels.
+
+    ``__getitem__`` returns ``((augment(image) / 255 - mean) / std, label)``: augmentation (if any) works on
+    the uint8 image, so padding is black as with PIL, then the image is scaled and normalized per channel.
+    ``targets`` (int64 tensor) and ``classes`` are exposed like torchvision datasets.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor | Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        classes: Sequence[str],
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
+        self.images = images
+        self.targets = torch.as_tensor(targets, dtype=torch.int64)
+        if len(self.targets) != len(images):
+            raise ValueError(f"{len(images)} images but {len(self.targets)} labels")
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self.classes = list(classes)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index]
+        if self.augment is not None:
+            image = self.augment(image)
+        return (image.float().div_(255) - self.mean) / self.std, int(self.targets[index])
