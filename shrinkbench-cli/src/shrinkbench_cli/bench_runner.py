@@ -47,7 +47,6 @@ def build_config(opts: dict[str, Any], registry) -> tuple[Any, Path]:
 
 def run_bench(opts: dict[str, Any]) -> None:
     """Run the sweep described by the ``bench`` options, then print the results table and write the report."""
-    from rich.console import Console
 
     from shrinkbench.engine import ResultsStore, make_executor, run_sweep
     from shrinkbench.plugins import get_registry

@@ -45,3 +45,7 @@ class DataNotFoundError(ShrinkBenchError, FileNotFoundError):
 
 class IncompatibleError(ShrinkBenchError):
     """A model and a dataset that cannot go together."""
+
+
+class WeightsNotFoundError(ShrinkBenchError, FileNotFoundError):
+    """Pretrained weights were asked for but are not on this machine (nothing is ever downloaded)."""

@@ -113,4 +113,4 @@ def masks_from_zeros(model: nn.Module, names: list[str] | None = None) -> Masks:
 def kept_fraction(masks: Mapping[str, Tensor]) -> float:
     """Fraction of entries the masks keep (1.0 for no masks)."""
     total = sum(m.numel() for m in masks.values())
-    return sum(int(m.sum()) for m in masks.values()) / total if total else 1.0
+    return sum(int(m.count_nonzero()) for m in masks.values()) / total if total else 1.0

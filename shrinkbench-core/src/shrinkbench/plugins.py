@@ -245,7 +245,7 @@ def load_registry(
 
     for kind in KINDS:
         hook = getattr(pm.hook, f"shrinkbench_{kind}")
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order
             info = owners[impl.plugin_name]
             try:
                 for spec in impl.function() or ():

@@ -6,10 +6,14 @@ parameters that are not pruned (biases, norms, the classifier) counted dense.
 
 Tie rule: when several weights share the threshold score, the ones with the lowest flat index (in prunable
 parameter order) are kept, so the kept count is always exact and the result deterministic.
+
+Zero rule: :meth:`PruningContext.masks` ranks weights that are already exactly zero below every nonzero
+weight, so pruning an already-sparse model never revives a pruned weight while pruning a live one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -153,7 +157,7 @@ def _top_k_mask(flat: Tensor, k: int) -> Tensor:
     values = flat.float()
     threshold = torch.kthvalue(values, n - k).values  # everything strictly above it is kept
     mask = values > threshold
-    missing = k - int(mask.sum())
+    missing = k - int(mask.count_nonzero())
     if missing > 0:
         ties = (values == threshold).nonzero().flatten()[:missing]
         mask[ties] = True
@@ -188,8 +192,16 @@ class PruningContext:
         return next(iter(self.batches()))
 
     def masks(self, scores: Mapping[str, Tensor], scope: str = "global") -> Masks:
-        """Masks keeping the highest ``scores`` at this context's compression (see :func:`masks_from_scores`)."""
-        return masks_from_scores(scores, self.model, self.compression, scope)
+        """Masks keeping the highest ``scores`` at this context's compression (see :func:`masks_from_scores`).
+
+        Weights that are already zero rank below all others (the zero rule above).
+        """
+        ranked = {}
+        for name, score in scores.items():
+            score = score.detach().float()
+            zero = self.prunable[name].detach() == 0
+            ranked[name] = torch.where(zero, torch.full_like(score, -math.inf), score) if zero.any() else score
+        return masks_from_scores(ranked, self.model, self.compression, scope)
 
 
 def make_context(
@@ -198,8 +210,27 @@ def make_context(
     seed: int = 0,
     batches: Callable[[], Iterator[Batch]] | None = None,
     include_classifier: bool = False,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.cross_entropy,
 ) -> PruningContext:
     """A :class:`PruningContext` over the model's default prunable parameters; checks ``compression``."""
     prunable = prunable_parameters(model, include_classifier=include_classifier)
     weights_to_keep(model, prunable, compression)
-    return PruningContext(model, prunable, float(compression), seed, batches)
+    return PruningContext(model, prunable, float(compression), seed, batches, loss_fn)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every module of ``model`` in eval mode, then restore each module's own previous mode."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
+def owner_module(model: nn.Module, parameter_name: str) -> nn.Module:
+    """The module that holds the parameter called ``parameter_name`` (e.g. ``"layer1.0.conv1.weight"``)."""
+    module_name = parameter_name.rpartition(".")[0]
+    return model.get_submodule(module_name) if module_name else model

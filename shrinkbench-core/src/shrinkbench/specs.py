@@ -52,7 +52,8 @@ class StrategySpec:
 
     ``compute(ctx: shrinkbench.pruning.PruningContext) -> dict[str, torch.Tensor]`` returns one boolean mask
     (True = keep) per prunable parameter name in ``ctx.prunable``, hitting ``ctx.compression`` over the whole
-    model. It must not change the model's weights, hooks, ``.grad`` or train/eval mode.
+    model. It must not change the model's weights, buffers (e.g. batch-norm statistics), hooks, ``.grad`` or
+    train/eval mode (``shrinkbench.pruning.eval_mode`` restores modes).
 
     Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
     "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``

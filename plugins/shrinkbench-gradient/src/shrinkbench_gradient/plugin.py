@@ -13,10 +13,10 @@ _REFERENCE = ("Molchanov et al. 2019, Importance Estimation for Neural Network P
 def shrinkbench_strategies() -> list[StrategySpec]:
     """``global-gradient`` and ``layer-gradient``."""
     return [
-        StrategySpec("global-gradient", "Keep the largest |w x dL/dw| on a training batch, one threshold across layers",
+        StrategySpec("global-gradient", "Largest |w x dL/dw| on a batch, one threshold over all layers",
                      f"{_STRATEGIES}:global_gradient", aliases=("GlobalMagGrad",), needs_data=True,
                      reference=_REFERENCE),
-        StrategySpec("layer-gradient", "Keep the largest |w x dL/dw| on a training batch, same fraction per layer",
+        StrategySpec("layer-gradient", "Largest |w x dL/dw| on a batch, same fraction per layer",
                      f"{_STRATEGIES}:layer_gradient", aliases=("LayerMagGrad",), needs_data=True,
                      reference=_REFERENCE),
     ]

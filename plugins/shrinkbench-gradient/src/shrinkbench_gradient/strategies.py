@@ -7,13 +7,10 @@ compression, with one threshold across all layers (``global``) or the same fract
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from shrinkbench.pruning import Masks, PruningContext
+from shrinkbench.pruning import Masks, PruningContext, eval_mode
 
 
 def global_gradient(ctx: PruningContext) -> Masks:
@@ -69,13 +66,3 @@ def weight_gradients(ctx: PruningContext) -> dict[str, Tensor]:
     }
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode and afterwards give every module back its own previous mode."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training

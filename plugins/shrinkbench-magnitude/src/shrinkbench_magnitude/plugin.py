@@ -13,14 +13,14 @@ _SHRINKBENCH = "Blalock et al. 2020, What is the State of Neural Network Pruning
 def shrinkbench_strategies() -> list[StrategySpec]:
     """``global-magnitude``, ``layer-magnitude``, ``global-activation`` and ``layer-activation``."""
     return [
-        StrategySpec("global-magnitude", "Keep the largest |w|, one threshold across all layers",
+        StrategySpec("global-magnitude", "Largest |w|, one threshold over all layers",
                      f"{_STRATEGIES}:global_magnitude", aliases=("GlobalMagWeight",), reference=_HAN),
-        StrategySpec("layer-magnitude", "Keep the largest |w|, the same fraction in every layer",
+        StrategySpec("layer-magnitude", "Largest |w|, same fraction per layer",
                      f"{_STRATEGIES}:layer_magnitude", aliases=("LayerMagWeight",), reference=_HAN),
-        StrategySpec("global-activation", "Keep the largest |w| x mean |input activation|, one threshold across layers",
+        StrategySpec("global-activation", "Largest |w| x mean |input|, one threshold over all layers",
                      f"{_STRATEGIES}:global_activation", aliases=("GlobalMagAct",), needs_data=True,
                      reference=_SHRINKBENCH),
-        StrategySpec("layer-activation", "Keep the largest |w| x mean |input activation|, same fraction per layer",
+        StrategySpec("layer-activation", "Largest |w| x mean |input|, same fraction per layer",
                      f"{_STRATEGIES}:layer_activation", aliases=("LayerMagAct",), needs_data=True,
                      reference=_SHRINKBENCH),
     ]

@@ -7,14 +7,12 @@ either with one threshold across all layers (``global``) or with the same fracti
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
-from shrinkbench.pruning import Masks, PruningContext
+from shrinkbench.pruning import Masks, PruningContext, eval_mode, owner_module
 
 
 def global_magnitude(ctx: PruningContext) -> Masks:
@@ -66,7 +64,7 @@ def activation_scores(ctx: PruningContext) -> dict[str, Tensor]:
     means = input_activation_means(ctx)
     scores = {}
     for name, weight in ctx.prunable.items():
-        factor = _broadcast_to_weight(means[name], weight, _owner(ctx.model, name))
+        factor = _broadcast_to_weight(means[name], weight, owner_module(ctx.model, name))
         scores[name] = weight.detach().abs().float() * factor
     return scores
 
@@ -96,7 +94,7 @@ def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
 
         return record
 
-    handles = [_owner(model, name).register_forward_pre_hook(recorder(name, _owner(model, name)))
+    handles = [owner_module(model, name).register_forward_pre_hook(recorder(name, owner_module(model, name)))
                for name in ctx.prunable]
     inputs, _targets = ctx.batch()
     device = next(iter(ctx.prunable.values())).device
@@ -114,25 +112,8 @@ def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
                       f"{float(fill):.4g} for their inputs", stacklevel=2)
         for name in unseen:
             weight = ctx.prunable[name]
-            means[name] = fill.to(device).expand(_input_width(weight, _owner(model, name)))
+            means[name] = fill.to(device).expand(_input_width(weight, owner_module(model, name)))
     return means
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode and afterwards give every module back its own previous mode."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def _owner(model: nn.Module, param_name: str) -> nn.Module:
-    """The module that holds the parameter called ``param_name`` (``"a.b.weight"`` -> ``model.a.b``)."""
-    return model.get_submodule(param_name.rpartition(".")[0])
 
 
 def _input_width(weight: Tensor, module: nn.Module) -> int:

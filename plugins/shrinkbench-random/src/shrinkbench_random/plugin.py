@@ -11,9 +11,9 @@ _REFERENCE = "Blalock et al. 2020, What is the State of Neural Network Pruning? 
 def shrinkbench_strategies() -> list[StrategySpec]:
     """``random`` and ``layer-random``."""
     return [
-        StrategySpec("random", "Keep a seeded uniformly random subset of all prunable weights",
+        StrategySpec("random", "Seeded uniformly random weights over all layers",
                      "shrinkbench_random.strategies:global_random", aliases=("RandomPruning",),
                      reference=_REFERENCE),
-        StrategySpec("layer-random", "Keep a seeded random subset of each layer, the same fraction per layer",
+        StrategySpec("layer-random", "Seeded uniformly random weights, same fraction per layer",
                      "shrinkbench_random.strategies:layer_random", reference=_REFERENCE),
     ]

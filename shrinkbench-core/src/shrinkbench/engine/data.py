@@ -95,9 +95,17 @@ class Loader:
                 yield torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
 
 
+_stacked: dict[int, tuple[Dataset, Batch]] = {}
+
+
 def _stack(dataset: Dataset) -> Batch:
-    items = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+    """All of ``dataset`` as (inputs, targets) tensors, built once per dataset object in this process."""
+    cached = _stacked.get(id(dataset))
+    if cached is None or cached[0] is not dataset:
+        items = [dataset[i] for i in range(len(dataset))]
+        cached = (dataset, (torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])))
+        _stacked[id(dataset)] = cached
+    return cached[1]
 
 
 CACHE_LIMIT = 20_000  # examples; larger un-augmented datasets are read batch by batch

@@ -12,22 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..cache import cache_dir
 from ..errors import ShrinkBenchError
 from ..metrics.accuracy import evaluate
 from ..plugins import Registry
 from .config import DenseKey, SweepConfig
 from .data import Splits, eval_loader, train_loader
 from .train import EpochLog, train
-
-
-def cache_dir() -> Path:
-    """Where dense models are cached: ``$SHRINKBENCH_CACHE`` or the user cache directory."""
-    env = os.environ.get("SHRINKBENCH_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("shrinkbench"))
 
 
 def build_model(registry: Registry, config: SweepConfig, seed: int) -> nn.Module:

@@ -94,7 +94,7 @@ def train(
             logits = model(inputs)
             loss = loss_fn(logits, targets)
             if not math.isfinite(loss.item()):
-                raise DivergedError(f"training loss became {float(loss)} in epoch {epoch + 1}")
+                raise DivergedError(f"training loss became {loss.item()} in epoch {epoch + 1}")
             (loss / targets.shape[0]).backward()
             optimizer.step()
             loss_sum += loss.item()

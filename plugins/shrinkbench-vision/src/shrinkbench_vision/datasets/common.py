@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
-from shrinkbench.errors import DataNotFoundError
 from torch.utils.data import Dataset
+
+from shrinkbench.errors import DataNotFoundError
 
 DATAPATH_VAR = "DATAPATH"
 SPLITS = ("train", "test")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from shrinkbench.errors import ShrinkBenchError
 
 from .common import ArrayDataset, check_split, find_first

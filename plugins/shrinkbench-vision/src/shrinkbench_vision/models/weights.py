@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from shrinkbench.errors import ShrinkBenchError
 from torch import nn
 
-from ..errors import WeightsNotFoundError
+from shrinkbench.errors import ShrinkBenchError, WeightsNotFoundError
 
 CLASSIFIER_ATTR = "shrinkbench_classifier"
 

@@ -1,0 +1,26 @@
+"""Shared fixtures: one torch thread (small models on 2 busy cores) and an isolated name cache."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread: for small models a second OpenMP thread only adds contention on 2 busy cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def empty_weight_caches(tmp_path, monkeypatch):
+    """Point the Hugging Face and torch hub caches at an empty directory; return it."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path

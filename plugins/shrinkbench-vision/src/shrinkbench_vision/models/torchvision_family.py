@@ -1,0 +1,160 @@
+"""Every torchvision classification model as ``torchvision:<name>`` (``torchvision:resnet18``, ...).
+
+Models are built with ``num_classes`` for the dataset (a fresh head) and the first convolution adapted to the
+dataset's channels. ``pretrained`` is either the path of a local state dict, or the name of torchvision weights
+(``DEFAULT``, ``IMAGENET1K_V1``, ``ResNet18_Weights.IMAGENET1K_V2``) that must already be in torch's hub cache
+(``$TORCH_HOME/hub/checkpoints``). Nothing is downloaded: missing weights raise :class:`WeightsNotFoundError`.
+When the weights were trained for another number of classes, their head is dropped and a fresh one kept.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlparse
+
+from torch import nn
+
+from shrinkbench.cache import cached_names
+from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, WeightsNotFoundError
+
+from .weights import CLASSIFIER_ATTR, load_weights
+
+# Smallest image side that survives the model's down-sampling (found by running each model); others take 32.
+MIN_SIZE = {"alexnet": 63, "inception_v3": 75, "maxvit_t": 224}
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
+
+
+def names() -> list[str]:
+    """torchvision's classification model names (``torchvision.models.list_models``), cached per version."""
+
+    def compute() -> list[str]:
+        from torchvision import models
+
+        return list(models.list_models(module=models))
+
+    return cached_names("torchvision", metadata.version("torchvision"), compute)
+
+
+def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None) -> nn.Module:
+    """Build torchvision's ``name`` for ``num_classes`` and ``(C, H, W)`` inputs, optionally with local weights.
+
+    Raises :class:`IncompatibleError` when the model cannot take that image size, :class:`WeightsNotFoundError`
+    when ``pretrained`` names weights that are not on this machine.
+    """
+    from torchvision import models
+
+    if name not in models.list_models(module=models):
+        raise UnknownNameError("model", f"torchvision:{name}", [f"torchvision:{n}" for n in names()])
+    channels, height, width = input_shape
+    smallest = MIN_SIZE.get(name, 32)
+    if min(height, width) < smallest:
+        raise IncompatibleError(
+            f"model 'torchvision:{name}' needs images of at least {smallest}px, the dataset's are {min(height, width)}px"
+        )
+    weights_file = resolve_pretrained(name, pretrained)
+    try:
+        model = models.get_model(name, weights=None, num_classes=num_classes, **_size_kwargs(name, height, width))
+    except (AssertionError, ValueError) as exc:
+        raise IncompatibleError(f"model 'torchvision:{name}' cannot take {height}x{width} images: {exc}") from None
+    classifier = find_classifier(model, num_classes)
+    if weights_file is not None:
+        load_weights(model, weights_file, skip_prefix=classifier)
+    if channels != 3:
+        adapt_first_conv(model, channels)
+    setattr(model, CLASSIFIER_ATTR, classifier)
+    return model
+
+
+def _size_kwargs(name: str, height: int, width: int) -> dict:
+    """Constructor arguments that depend on the image size or silence deprecated defaults."""
+    if name.startswith("vit_"):
+        if height != width:
+            raise IncompatibleError(f"model 'torchvision:{name}' takes square images, the dataset's are {height}x{width}")
+        return {"image_size": height}
+    if name.startswith("maxvit_"):
+        return {"input_size": (height, width)}
+    if name in ("googlenet", "inception_v3"):
+        return {"aux_logits": False, "init_weights": True}
+    return {}
+
+
+def resolve_pretrained(name: str, pretrained: str | None) -> Path | None:
+    """The local file holding ``pretrained`` for model ``name``, or ``None`` when no weights are asked for.
+
+    A path (existing, or containing a path separator, or ending like a weights file) is returned as is when it
+    exists. Anything else is looked up as torchvision weights of ``name`` in torch's hub cache.
+    """
+    if pretrained is None or pretrained == "":
+        return None
+    path = Path(pretrained).expanduser()
+    if path.exists() or os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES):
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"pretrained weights file {pretrained!r} does not exist; pass the path of a local state dict"
+            )
+        return path
+    return cached_torchvision_weights(name, pretrained)
+
+
+def cached_torchvision_weights(name: str, tag: str) -> Path:
+    """The hub-cache file of torchvision weights ``tag`` (``DEFAULT``, ``IMAGENET1K_V1`` or ``Enum.MEMBER``)."""
+    import torch
+    from torchvision import models
+
+    enum = models.get_model_weights(name)
+    member = tag.split(".")[-1]
+    try:
+        weights = enum[member] if member != "DEFAULT" else enum.DEFAULT
+    except KeyError:
+        known = ", ".join(dict.fromkeys(["DEFAULT", *enum.__members__]))
+        raise ShrinkBenchError(
+            f"torchvision:{name} has no weights {tag!r}; known: {known} (or pass the path of a state dict)"
+        ) from None
+    file = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+    if not file.is_file():
+        raise WeightsNotFoundError(
+            f"torchvision weights {enum.__name__}.{weights.name} for torchvision:{name} are not in the local cache "
+            f"({file}); nothing is downloaded: copy the file there (or set TORCH_HOME), or pass the path of a state dict"
+        )
+    return file
+
+
+def find_classifier(model: nn.Module, num_classes: int) -> str:
+    """Qualified name of the layer producing the logits: the last ``Linear``/``Conv2d`` with ``num_classes`` outputs."""
+    found = None
+    for module_name, module in model.named_modules():
+        out = getattr(module, "out_features", None) if isinstance(module, nn.Linear) else (
+            getattr(module, "out_channels", None) if isinstance(module, nn.Conv2d) else None)
+        if out == num_classes:
+            found = module_name
+    if found is None:
+        raise ShrinkBenchError(f"cannot find the classifier of {type(model).__name__} (no layer with {num_classes} outputs)")
+    return found
+
+
+def adapt_first_conv(model: nn.Module, channels: int) -> None:
+    """Replace the first 3-channel ``Conv2d`` by one taking ``channels`` inputs, keeping its other settings.
+
+    Its weights are derived from the old ones (summed over RGB for 1 channel, else tiled and scaled by
+    3 / channels), which keeps pretrained filters meaningful and the initial output scale unchanged.
+    """
+    found = next(((n, m) for n, m in model.named_modules()
+                  if isinstance(m, nn.Conv2d) and m.in_channels == 3 and m.groups == 1), None)
+    if found is None:
+        raise IncompatibleError(f"{type(model).__name__} has no 3-channel input convolution to adapt to {channels} channels")
+    module_name, module = found
+    new = nn.Conv2d(channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                    module.dilation, 1, module.bias is not None, module.padding_mode)
+    weight = module.weight.detach()
+    if channels == 1:
+        weight = weight.sum(dim=1, keepdim=True)
+    else:
+        weight = weight.repeat(1, math.ceil(channels / 3), 1, 1)[:, :channels] * (3 / channels)
+    new.weight.data.copy_(weight)
+    if module.bias is not None:
+        new.bias.data.copy_(module.bias.detach())
+    parent_name, _, attr = module_name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)

@@ -1,0 +1,126 @@
+"""Every vision model builds, runs forward and backward on its dataset's input shape, and marks its classifier."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shrinkbench.errors import IncompatibleError, WeightsNotFoundError
+from shrinkbench.plugins import load_registry
+from shrinkbench.pruning import classifier_name, count_parameters, make_context, prunable_parameters
+from shrinkbench.specs import ModelFamilySpec
+from shrinkbench.testing import check_model
+
+MNIST, CIFAR, IMAGENET = (1, 28, 28), (3, 32, 32), (3, 224, 224)
+# model -> (input shape of its dataset, parameters for 10 classes, the paper's / original's figure)
+EXPECTED = {
+    "lenet-300-100": (MNIST, 266_610, None),
+    "lenet-5": (MNIST, 61_706, None),
+    "mnistnet": (MNIST, 431_080, None),  # the original ShrinkBench MnistNet
+    "resnet20": (CIFAR, 269_722, 0.27e6),  # He et al. 2016, table 6
+    "resnet32": (CIFAR, 464_154, 0.46e6),
+    "resnet44": (CIFAR, 658_586, 0.66e6),
+    "resnet56": (CIFAR, 853_018, 0.85e6),
+    "resnet110": (CIFAR, 1_727_962, 1.7e6),
+    "vgg-bn-drop": (CIFAR, 14_991_946, None),
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+def test_every_listed_model_is_tested(registry):
+    listed = {e.name for e in registry.list("models") if e.plugin == "shrinkbench-vision"}
+    assert listed == set(EXPECTED) | {"torchvision:*"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_forward_backward_and_classifier(registry, name, one_thread):
+    shape, params, _ = EXPECTED[name]
+    spec = registry.model(name)
+    assert spec.incompatibility(shape) is None
+    model = check_model(spec, num_classes=10, input_shape=shape)  # forward + backward, classifier not prunable
+    assert count_parameters(model) == params
+    head = classifier_name(model)
+    assert f"{head}.weight" not in prunable_parameters(model)
+    assert f"{head}.weight" in prunable_parameters(model, include_classifier=True)
+    make_context(model, 4.0)  # the classifier excluded, compression 4 is reachable
+
+
+@pytest.mark.parametrize("name", [n for n, (_, _, paper) in EXPECTED.items() if paper])
+def test_cifar_resnet_parameter_counts_match_the_paper(registry, name):
+    _, _, paper = EXPECTED[name]
+    model = registry.model(name).load()(10, CIFAR, None)
+    assert abs(count_parameters(model) - paper) / paper < 0.02
+
+
+def test_models_adapt_to_the_dataset(registry):
+    assert registry.model("resnet20").load()(100, (1, 28, 28), None)(torch.randn(2, 1, 28, 28)).shape == (2, 100)
+    assert registry.model("lenet-5").load()(10, CIFAR, None)(torch.randn(2, *CIFAR)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["lenet-300-100", "lenet-5", "mnistnet", "vgg-bn-drop"])
+def test_impossible_pairs_are_refused_up_front(registry, name):
+    reason = registry.model(name).incompatibility(IMAGENET)
+    assert reason and "224" in reason
+
+
+def test_torchvision_family_is_lazy_and_lists_resnet18(registry):
+    family = registry.get("models", "torchvision:*")
+    assert isinstance(family, ModelFamilySpec)
+    assert "torchvision:resnet18" in [e.name for e in registry.list("models", "torchvision:res*")]
+    assert registry.model("torchvision:resnet18").incompatibility(MNIST)  # 28px < 32px
+
+
+def test_torchvision_resnet18_builds_with_10_classes(registry, one_thread):
+    spec = registry.model("torchvision:resnet18")
+    model = check_model(spec, num_classes=10, input_shape=CIFAR)
+    assert classifier_name(model) == "fc" and model.fc.out_features == 10
+    assert count_parameters(model) == 11_181_642
+    gray = spec.load()(10, (1, 32, 32), None)
+    assert gray.conv1.in_channels == 1 and gray(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name, head", [("squeezenet1_1", "classifier.1"), ("vit_b_32", "heads.head"),
+                                        ("mobilenet_v3_small", "classifier.3"), ("googlenet", "fc")])
+def test_torchvision_heads_are_found(registry, name, head, one_thread):
+    model = check_model(registry.model(f"torchvision:{name}"), num_classes=7, input_shape=CIFAR)
+    assert classifier_name(model) == head
+
+
+def test_torchvision_size_limits(registry):
+    with pytest.raises(IncompatibleError, match="63px"):
+        registry.model("torchvision:alexnet").load()(10, CIFAR, None)
+
+
+def test_local_pretrained_weights_replace_the_head(registry, tmp_path):
+    build = registry.model("torchvision:resnet18").load()
+    imagenet = build(1000, CIFAR, None)
+    torch.save(imagenet.state_dict(), tmp_path / "resnet18.pth")
+    model = build(10, CIFAR, str(tmp_path / "resnet18.pth"))
+    torch.testing.assert_close(model.conv1.weight, imagenet.conv1.weight)
+    torch.testing.assert_close(model.layer4[1].bn2.running_var, imagenet.layer4[1].bn2.running_var)
+    assert model.fc.out_features == 10
+    gray = build(10, (1, 32, 32), str(tmp_path / "resnet18.pth"))
+    torch.testing.assert_close(gray.conv1.weight, imagenet.conv1.weight.sum(1, keepdim=True))
+
+
+def test_own_models_load_their_weights(registry, tmp_path):
+    build = registry.model("mnistnet").load()
+    trained = build(10, MNIST, None)
+    torch.save({"state_dict": trained.state_dict()}, tmp_path / "mnistnet.pt")
+    torch.testing.assert_close(build(10, MNIST, str(tmp_path / "mnistnet.pt")).fc1.weight, trained.fc1.weight)
+
+
+def test_missing_pretrained_weights_are_a_clear_error(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: nothing is ever downloaded
+    build = registry.model("torchvision:resnet18").load()
+    with pytest.raises(WeightsNotFoundError, match="not in the local cache") as info:
+        build(10, CIFAR, "DEFAULT")
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        build(10, CIFAR, str(tmp_path / "missing.pth"))
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        registry.model("resnet20").load()(10, CIFAR, str(tmp_path / "missing.pt"))

@@ -1,0 +1,76 @@
+"""The ``shrinkbench`` command end to end: listing, errors, a small bench and the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+
+def test_list_json_has_every_kind_and_core_metrics(run_cli):
+    result = run_cli("list", "--json", toy=False)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"plugins", "strategies", "models", "datasets", "metrics"}
+    metrics = {m["name"]: m for m in data["metrics"]}
+    assert {"size", "flops", "memory", "accuracy"} <= set(metrics)
+    assert all(m["plugin"] == "shrinkbench-core" and m["description"] for m in metrics.values())
+    assert any(p["plugin"] == "shrinkbench-core" and p["status"] == "ok" for p in data["plugins"])
+
+
+def test_list_filters_by_pattern_and_shows_a_table(run_cli):
+    result = run_cli("list", "strategies", "*random*")
+    assert result.returncode == 0, result.stderr
+    assert "toy-random" in result.stdout and "toy-magnitude" not in result.stdout
+    assert "toy_plugin" in result.stdout
+
+
+def test_help_explains_the_commands(run_cli):
+    result = run_cli("--help", toy=False)
+    assert result.returncode == 0
+    for command in ("list", "bench", "report"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("list", "bogus"), "'bogus' is not one of"),
+        (("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp"), "did you mean 'toy-magnitude'"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-rgb"), "3-channel"),
+        (("bench", "-d", "toy-blob"), "did you mean 'toy-blobs'"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be >= 1"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "two"), "'two' is not a number"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "--checkpoint", "missing.pt"), "cannot read checkpoint"),
+        (("report", "nowhere"), "no results.csv in nowhere"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(run_cli, tmp_path, args, message):
+    result = run_cli(*args, "--out", str(tmp_path / "out")) if args[0] == "bench" else run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_then_report(run_cli, tmp_path):
+    out = tmp_path / "res"
+    args = ("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-s", "toy-magnitude", "-s", "toy-random", "-c", "1,4",
+            "--pretrain-epochs", "3", "--finetune-epochs", "1", "--out", str(out))
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "toy-magnitude" in result.stdout and "dense top-1" in result.stdout
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["run_id"] for r in rows) == ["toy-magnitude_c1_s0", "toy-magnitude_c4_s0", "toy-random_c1_s0",
+                                                 "toy-random_c4_s0"]
+    for name in ("accuracy_vs_compression.png", "accuracy_vs_speedup.png", "summary.csv"):
+        assert (out / name).stat().st_size > 1000 or name == "summary.csv"
+    again = run_cli(*args)
+    assert "0 runs done, 4 already complete" in again.stdout
+    other = run_cli(*args[:-2], "--finetune-lr", "0.5", "--out", str(out))
+    assert other.returncode == 2 and "another configuration" in other.stderr
+    report = run_cli("report", str(out))
+    assert report.returncode == 0 and "toy-random" in report.stdout

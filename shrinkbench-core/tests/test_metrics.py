@@ -1,0 +1,90 @@
+"""Metrics on models whose counts are known by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from shrinkbench.metrics import MetricContext, accuracy, flops, memory, size
+from shrinkbench.pruning import prunable_parameters
+
+
+class MnistNet(nn.Module):
+    """The original ShrinkBench MNIST CNN (unpadded convolutions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 20, 5), nn.Conv2d(20, 50, 5)
+        self.fc1, self.fc2 = nn.Linear(800, 500), nn.Linear(500, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+def test_mnistnet_macs_follow_real_output_sizes():
+    model = MnistNet()
+    counts = flops.count(model, torch.zeros(1, 1, 28, 28))
+    by_hand = 24 * 24 * 20 * 25 + 8 * 8 * 50 * 20 * 25 + 800 * 500 + 500 * 10  # 2,293,000 (not 4.40M)
+    assert counts["macs"] == by_hand
+    assert counts["flops"] == 2 * by_hand
+    assert flops.torch_flop_count(model, torch.zeros(1, 1, 28, 28)) == 2 * by_hand
+    assert sum(p.numel() for p in model.parameters()) == 431_080
+
+
+def test_nonzero_macs_halve_when_every_layer_is_half_pruned():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+    with torch.no_grad():
+        for p in prunable_parameters(model, include_classifier=True).values():
+            flat = p.view(-1)
+            flat[: flat.numel() // 2] = 0
+    counts = flops.count(model, torch.zeros(1, 3, 8, 8))
+    assert counts["nonzero_macs"] == pytest.approx(counts["macs"] / 2, rel=0.01)
+    assert counts["speedup"] == pytest.approx(2, rel=0.01)
+
+
+def test_flop_count_leaves_model_untouched_and_counts_subclasses():
+    class MyConv(nn.Conv2d):
+        pass
+
+    model = nn.Sequential(MyConv(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    keys = set(model.state_dict())
+    counts = flops.count(model, torch.zeros(1, 1, 8, 8))
+    assert counts["macs"] == 6 * 6 * 4 * 9 + 144 * 2
+    assert set(model.state_dict()) == keys
+
+
+def test_size_counts_zeros_and_shared_parameters_once():
+    shared = nn.Linear(4, 4, bias=False)
+    model = nn.Sequential(shared, shared)
+    with torch.no_grad():
+        shared.weight[0] = 0
+    out = size.measure(MetricContext(model, torch.zeros(1, 4)))
+    assert out == {"params": 16.0, "nonzero_params": 12.0, "compression": 16 / 12}
+
+
+def test_memory_counts_leaf_outputs_per_example():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    out = memory.measure(MetricContext(model, torch.ones(5, 4)))
+    assert out["activations"] == 8 + 8 + 3
+    assert out["activation_bytes"] == 4 * (8 + 8 + 3)
+
+
+def test_accuracy_weights_a_short_last_batch_by_its_size():
+    class Fixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):  # predicts class x[:, 0]
+            return nn.functional.one_hot(x[:, 0].long(), 6).float() * 10 + self.w
+
+    inputs = torch.tensor([[0], [1], [2], [3], [4]]).float()
+    targets = torch.tensor([0, 1, 2, 3, 0])  # 4 of 5 right
+    loader = [(inputs[:4], targets[:4]), (inputs[4:], targets[4:])]  # short last batch
+    out = accuracy.evaluate(Fixed(), loader)
+    assert out["top1"] == pytest.approx(4 / 5)
+    expected_loss = nn.functional.cross_entropy(Fixed()(inputs), targets).item()
+    assert out["loss"] == pytest.approx(expected_loss)
