@@ -39,7 +39,7 @@ def build_config(opts: dict[str, Any], registry) -> tuple[Any, Path]:
         compressions=tuple(float(c) for c in compressions), seeds=tuple(int(s) for s in seeds),
         val_fraction=float(pick("val_fraction", 0.1)), selection=pick("selection", "final"),
         include_classifier=bool(pick("include_classifier", False)), checkpoint=pick("checkpoint"),
-        data_root=data_root, **extra,
+        data_root=data_root, threads=int(pick("threads", 1)), **extra,
     )
     out = Path(pick("out_dir") or Path("shrinkbench-results") / f"{dataset}-{model.replace(':', '_')}")
     return config, out

@@ -39,6 +39,9 @@ DEFAULT_COMPRESSIONS = "1,2,4,8,16,32"
               help="Results directory (default ./shrinkbench-results/<dataset>-<model>). Re-running resumes it.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Runs in parallel processes (torch threads are split between them).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch threads inside each run (default 1: fastest for small models, and identical results "
+              "for any --jobs).")
 @click.option("--no-report", is_flag=True, help="Skip the table and plots at the end.")
 def bench(**opts) -> None:
     """Prune and finetune under identical conditions, then report accuracy against compression and speedup.

@@ -72,7 +72,12 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A controlled sweep: fixed (dataset, model, recipes, evaluation) x varying (strategy, compression, seed)."""
+    """A controlled sweep: fixed (dataset, model, recipes, evaluation) x varying (strategy, compression, seed).
+
+    ``threads`` is torch's thread count inside every run (and dense pretraining), whatever the executor: the
+    thread count changes floating-point summation order, so fixing it makes ``--jobs 2`` reproduce
+    ``--jobs 1`` exactly. One thread is also the fastest setting for small models on a 2-core machine.
+    """
 
     dataset: str
     model: str
@@ -88,6 +93,7 @@ class SweepConfig:
     checkpoint_sha256: str | None = None
     data_root: str | None = None
     eval_batch_size: int = 256
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -100,7 +106,7 @@ class SweepConfig:
     def fixed_part(self) -> dict[str, Any]:
         """Everything that must be identical for results to be comparable (not strategies/compressions/seeds)."""
         data = asdict(self)
-        for varying in ("strategies", "compressions", "seeds", "checkpoint", "data_root", "eval_batch_size"):
+        for varying in ("strategies", "compressions", "seeds", "checkpoint", "data_root", "eval_batch_size", "threads"):
             data.pop(varying)
         return data
 

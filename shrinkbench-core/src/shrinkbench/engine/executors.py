@@ -4,7 +4,6 @@ implement the same two methods in a plugin without touching the engine."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -13,9 +12,8 @@ T = TypeVar("T")
 
 
 class Executor(Protocol):
-    """Runs ``fn(task)`` for every task and yields ``(task, result)`` as each finishes."""
-
-    threads_per_task: int
+    """Runs ``fn(task)`` for every task and yields ``(task, result)`` as each finishes. (Each task sets its
+    own torch thread count, so results do not depend on the executor.)"""
 
     def map_unordered(self, fn: Callable[[T], Any], tasks: Sequence[T]) -> Iterator[tuple[T, Any]]:
         """Yield ``(task, fn(task))`` pairs in completion order; an exception in ``fn`` propagates."""
@@ -25,32 +23,20 @@ class Executor(Protocol):
 class SequentialExecutor:
     """Runs tasks one after another in this process (per-epoch progress is available)."""
 
-    def __init__(self) -> None:
-        self.threads_per_task = 0  # keep torch's default
-
     def map_unordered(self, fn: Callable[[T], Any], tasks: Sequence[T]) -> Iterator[tuple[T, Any]]:
         for task in tasks:
             yield task, fn(task)
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 class ProcessExecutor:
-    """Runs tasks in ``jobs`` worker processes (spawned, so each has a clean torch); torch threads are split
-    between them."""
+    """Runs tasks in ``jobs`` worker processes (spawned, so each starts with a clean torch)."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self.threads_per_task = max(1, (os.cpu_count() or 1) // jobs)
 
     def map_unordered(self, fn: Callable[[T], Any], tasks: Sequence[T]) -> Iterator[tuple[T, Any]]:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(self.threads_per_task,)) as pool:
+        with ProcessPoolExecutor(self.jobs, mp_context=context) as pool:
             pending: dict[Future, T] = {pool.submit(fn, t): t for t in tasks}
             try:
                 while pending:

@@ -6,11 +6,12 @@ and give the same row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class RunTask:
     dense_path: str
     dense_meta: dict[str, Any]
     out_dir: str
-    threads: int = 0
+    threads: int = 1
 
 
 _splits_cache: dict[tuple, Splits] = {}
@@ -81,16 +82,29 @@ def execute(
 
     ``registry`` defaults to the installed plugins (what a worker process sees).
     """
-    if task.threads:
-        torch.set_num_threads(task.threads)
-    registry = registry or get_registry()
+    with torch_threads(task.threads):
+        return _execute(task, on_epoch, registry or get_registry())
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, then restore the previous setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _execute(task: RunTask, on_epoch: Callable[[EpochLog], None] | None, registry: Registry) -> dict[str, Any]:
     config = sweep_from_json(task.config)
     run = task.run
     started = time.perf_counter()
     row: dict[str, Any] = {
         "run_id": run.run_id, "dataset": config.dataset, "model": config.model, "strategy": run.strategy,
         "seed": run.seed, "compression_target": run.compression, "status": "ok", "error": "",
-        "dense_top1": task.dense_meta.get("dense_top1", math.nan),
+        "dense_top1": task.dense_meta.get("dense_top1", math.nan), "threads": task.threads,
     }
     run_dir = Path(task.out_dir) / "runs" / run.run_id
     tmp_dir = run_dir.with_name(run_dir.name + ".tmp")

@@ -13,7 +13,7 @@ from ..plugins import Registry
 from .config import RunSpec, SweepConfig
 from .dense import ensure_dense, file_sha256
 from .executors import Executor, SequentialExecutor
-from .run import RunTask, execute, splits_for
+from .run import RunTask, execute, splits_for, torch_threads
 from .store import ResultsStore
 from .train import EpochLog
 
@@ -111,12 +111,12 @@ def run_sweep(
     for seed in sorted({r.seed for r in todo}):
         epochs = 0 if config.checkpoint else config.pretrain.epochs
         progress.phase(f"dense {config.model} on {config.dataset}, seed {seed}", epochs)
-        path, meta = ensure_dense(registry, config, seed, splits, on_epoch=progress.epoch)
+        with torch_threads(config.threads):
+            path, meta = ensure_dense(registry, config, seed, splits, on_epoch=progress.epoch)
         dense[seed] = (str(path), meta)
 
     progress.sweep_started(len(todo), outcome.skipped)
-    tasks = [RunTask(config.to_json(), r, *dense[r.seed], str(store.directory), executor.threads_per_task)
-             for r in todo]
+    tasks = [RunTask(config.to_json(), r, *dense[r.seed], str(store.directory), config.threads) for r in todo]
     run_fn: Callable[[RunTask], dict[str, Any]] = execute
     if isinstance(executor, SequentialExecutor):
         def run_fn(task: RunTask) -> dict[str, Any]:

@@ -1,0 +1,47 @@
+"""Cross-plugin tests: the real ``shrinkbench`` command with every workspace package installed."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = "from shrinkbench_cli.main import cli; cli()"
+
+
+def cli_env(cache: Path, **extra: str) -> dict[str, str]:
+    """The environment for a CLI subprocess: private cache, wide output, no inherited plugin switches."""
+    env = {**os.environ, "SHRINKBENCH_CACHE": str(cache), "COLUMNS": "200", "HF_HUB_OFFLINE": "1", **extra}
+    for name in ("SHRINKBENCH_DISABLE_PLUGINS", "SHRINKBENCH_PLUGINS", "SHRINKBENCH_STRICT_PLUGINS"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One dense-model cache for the whole session (dense models are trained once, as in real use)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def shrinkbench(shared_cache, tmp_path):
+    """Run ``shrinkbench ARGS`` in a subprocess; returns the CompletedProcess."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                              env=cli_env(shared_cache, **env), cwd=tmp_path, timeout=900)
+
+    return run
+
+
+def read_rows(directory: Path) -> dict[str, dict[str, str]]:
+    """results.csv keyed by run id, without the wall-time column."""
+    with open(directory / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len({r["run_id"] for r in rows}), "duplicate rows"
+    return {r["run_id"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}

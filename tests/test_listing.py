@@ -1,0 +1,53 @@
+"""``shrinkbench list`` with every built-in plugin installed."""
+
+from __future__ import annotations
+
+import json
+
+BUILT_IN = {
+    "global-magnitude": "shrinkbench-magnitude", "layer-magnitude": "shrinkbench-magnitude",
+    "global-activation": "shrinkbench-magnitude", "layer-activation": "shrinkbench-magnitude",
+    "global-gradient": "shrinkbench-gradient", "layer-gradient": "shrinkbench-gradient",
+    "random": "shrinkbench-random", "layer-random": "shrinkbench-random",
+}
+ALIASES = {"GlobalMagWeight", "LayerMagWeight", "GlobalMagGrad", "LayerMagGrad", "GlobalMagAct", "LayerMagAct",
+           "RandomPruning"}
+
+
+def test_every_built_in_strategy_is_listed_with_its_plugin(shrinkbench):
+    result = shrinkbench("list", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    strategies = {s["name"]: s for s in data["strategies"]}
+    assert {n: s["plugin"] for n, s in strategies.items() if n in BUILT_IN} == BUILT_IN
+    assert ALIASES <= {a for s in strategies.values() for a in s["aliases"]}
+    assert all(s["description"] for s in strategies.values())
+    status = {p["name"]: p["status"] for p in data["plugins"]}
+    assert all(status[name] == "ok" for name in ("core-metrics", "magnitude", "gradient", "random", "vision", "timm"))
+    assert {"mnist-5k", "cifar10", "imagenet"} <= {d["name"] for d in data["datasets"]}
+    assert {"lenet-300-100", "resnet56", "torchvision:*", "timm:*"} <= {m["name"] for m in data["models"]}
+
+
+def test_disabling_a_plugin_removes_its_rows(shrinkbench):
+    result = shrinkbench("--disable-plugin", "random", "list", "strategies", "--json")
+    names = {s["name"] for s in json.loads(result.stdout)["strategies"]}
+    assert "random" not in names and "layer-random" not in names and "global-magnitude" in names
+    env_result = shrinkbench("list", "strategies", "--json", SHRINKBENCH_DISABLE_PLUGINS="magnitude,gradient")
+    assert {s["plugin"] for s in json.loads(env_result.stdout)["strategies"]} == {"shrinkbench-random"}
+
+
+def test_a_broken_plugin_is_shown_failed_and_the_rest_works(shrinkbench):
+    result = shrinkbench("list", "plugins", SHRINKBENCH_PLUGINS="no_such_plugin_module")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "no_such_plugin_module" in line)
+    assert "failed" in line and "ModuleNotFoundError" in line
+    assert shrinkbench("list", "strategies", "*magnitude", SHRINKBENCH_PLUGINS="no_such_plugin_module").returncode == 0
+
+
+def test_pattern_filters_and_families_expand_lazily(shrinkbench):
+    result = shrinkbench("list", "models", "resnet*", "--json")
+    names = [m["name"] for m in json.loads(result.stdout)["models"]]
+    assert names == ["resnet110", "resnet20", "resnet32", "resnet44", "resnet56"]
+    timm = json.loads(shrinkbench("list", "models", "timm:resnet1*", "--json").stdout)["models"]
+    assert "timm:resnet18" in {m["name"] for m in timm}
+    assert all(m["plugin"] == "shrinkbench-timm" for m in timm)

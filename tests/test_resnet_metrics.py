@@ -1,0 +1,36 @@
+"""Metrics on torchvision ResNet-18 at 224x224, where the counts are well known."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from shrinkbench.metrics import MetricContext, flops, size
+from shrinkbench.pruning import prunable_parameters
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return torchvision.models.resnet18()
+
+
+def test_dense_macs_and_params(resnet18):
+    x = torch.zeros(1, 3, 224, 224)
+    counts = flops.count(resnet18, x)
+    assert counts["macs"] == pytest.approx(1.82e9, rel=0.01)
+    assert counts["flops"] == 2 * counts["macs"]
+    # FlopCounterMode counts only convolutions and matmuls: thop's extra is batch norm (and nothing else)
+    assert flops.torch_flop_count(resnet18, x) / 2 == pytest.approx(counts["macs"], rel=0.01)
+    assert size.measure(MetricContext(resnet18, x))["params"] == 11_689_512
+
+
+def test_nonzero_macs_halve_when_every_layer_is_half_pruned():
+    model = torchvision.models.resnet18()
+    with torch.no_grad():
+        for weight in prunable_parameters(model, include_classifier=True).values():
+            weight.view(-1)[: weight.numel() // 2] = 0
+    counts = flops.count(model, torch.zeros(1, 3, 224, 224))
+    # batch-norm MACs (0.5% of the total) stay dense, so the ratio is 2 within 1%
+    assert counts["nonzero_macs"] == pytest.approx(counts["macs"] / 2, rel=0.01)
+    assert counts["speedup"] == pytest.approx(2, rel=0.01)
