@@ -13,12 +13,12 @@ from importlib import metadata
 
 import pytest
 import torch
-from torch import nn
-
 from shrinkbench.metrics import MetricContext
 from shrinkbench.plugins import load_registry
 from shrinkbench.pruning import make_context, prunable_parameters
 from shrinkbench.testing import check_metric, check_strategy, make_tiny_batches, make_tiny_model
+from torch import nn
+
 from shrinkbench_snip import metrics, plugin, strategies
 
 T, F = True, False
@@ -74,7 +74,7 @@ def test_installed_entry_point_is_discovered():
 
 
 def chain() -> nn.Module:
-    """x (4) -> fc (2x4, prunable) -> classifier (1x2, dense); L = sum of outputs, so dL/dfc[o, i] = c[o] x[i]."""
+    """x (4) -> fc (2x4, prunable) -> classifier (1x2). With L = sum of outputs, dL/dfc[o, i] = c[o] x[i]."""
     model = nn.Sequential()
     model.add_module("fc", nn.Linear(4, 2, bias=False))
     model.add_module("classifier", nn.Linear(2, 1, bias=False))
@@ -96,7 +96,7 @@ def test_snip_keeps_the_most_sensitive_connections_not_the_largest():
     scores = strategies.connection_sensitivity(_context(chain(), 1, x))
     expected = torch.tensor([[0, 1, 8, 3], [0, 8, 4, 12]]) / 36
     assert torch.allclose(scores["fc.weight"], expected)
-    # 10 params, 2 dense: compression 2 keeps 5 - 2 = 3 of fc's 8 weights; |w| = 8 and 7 go (their input is 0).
+    # 10 params, 2 dense: compression 2 keeps 5 - 2 = 3 of fc's 8 weights; |w| = 8 and 7 go (input 0).
     masks = strategies.snip(_context(chain(), 2, x))
     assert masks["fc.weight"].tolist() == [[F, F, T, F], [F, T, F, T]]
     # Compression 2.5 keeps 4 - 2 = 2: the 12, then of the tied 8s the one with the lowest flat index.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -138,10 +140,18 @@ def test_cli_reports_missing_data_in_one_line_exit_2(tmp_path, no_datapath, monk
     main = pytest.importorskip("shrinkbench_cli.main")
     from click.testing import CliRunner
 
+    from shrinkbench.plugins import reset_registry
+
     monkeypatch.setenv("SHRINKBENCH_CACHE", str(tmp_path / "cache"))
-    args = ["bench", "-d", "cifar10", "-m", "resnet20", "-s", "random", "-c", "2", "--data-root", str(tmp_path),
+    monkeypatch.setenv("SHRINKBENCH_PLUGINS", "keep_all_plugin")  # no strategy plugin is needed
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    args = ["bench", "-d", "cifar10", "-m", "resnet20", "-s", "keep-all", "-c", "1", "--data-root", str(tmp_path),
             "--out", str(tmp_path / "out"), "--no-report"]
-    result = CliRunner().invoke(main.cli, args)
+    reset_registry()
+    try:
+        result = CliRunner().invoke(main.cli, args)
+    finally:
+        reset_registry()
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cifar10 data not found" in errors[0] and str(tmp_path) in errors[0]

@@ -19,7 +19,7 @@ class UnknownNameError(ShrinkBenchError, KeyError):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         lowered = [k for k in known if k.lower() == name.lower()]
         hint = f"did you mean {' or '.join(repr(c) for c in (lowered or close))}?" if (lowered or close) else (
-            f"see 'shrinkbench list {kind}s'")
+            f"see 'shrinkbench list {'strategies' if kind == 'strategy' else kind + 's'}'")
         self.kind, self.name, self.suggestions = kind, name, lowered or close
         super().__init__(f"unknown {kind} {name!r}: {hint}")
 

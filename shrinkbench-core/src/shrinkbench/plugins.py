@@ -228,6 +228,8 @@ def load_registry(
             continue
         try:
             module = source.load() if isinstance(source, metadata.EntryPoint) else source
+            if pm.is_registered(module):  # e.g. named in SHRINKBENCH_PLUGINS and installed too
+                continue
             pm.register(module, name=name)
             try:
                 pm.check_pending()
@@ -268,8 +270,10 @@ def _mark_failed(registry: Registry, info: PluginInfo, error: str, status: str =
     registry.plugins[index] = PluginInfo(old.name, old.distribution, old.version, status, joined)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     return f"{type(exc).__name__}: {text}"
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from shrinkbench import MetricSpec, StrategySpec, hookimpl
 
-_SNIP_PAPER = "Lee, Ajanthan & Torr 2019, SNIP: Single-shot Network Pruning based on Connection Sensitivity (ICLR)"
+_SNIP_PAPER = ("Lee, Ajanthan & Torr 2019, SNIP: Single-shot Network Pruning based on Connection Sensitivity "
+               "(ICLR)")
 
 
 @hookimpl
@@ -17,7 +18,7 @@ def shrinkbench_strategies() -> list[StrategySpec]:
     return [
         StrategySpec(
             "snip",
-            "Largest normalised connection sensitivity |g*w| on a batch (SNIP), one threshold over all layers",
+            "Largest connection sensitivity |g*w| on a batch (SNIP), one threshold over all layers",
             "shrinkbench_snip.strategies:snip",
             aliases=("SNIP",),
             needs_data=True,

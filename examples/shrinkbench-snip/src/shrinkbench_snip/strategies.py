@@ -11,9 +11,8 @@ dense model, so here it scores the pretrained weights (as any strategy's baselin
 from __future__ import annotations
 
 import torch
-from torch import Tensor
-
 from shrinkbench.pruning import Masks, PruningContext, eval_mode
+from torch import Tensor
 
 
 def snip(ctx: PruningContext) -> Masks:
