@@ -117,7 +117,7 @@ def test_bad_input_fails_before_writing(toy_registry, tmp_path, changes, error, 
 def test_unreadable_checkpoint_content_is_refused(toy_registry, tmp_path):
     bad = tmp_path / "dense.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ShrinkBenchError, match="cannot load weights"):
+    with pytest.raises(ShrinkBenchError, match="cannot read weights"):
         run_sweep(toy_registry, config(checkpoint=str(bad)), ResultsStore(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 

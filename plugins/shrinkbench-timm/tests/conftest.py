@@ -6,17 +6,6 @@ import pytest
 
 
 @pytest.fixture
-def one_thread():
-    """Run torch on one thread: for small models a second OpenMP thread only adds contention on 2 busy cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def empty_weight_caches(tmp_path, monkeypatch):
     """Point the Hugging Face and torch hub caches at an empty directory; return it."""
     from huggingface_hub import constants

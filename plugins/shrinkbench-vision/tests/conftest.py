@@ -11,12 +11,3 @@ def no_datapath(monkeypatch):
     monkeypatch.delenv("DATAPATH", raising=False)
 
 
-@pytest.fixture
-def one_thread():
-    """Run torch on one thread: for small models a second OpenMP thread only adds contention on 2 busy cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

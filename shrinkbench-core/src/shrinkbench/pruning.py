@@ -234,3 +234,33 @@ def owner_module(model: nn.Module, parameter_name: str) -> nn.Module:
     """The module that holds the parameter called ``parameter_name`` (e.g. ``"layer1.0.conv1.weight"``)."""
     module_name = parameter_name.rpartition(".")[0]
     return model.get_submodule(module_name) if module_name else model
+
+
+def weight_gradients(ctx: PruningContext) -> dict[str, Tensor]:
+    """``dL/dw`` of ``L = ctx.loss_fn(model(x), y)`` on ``(x, y) = ctx.batch()``, for every prunable weight.
+
+    Computed with ``torch.autograd.grad``, so no parameter's ``.grad`` is read or written. The model runs in
+    eval mode (BatchNorm uses and keeps its running statistics, dropout is off, so the result is
+    deterministic); every module's mode is restored afterwards. ShrinkBench ran this step in train mode,
+    which updated the BatchNorm statistics as a side effect. Weights with ``requires_grad=False`` get their
+    gradient too (the flag is restored); a weight the loss does not depend on gets zeros.
+    """
+    model = ctx.model
+    names = list(ctx.prunable)
+    weights = [ctx.prunable[name] for name in names]
+    inputs, targets = ctx.batch()
+    device = weights[0].device
+    frozen = [w for w in weights if not w.requires_grad]
+    try:
+        for weight in frozen:
+            weight.requires_grad_(True)
+        with eval_mode(model), torch.enable_grad():
+            loss = ctx.loss_fn(model(inputs.to(device)), targets.to(device))
+            grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    finally:
+        for weight in frozen:
+            weight.requires_grad_(False)
+    return {
+        name: torch.zeros_like(weight) if grad is None else grad.detach()
+        for name, weight, grad in zip(names, weights, grads, strict=True)
+    }

@@ -10,8 +10,7 @@ dense model, so here it scores the pretrained weights (as any strategy's baselin
 
 from __future__ import annotations
 
-import torch
-from shrinkbench.pruning import Masks, PruningContext, eval_mode
+from shrinkbench.pruning import Masks, PruningContext, weight_gradients
 from torch import Tensor
 
 
@@ -33,23 +32,7 @@ def connection_sensitivity(ctx: PruningContext) -> dict[str, Tensor]:
     ``requires_grad=False`` are scored too (the flag is restored). Scores sum to 1 over all prunable weights
     (all zeros if the loss does not depend on any of them).
     """
-    names = list(ctx.prunable)
-    weights = [ctx.prunable[name] for name in names]
-    inputs, targets = ctx.batch()
-    device = weights[0].device
-    frozen = [w for w in weights if not w.requires_grad]
-    try:
-        for weight in frozen:
-            weight.requires_grad_(True)
-        with eval_mode(ctx.model), torch.enable_grad():
-            loss = ctx.loss_fn(ctx.model(inputs.to(device)), targets.to(device))
-            grads = torch.autograd.grad(loss, weights, allow_unused=True)
-    finally:
-        for weight in frozen:
-            weight.requires_grad_(False)
-    scores = {
-        name: torch.zeros_like(w, dtype=torch.float32) if g is None else (w.detach() * g).abs().float()
-        for name, w, g in zip(names, weights, grads, strict=True)
-    }
+    grads = weight_gradients(ctx)
+    scores = {name: (w.detach() * grads[name]).abs().float() for name, w in ctx.prunable.items()}
     total = sum(float(s.sum()) for s in scores.values())
     return {name: s / total for name, s in scores.items()} if total > 0 else scores

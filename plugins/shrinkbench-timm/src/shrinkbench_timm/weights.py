@@ -4,7 +4,6 @@ Hugging Face / torch hub caches. Nothing here downloads; missing weights raise :
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,6 +11,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from shrinkbench.checkpoints import load_into, read_state_dict
 from shrinkbench.errors import ShrinkBenchError, WeightsNotFoundError
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
@@ -81,29 +81,6 @@ def cached_pretrained(name: str, tag: str) -> Path:
     )
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file or a ``torch.save`` state dict (``weights_only``), unwrapping a
-    ``state_dict``/``model``/``state_dict_ema`` entry and a ``module.`` prefix."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Mapping = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's to fix
-        raise ShrinkBenchError(f"cannot read weights from {path}: {type(exc).__name__}: {exc}") from None
-    for key in ("state_dict", "model", "state_dict_ema"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-            break
-    if not isinstance(state, Mapping):
-        raise ShrinkBenchError(f"{path} does not hold a state dict (found {type(state).__name__})")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return dict(state)
-
-
 def load_file_into(model: nn.Module, path: Path, classifier: str, first_conv: str | None) -> None:
     """Load a user's state dict into ``model`` strictly.
 
@@ -114,17 +91,7 @@ def load_file_into(model: nn.Module, path: Path, classifier: str, first_conv: st
     from timm.models import adapt_input_conv
 
     state, own = read_state_dict(path), model.state_dict()
-    for key in [k for k in state if k.startswith(classifier + ".")]:
-        if key in own and own[key].shape != state[key].shape:
-            state[key] = own[key]
     conv_key = f"{first_conv}.weight" if first_conv else None
     if conv_key in state and conv_key in own and state[conv_key].shape[1] != own[conv_key].shape[1]:
         state[conv_key] = adapt_input_conv(own[conv_key].shape[1], state[conv_key])
-    bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape]
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if bad or missing or unexpected:
-        parts = [f"{label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-                 for label, items in (("shape mismatch", bad), ("missing", missing), ("unexpected", unexpected)) if items]
-        raise ShrinkBenchError(f"weights in {path} do not fit {type(model).__name__} ({'; '.join(parts)})")
-    model.load_state_dict(state)
+    load_into(model, state, str(path), keep_fresh=classifier)

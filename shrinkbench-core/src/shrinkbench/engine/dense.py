@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..cache import cache_dir
+from ..checkpoints import load_into, read_state_dict
 from ..errors import ShrinkBenchError
 from ..metrics.accuracy import evaluate
 from ..plugins import Registry
@@ -43,21 +44,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 
     Raises :class:`ShrinkBenchError` naming the file when it cannot be read or does not fit the model.
     """
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-                state = state["state_dict"]
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "this file is not usable"
-        detail = " ".join(str(exc).split())[:200]
-        raise ShrinkBenchError(f"cannot load weights from {path}: {detail}") from None
-    return model
+    return load_into(model, read_state_dict(path), str(path))
 
 
 def file_sha256(path: str | Path) -> str:

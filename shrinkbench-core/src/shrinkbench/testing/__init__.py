@@ -14,7 +14,7 @@ Core registers this module as a pytest plugin (entry point ``pytest11: shrinkben
 Every ``check_*`` raises ``AssertionError`` naming the plugin object, the parameter and what was wrong.
 Fixtures: ``shrinkbench_registry`` (a fresh registry of the installed plugins, also returned by
 ``shrinkbench.plugins.get_registry()`` during the test), ``shrinkbench_plugin_manager`` (an empty pluggy
-manager with ShrinkBench's hook specs), ``tiny_model``, ``tiny_batches``, ``tiny_dataset``, ``cli_runner``.
+manager with ShrinkBench's hook specs), ``tiny_model``, ``tiny_batches``, ``tiny_dataset``, ``one_thread``, ``cli_runner``.
 This module is loaded by every pytest run in the environment, so it imports torch only inside functions.
 """
 
@@ -93,6 +93,18 @@ def tiny_dataset():
 
     xs, ys = zip(*make_tiny_batches(n_batches=4)(), strict=True)
     return TensorDataset(torch.cat(xs), torch.cat(ys))
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (small models are faster, and results independent of the machine's
+    core count); the previous setting is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""Reading weight files into models: safetensors or ``torch.save`` state dicts, never unpickling code.
+
+Shared by the engine (dense checkpoints, per-run weights) and model plugins (local pretrained weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ShrinkBenchError, WeightsNotFoundError
+
+WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file or a ``torch.save`` state dict (read with ``weights_only=True``).
+
+    A checkpoint dict holding ``state_dict``/``model``/``state_dict_ema`` is unwrapped, and a ``module.``
+    prefix left by ``nn.DataParallel`` is removed. Raises :class:`WeightsNotFoundError` for a missing file and
+    :class:`ShrinkBenchError` for one that cannot be read or holds no state dict.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsNotFoundError(f"weights file {str(path)!r} does not exist; pass the path of a local state "
+                                   "dict (.pt/.pth/.safetensors)")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: object = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        detail = " ".join(str(exc).split())[:200]
+        raise ShrinkBenchError(f"cannot read weights from {path}: {type(exc).__name__}: {detail}") from None
+    for key in WRAPPER_KEYS:
+        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
+            state = state[key]
+            break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ShrinkBenchError(f"{path} does not hold a state dict of tensors (found {type(state).__name__})")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, keep_fresh: str | None = None) -> nn.Module:
+    """Load ``state`` into ``model`` strictly and return the model.
+
+    Entries under the module prefix ``keep_fresh`` (a classifier trained for another number of classes) whose
+    shapes differ keep the model's fresh values. Any other missing, unexpected or mis-shaped entry raises
+    :class:`ShrinkBenchError` naming ``source`` and a few of the entries.
+    """
+    own = model.state_dict()
+    state = dict(state)
+    if keep_fresh:
+        for key in [k for k in state if k.startswith(keep_fresh + ".")]:
+            if key in own and own[key].shape != state[key].shape:
+                state[key] = own[key]
+    bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if bad or missing or unexpected:
+        parts = [f"{label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+                 for label, items in (("shape mismatch", bad), ("missing", missing), ("unexpected", unexpected)) if items]
+        raise ShrinkBenchError(f"weights in {source} do not fit {type(model).__name__} ({'; '.join(parts)})")
+    model.load_state_dict(state)
+    return model
