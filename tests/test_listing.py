@@ -51,3 +51,29 @@ def test_pattern_filters_and_families_expand_lazily(shrinkbench):
     timm = json.loads(shrinkbench("list", "models", "timm:resnet1*", "--json").stdout)["models"]
     assert "timm:resnet18" in {m["name"] for m in timm}
     assert all(m["plugin"] == "shrinkbench-timm" for m in timm)
+
+
+def faulty(name: str) -> dict[str, str]:
+    """Environment registering one of tests/faulty_plugins as a plugin."""
+    from pathlib import Path
+
+    return {"SHRINKBENCH_PLUGINS": name, "PYTHONPATH": str(Path(__file__).parent / "faulty_plugins")}
+
+
+def test_a_misspelled_hook_is_reported_and_the_rest_works(shrinkbench):
+    result = shrinkbench("list", "plugins", "--json", **faulty("misspelled_hook"))
+    plugin = next(p for p in json.loads(result.stdout)["plugins"] if p["name"] == "misspelled_hook")
+    assert plugin["status"] == "failed" and "shrinkbench_strategy" in plugin["error"]
+    listed = json.loads(shrinkbench("list", "strategies", "--json", **faulty("misspelled_hook")).stdout)
+    assert "global-magnitude" in {s["name"] for s in listed["strategies"]}
+
+
+def test_a_name_clash_with_a_built_in_names_both_and_the_rest_works(shrinkbench, tmp_path):
+    result = shrinkbench("list", "plugins", "--json", **faulty("clashing_name"))
+    plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert plugins["clashing_name"]["status"] == "conflict"
+    assert "'random' is provided by both" in plugins["clashing_name"]["error"]
+    bench = shrinkbench("bench", "-s", "random", "--out", str(tmp_path / "out"), **faulty("clashing_name"))
+    assert bench.returncode == 2 and "shrinkbench-random" in bench.stderr and "clashing_name" in bench.stderr
+    other = shrinkbench("list", "strategies", "global-*", "--json", **faulty("clashing_name"))
+    assert other.returncode == 0 and json.loads(other.stdout)["strategies"]

@@ -74,3 +74,24 @@ def test_bench_then_report(run_cli, tmp_path):
     assert other.returncode == 2 and "another configuration" in other.stderr
     report = run_cli("report", str(out))
     assert report.returncode == 0 and "toy-random" in report.stdout
+
+
+def test_bench_reads_a_toml_config_and_flags_override_it(run_cli, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text('dataset = "toy-blobs"\nmodel = "toy-mlp"\nstrategies = ["toy-magnitude"]\n'
+                      "compressions = [2, 4]\n\n[pretrain]\nepochs = 2\n\n[finetune]\nepochs = 3\nlr = 0.02\n")
+    out = tmp_path / "res"
+    result = run_cli("bench", "--config", str(config), "--finetune-epochs", "1", "--out", str(out), "--no-report")
+    assert result.returncode == 0, result.stderr
+    fixed = json.loads((out / "sweep.json").read_text())["fixed"]
+    assert fixed["finetune"]["epochs"] == 1 and fixed["finetune"]["lr"] == 0.02 and fixed["pretrain"]["epochs"] == 2
+    with open(out / "results.csv", newline="") as f:
+        assert sorted(r["run_id"] for r in csv.DictReader(f)) == ["toy-magnitude_c2_s0", "toy-magnitude_c4_s0"]
+
+
+def test_unknown_config_key_is_one_line_exit_2(run_cli, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('datset = "toy-blobs"\n')
+    result = run_cli("bench", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "unknown key 'datset'" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -91,3 +91,22 @@ def test_unreachable_compression_is_refused():
     model = conv_net()  # the classifier and biases stay dense: at most ~330x
     with pytest.raises(CompressionError, match="out of reach"):
         make_context(model, 10_000)
+
+
+def test_sampled_selection_on_large_tensors_is_exact_with_ties():
+    """Above ~1M scores the threshold is bracketed from a sample first; the kept set must not change."""
+    from shrinkbench.pruning import global_masks
+
+    g = torch.Generator().manual_seed(0)
+    scores = {"a": torch.randint(0, 1000, (1_500_000,), generator=g).float(),  # many ties
+              "b": torch.rand(700_000, generator=g) * 1000}
+    keep = 654_321
+    masks = global_masks(scores, keep)
+    assert sum(int(m.sum()) for m in masks.values()) == keep
+    flat = torch.cat([scores["a"], scores["b"]])
+    threshold = torch.kthvalue(flat, flat.numel() - keep).values
+    kept = torch.cat([masks["a"], masks["b"]])
+    assert bool((flat[kept] >= threshold).all()) and bool((flat[~kept] <= threshold).all())
+    tied = (flat == threshold).nonzero().flatten()
+    kept_ties = kept[tied]
+    assert bool(kept_ties[: int(kept_ties.sum())].all())  # ties kept lowest index first
