@@ -14,8 +14,8 @@ DEFAULT_COMPRESSIONS = "1,2,4,8,16,32"
 @click.command()
 @click.option("--strategy", "-s", "strategies", multiple=True, metavar="NAME",
               help="Strategy to run (repeatable; aliases like GlobalMagWeight work). Default: every installed one.")
-@click.option("--model", "-m", default=None, help=f"Model name (default {DEFAULT_MODEL}; 'timm:resnet18' style for families).")
-@click.option("--dataset", "-d", default=None, help=f"Dataset name (default {DEFAULT_DATASET}, bundled).")
+@click.option("--model", "-m", default=None, metavar="NAME", help=f"Model name (default {DEFAULT_MODEL}; 'timm:resnet18' style for families).")
+@click.option("--dataset", "-d", default=None, metavar="NAME", help=f"Dataset name (default {DEFAULT_DATASET}, bundled).")
 @click.option("--compression", "-c", "compressions", type=FloatList(1, "compression"), default=None,
               help=f"Target compressions (total params / nonzero params), comma separated; real numbers allowed. Default {DEFAULT_COMPRESSIONS}.")
 @click.option("--seeds", type=IntList(), default=None, help="Seeds, comma separated (default 0). Each seed has its own dense model.")
@@ -38,7 +38,8 @@ DEFAULT_COMPRESSIONS = "1,2,4,8,16,32"
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Results directory (default ./shrinkbench-results/<dataset>-<model>). Re-running resumes it.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True,
-              help="Runs in parallel processes (torch threads are split between them).")
+              help="Runs in parallel worker processes (each run uses --threads torch threads; results are identical "
+              "to --jobs 1).")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch threads inside each run (default 1: fastest for small models, and identical results "
               "for any --jobs).")
@@ -53,7 +54,7 @@ def bench(**opts) -> None:
 
     \b
     Examples:
-      shrinkbench bench                                      # bundled default, ~2 min on 2 CPUs
+      shrinkbench bench                                      # bundled default, under a minute on 2 CPUs
       shrinkbench bench -s global-magnitude -s random -c 2,8,32 --seeds 0,1,2
       shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --jobs 2
     """
