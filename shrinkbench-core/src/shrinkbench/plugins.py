@@ -80,8 +80,8 @@ class Registry:
         if name in self.conflicts[kind]:
             first, second = self.conflicts[kind][name]
             raise NameConflictError(
-                f"{kind[:-1] if kind != 'strategies' else 'strategy'} {name!r} is provided by both {first} and "
-                f"{second}: uninstall one or disable it with SHRINKBENCH_DISABLE_PLUGINS"
+                f"{_singular(kind)} {name!r} is provided by both {first} and {second}: uninstall one or "
+                "disable it with SHRINKBENCH_DISABLE_PLUGINS"
             )
         canonical = self.aliases[kind].get(name, name)
         if canonical in self.entries[kind]:

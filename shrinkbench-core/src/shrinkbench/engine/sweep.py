@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..errors import IncompatibleError, ShrinkBenchError
 from ..plugins import Registry
 from .config import RunSpec, SweepConfig
-from .dense import ensure_dense, file_sha256
+from .dense import build_model, ensure_dense, file_sha256, load_weights
 from .executors import Executor, SequentialExecutor
 from .run import RunTask, execute, splits_for, torch_threads
 from .store import ResultsStore
@@ -64,8 +64,6 @@ def validate(registry: Registry, config: SweepConfig, store: ResultsStore) -> Sw
         raise IncompatibleError(f"{problem}; pick another --model or --dataset")
     _check_metric_columns(registry)
     if config.checkpoint:
-        from dataclasses import replace
-
         config = replace(config, checkpoint_sha256=file_sha256(config.checkpoint))
     store.check_compatible(config)
     return config
@@ -98,8 +96,6 @@ def run_sweep(
     progress = progress or QuietProgress()
     config = validate(registry, config, store)
     if config.checkpoint:
-        from .dense import build_model, load_weights
-
         load_weights(build_model(registry, config, 0), config.checkpoint)  # fail now, not in every run
     splits = splits_for(registry, config)  # raises DataNotFoundError before anything is written
     store.initialise(config)
