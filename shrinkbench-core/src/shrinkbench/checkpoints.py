@@ -5,6 +5,7 @@ Shared by the engine (dense checkpoints, per-run weights) and model plugins (loc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,6 +15,21 @@ from torch import nn
 from .errors import ShrinkBenchError, WeightsNotFoundError
 
 WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
+
+
+def weights_file(pretrained: str, hint: str) -> Path | None:
+    """The local file ``pretrained`` names, or ``None`` when it is not a path (e.g. a pretrained tag).
+
+    A value is a path when it exists, contains a path separator or ends like a weights file. A path that is
+    not an existing file raises :class:`WeightsNotFoundError`; ``hint`` finishes its message with the fix.
+    """
+    path = Path(pretrained).expanduser()
+    if not (path.exists() or os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES)):
+        return None
+    if not path.is_file():
+        raise WeightsNotFoundError(f"pretrained weights file {pretrained!r} does not exist; {hint}")
+    return path
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -11,10 +11,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from shrinkbench.checkpoints import load_into, read_state_dict
+from shrinkbench.checkpoints import load_into, read_state_dict, weights_file
 from shrinkbench.errors import ShrinkBenchError, WeightsNotFoundError
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
 HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -35,13 +34,9 @@ def resolve(name: str, pretrained: str | None) -> Weights | None:
     """
     if not pretrained:
         return None
-    path = Path(pretrained).expanduser()
-    if path.exists() or os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES):
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"pretrained weights file {pretrained!r} does not exist; pass the path of a local state dict "
-                "(.pt/.pth/.safetensors) or a timm pretrained tag already in the local cache"
-            )
+    path = weights_file(pretrained, "pass the path of a local state dict (.pt/.pth/.safetensors) or a timm "
+                                    "pretrained tag already in the local cache")
+    if path is not None:
         return Weights(path)
     return Weights(cached_pretrained(name, pretrained), tag=pretrained)
 

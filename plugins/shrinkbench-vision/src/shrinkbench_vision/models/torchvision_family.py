@@ -18,13 +18,13 @@ from urllib.parse import urlparse
 from torch import nn
 
 from shrinkbench.cache import cached_names
+from shrinkbench.checkpoints import weights_file
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, WeightsNotFoundError
 
 from .weights import CLASSIFIER_ATTR, load_weights
 
 # Smallest image side that survives the model's down-sampling (found by running each model); others take 32.
 MIN_SIZE = {"alexnet": 63, "inception_v3": 75, "maxvit_t": 224}
-WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
 
 
 def names() -> list[str]:
@@ -89,14 +89,8 @@ def resolve_pretrained(name: str, pretrained: str | None) -> Path | None:
     """
     if pretrained is None or pretrained == "":
         return None
-    path = Path(pretrained).expanduser()
-    if path.exists() or os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES):
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"pretrained weights file {pretrained!r} does not exist; pass the path of a local state dict"
-            )
-        return path
-    return cached_torchvision_weights(name, pretrained)
+    path = weights_file(pretrained, "pass the path of a local state dict")
+    return path if path is not None else cached_torchvision_weights(name, pretrained)
 
 
 def cached_torchvision_weights(name: str, tag: str) -> Path:
