@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from shrinkbench.engine.store import ResultsStore
 
 CLI = "from shrinkbench_cli.main import cli; cli()"
 
@@ -40,8 +41,7 @@ def shrinkbench(shared_cache, tmp_path):
 
 
 def read_rows(directory: Path) -> dict[str, dict[str, str]]:
-    """results.csv keyed by run id, without the wall-time column."""
-    with open(directory / "results.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    """results.csv as written (text), keyed by run id, without the wall-time column."""
+    rows = ResultsStore(directory).raw_rows()
     assert len(rows) == len({r["run_id"] for r in rows}), "duplicate rows"
     return {r["run_id"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
+
+from shrinkbench.engine.store import ResultsStore
 
 
 def test_list_json_has_every_kind_and_core_metrics(run_cli):
@@ -40,7 +41,7 @@ def test_help_explains_the_commands(run_cli):
         (("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp"), "did you mean 'toy-magnitude'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-rgb"), "3-channel"),
         (("bench", "-d", "toy-blob"), "did you mean 'toy-blobs'"),
-        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be >= 1"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be a finite number >= 1"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "two"), "'two' is not a number"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "--checkpoint", "missing.pt"), "cannot read checkpoint"),
         (("report", "nowhere"), "no results.csv in nowhere"),
@@ -62,8 +63,7 @@ def test_bench_then_report(run_cli, tmp_path):
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     assert "toy-magnitude" in result.stdout and "dense top-1" in result.stdout
-    with open(out / "results.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = ResultsStore(out).rows()
     assert sorted(r["run_id"] for r in rows) == ["toy-magnitude_c1_s0", "toy-magnitude_c4_s0", "toy-random_c1_s0",
                                                  "toy-random_c4_s0"]
     for name in ("accuracy_vs_compression.png", "accuracy_vs_speedup.png", "summary.csv"):
@@ -78,15 +78,14 @@ def test_bench_then_report(run_cli, tmp_path):
 
 def test_bench_reads_a_toml_config_and_flags_override_it(run_cli, tmp_path):
     config = tmp_path / "sweep.toml"
-    config.write_text('dataset = "toy-blobs"\nmodel = "toy-mlp"\nstrategies = ["toy-magnitude"]\n'
-                      "compressions = [2, 4]\n\n[pretrain]\nepochs = 2\n\n[finetune]\nepochs = 3\nlr = 0.02\n")
+    config.write_text('dataset = "toy-blobs"\nmodel = "toy-mlp"\nstrategy = ["toy-magnitude"]\n'
+                      "compression = [2, 4]\n\n[pretrain]\nepochs = 2\n\n[finetune]\nepochs = 3\nlr = 0.02\n")
     out = tmp_path / "res"
     result = run_cli("bench", "--config", str(config), "--finetune-epochs", "1", "--out", str(out), "--no-report")
     assert result.returncode == 0, result.stderr
     fixed = json.loads((out / "sweep.json").read_text())["fixed"]
     assert fixed["finetune"]["epochs"] == 1 and fixed["finetune"]["lr"] == 0.02 and fixed["pretrain"]["epochs"] == 2
-    with open(out / "results.csv", newline="") as f:
-        assert sorted(r["run_id"] for r in csv.DictReader(f)) == ["toy-magnitude_c2_s0", "toy-magnitude_c4_s0"]
+    assert sorted(r["run_id"] for r in ResultsStore(out).rows()) == ["toy-magnitude_c2_s0", "toy-magnitude_c4_s0"]
 
 
 def test_unknown_config_key_is_one_line_exit_2(run_cli, tmp_path):

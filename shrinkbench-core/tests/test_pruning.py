@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from shrinkbench.errors import CompressionError
+from shrinkbench.modules import find_classifier
 from shrinkbench.pruning import (
-    classifier_name,
     count_parameters,
     layer_keep_counts,
     make_context,
@@ -34,7 +34,7 @@ def achieved(model: nn.Module, masks: dict) -> float:
 
 def test_classifier_is_last_linear_and_excluded():
     model = conv_net()
-    assert classifier_name(model) == "8"
+    assert find_classifier(model) == "8"
     names = list(prunable_parameters(model))
     assert names == ["0.weight", "2.weight", "6.weight"]
     assert "8.weight" in prunable_parameters(model, include_classifier=True)

@@ -7,8 +7,9 @@ import torch
 
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, WeightsNotFoundError
 from shrinkbench.masking import apply_masks
+from shrinkbench.modules import find_classifier
 from shrinkbench.plugins import load_registry
-from shrinkbench.pruning import classifier_name, count_parameters, make_context, prunable_parameters
+from shrinkbench.pruning import count_parameters, make_context, prunable_parameters
 
 CIFAR = (3, 32, 32)
 FAMILIES = [("resnet18", "fc"), ("mobilenetv3_small_050", "classifier"), ("vit_tiny_patch16_224", "head")]
@@ -24,7 +25,7 @@ def test_build_forward_backward_and_prune(registry, one_thread, name, head):
     spec = registry.model(f"timm:{name}")
     assert spec.incompatibility(CIFAR) is None
     model = spec.load()(10, CIFAR, None)
-    assert model.training and classifier_name(model) == head == model.shrinkbench_classifier
+    assert model.training and find_classifier(model) == head == model.shrinkbench_classifier
     x = torch.randn(4, *CIFAR)
     out = model(x)
     assert out.shape == (4, 10)

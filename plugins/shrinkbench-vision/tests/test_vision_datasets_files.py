@@ -72,7 +72,7 @@ def test_shrinkbench_layout_and_datapath(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
 def test_mnist_idx_files(tmp_path, no_datapath, registry, name, folder):
     write_idx(tmp_path, folder)
-    load = registry.dataset(name).loader()
+    load = registry.dataset(name).load()
     train, test = load("train", tmp_path, False), load("test", tmp_path, True)
     assert (len(train), len(test)) == (12, 5)
     x, y = train[11]
@@ -84,7 +84,7 @@ def test_mnist_idx_files(tmp_path, no_datapath, registry, name, folder):
                                           ("places365", "Places365/places365_standard")])
 def test_image_folder_trees(tmp_path, no_datapath, registry, name, subdir):
     write_image_folder(tmp_path / subdir)
-    load = registry.dataset(name).loader()
+    load = registry.dataset(name).load()
     train = load("train", tmp_path, True)
     test = load("test", tmp_path, False)
     assert len(train) == len(test) == 6
@@ -98,7 +98,7 @@ def test_image_folder_trees(tmp_path, no_datapath, registry, name, subdir):
 @pytest.mark.parametrize("name", FILE_DATASETS)
 def test_missing_files_give_one_line(tmp_path, no_datapath, registry, name):
     with pytest.raises(DataNotFoundError) as info:
-        registry.dataset(name).loader()("train", tmp_path, False)
+        registry.dataset(name).load()("train", tmp_path, False)
     message = str(info.value)
     assert "\n" not in message
     assert str(tmp_path) in message and "expected" in message and "DATAPATH" in message and "--data-root" in message
@@ -107,7 +107,7 @@ def test_missing_files_give_one_line(tmp_path, no_datapath, registry, name):
 @pytest.mark.parametrize("name", FILE_DATASETS)
 def test_no_root_and_no_datapath(no_datapath, registry, name):
     with pytest.raises(DataNotFoundError, match="DATAPATH is not set"):
-        registry.dataset(name).loader()("test", None, False)
+        registry.dataset(name).load()("test", None, False)
 
 
 def test_incomplete_cifar_is_missing(tmp_path, no_datapath):

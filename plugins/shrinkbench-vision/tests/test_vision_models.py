@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from shrinkbench.errors import IncompatibleError, WeightsNotFoundError
+from shrinkbench.modules import find_classifier
 from shrinkbench.plugins import load_registry
-from shrinkbench.pruning import classifier_name, count_parameters, make_context, prunable_parameters
+from shrinkbench.pruning import count_parameters, make_context, prunable_parameters
 from shrinkbench.specs import ModelFamilySpec
 from shrinkbench.testing import check_model
 
@@ -43,7 +44,7 @@ def test_forward_backward_and_classifier(registry, name, one_thread):
     assert spec.incompatibility(shape) is None
     model = check_model(spec, num_classes=10, input_shape=shape)  # forward + backward, classifier not prunable
     assert count_parameters(model) == params
-    head = classifier_name(model)
+    head = find_classifier(model)
     assert f"{head}.weight" not in prunable_parameters(model)
     assert f"{head}.weight" in prunable_parameters(model, include_classifier=True)
     make_context(model, 4.0)  # the classifier excluded, compression 4 is reachable
@@ -77,7 +78,7 @@ def test_torchvision_family_is_lazy_and_lists_resnet18(registry):
 def test_torchvision_resnet18_builds_with_10_classes(registry, one_thread):
     spec = registry.model("torchvision:resnet18")
     model = check_model(spec, num_classes=10, input_shape=CIFAR)
-    assert classifier_name(model) == "fc" and model.fc.out_features == 10
+    assert find_classifier(model) == "fc" and model.fc.out_features == 10
     assert count_parameters(model) == 11_181_642
     gray = spec.load()(10, (1, 32, 32), None)
     assert gray.conv1.in_channels == 1 and gray(torch.randn(2, 1, 32, 32)).shape == (2, 10)
@@ -87,7 +88,7 @@ def test_torchvision_resnet18_builds_with_10_classes(registry, one_thread):
                                         ("mobilenet_v3_small", "classifier.3"), ("googlenet", "fc")])
 def test_torchvision_heads_are_found(registry, name, head, one_thread):
     model = check_model(registry.model(f"torchvision:{name}"), num_classes=7, input_shape=CIFAR)
-    assert classifier_name(model) == head
+    assert find_classifier(model) == head
 
 
 def test_torchvision_size_limits(registry):

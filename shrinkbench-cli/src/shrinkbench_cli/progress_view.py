@@ -1,17 +1,29 @@
-"""Rich progress bars for a sweep: one for all runs, one for the epochs of the current training."""
+"""Rich progress bars for a sweep, drawn from its events: one bar for all runs, one per piece of work in
+progress (a dense model, or a run: several at once with --jobs)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+)
+
+from shrinkbench.engine.events import (
+    DenseDone,
+    DenseFailed,
+    EpochDone,
+    Event,
+    RunDone,
+    RunFailed,
+    SweepStarted,
+    TaskLost,
+    TaskStarted,
 )
 
 
@@ -22,15 +34,15 @@ def make_console() -> Console:
 
 
 class RichProgress:
-    """A :class:`shrinkbench.engine.Progress` drawing rich progress bars (a context manager)."""
+    """A sweep's ``progress`` callback drawing rich progress bars (use as a context manager)."""
 
     def __init__(self, console: Console) -> None:
         self.bars = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
         )
-        self.overall = None
-        self.epochs = None
+        self.overall: TaskID | None = None
+        self.active: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichProgress:
         self.bars.__enter__()
@@ -39,29 +51,21 @@ class RichProgress:
     def __exit__(self, *exc) -> None:
         self.bars.__exit__(*exc)
 
-    def _epoch_bar(self, description: str, total: int) -> None:
-        if self.epochs is None:
-            self.epochs = self.bars.add_task(description, total=total, info="")
-        else:
-            self.bars.reset(self.epochs, total=total, description=description, info="")
-
-    def phase(self, text: str, total_epochs: int) -> None:  # noqa: D102
-        self._epoch_bar(text, total_epochs)
-
-    def epoch(self, log) -> None:  # noqa: D102
-        if self.epochs is not None:
-            val = f" val {log.val_top1:.3f}" if log.val_top1 is not None else ""
-            self.bars.update(self.epochs, advance=1, info=f"loss {log.train_loss:.3f}{val}")
-
-    def sweep_started(self, total: int, skipped: int) -> None:  # noqa: D102
-        info = f"{skipped} already done" if skipped else ""
-        self.overall = self.bars.add_task("runs", total=total, info=info)
-
-    def run_started(self, run, total_epochs: int) -> None:  # noqa: D102
-        self._epoch_bar(f"{run.strategy} x{run.compression:g} seed {run.seed}", total_epochs)
-
-    def run_finished(self, run, row: dict[str, Any]) -> None:  # noqa: D102
-        if self.overall is not None:
-            top1 = row.get("top1")
-            info = f"last: {run.run_id} top1 {top1:.3f}" if isinstance(top1, float) else f"last: {run.run_id} {row['status']}"
-            self.bars.update(self.overall, advance=1, info=info)
+    def __call__(self, event: Event) -> None:
+        """Update the bars for one sweep event."""
+        if isinstance(event, SweepStarted):
+            info = f"{event.skipped} already done" if event.skipped else ""
+            self.overall = self.bars.add_task("runs", total=event.total, info=info)
+        elif isinstance(event, TaskStarted) and event.epochs > 0:
+            self.active[event.key] = self.bars.add_task(event.label, total=event.epochs, info="")
+        elif isinstance(event, EpochDone) and event.key in self.active:
+            val = f" val {event.log.val_top1:.3f}" if event.log.val_top1 is not None else ""
+            self.bars.update(self.active[event.key], advance=1, info=f"loss {event.log.train_loss:.3f}{val}")
+        elif isinstance(event, (DenseDone, DenseFailed, RunDone, RunFailed, TaskLost)):
+            bar = self.active.pop(event.key, None)
+            if bar is not None:
+                self.bars.remove_task(bar)
+            if isinstance(event, (RunDone, RunFailed)) and self.overall is not None:
+                top1 = event.row.get("top1")
+                info = f"last: {event.key} top1 {top1:.3f}" if isinstance(top1, float) else f"last: {event.key} failed"
+                self.bars.update(self.overall, advance=1, info=info)

@@ -1,14 +1,30 @@
 """ShrinkBench core: plugin hooks, masking API, metrics and the experiment engine.
 
-Importing this package does not import torch; the modules that need it (masking, pruning, metrics, engine)
-import it themselves.
+Everything a plugin author needs is importable from here::
+
+    from shrinkbench import StrategySpec, PruningContext, Masks, hookimpl
+
+``import shrinkbench`` does not import torch: the hook marker, the specs and the errors are loaded at once,
+the names that need torch (``PruningContext``, ``Masks``, ``eval_mode``, ...) on first access.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 import pluggy
 
-from .errors import ShrinkBenchError
+from .errors import (
+    CompressionError,
+    DataNotFoundError,
+    IncompatibleError,
+    MaskError,
+    NameConflictError,
+    ShrinkBenchError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
 from .hookspecs import PROJECT_NAME
 from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
@@ -17,14 +33,73 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator for hook implementations: ``@shrinkbench.hookimpl``."""
 
+# name -> module that defines it, imported on first access (these modules import torch)
+_LAZY = {
+    "Batch": "pruning",
+    "Masks": "masking",
+    "MaskedModel": "masking",
+    "apply_masks": "masking",
+    "PruningContext": "pruning",
+    "make_context": "pruning",
+    "prunable_parameters": "pruning",
+    "weight_gradients": "pruning",
+    "MetricContext": "metrics",
+    "eval_mode": "modules",
+    "find_classifier": "modules",
+    "owner_module": "modules",
+    "get_registry": "plugins",
+    "load_registry": "plugins",
+}
+
+if TYPE_CHECKING:
+    from .masking import MaskedModel, Masks, apply_masks
+    from .metrics import MetricContext
+    from .modules import eval_mode, find_classifier, owner_module
+    from .plugins import get_registry, load_registry
+    from .pruning import Batch, PruningContext, make_context, prunable_parameters, weight_gradients
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
+    "Batch",
+    "CompressionError",
+    "DataNotFoundError",
     "DatasetSpec",
+    "IncompatibleError",
+    "MaskError",
+    "MaskedModel",
+    "Masks",
+    "MetricContext",
     "MetricSpec",
     "ModelFamilySpec",
     "ModelSpec",
+    "NameConflictError",
     "PluginInfo",
+    "PruningContext",
     "ShrinkBenchError",
     "StrategySpec",
+    "UnknownNameError",
+    "WeightsNotFoundError",
     "__version__",
+    "apply_masks",
+    "eval_mode",
+    "find_classifier",
+    "get_registry",
     "hookimpl",
+    "load_registry",
+    "make_context",
+    "owner_module",
+    "prunable_parameters",
+    "weight_gradients",
 ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from .atomic import atomic_write_text
 
 
 def cache_dir() -> Path:
@@ -45,9 +46,7 @@ def cached_names(key: str, version: str, compute: Callable[[], list[str]]) -> li
     names = sorted(compute())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump(names, tmp)
-        os.replace(tmp.name, path)
+        atomic_write_text(path, json.dumps(names))
     except OSError:
         pass
     return names

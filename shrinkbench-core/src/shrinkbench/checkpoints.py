@@ -28,7 +28,7 @@ def weights_file(pretrained: str, hint: str) -> Path | None:
     if not (path.exists() or os.sep in pretrained or pretrained.endswith(WEIGHT_SUFFIXES)):
         return None
     if not path.is_file():
-        raise WeightsNotFoundError(f"pretrained weights file {pretrained!r} does not exist; {hint}")
+        raise WeightsNotFoundError(f"weights file {pretrained!r} does not exist; {hint}")
     return path
 
 

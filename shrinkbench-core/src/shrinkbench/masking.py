@@ -25,7 +25,10 @@ from torch import Tensor, nn
 
 from .errors import MaskError
 
+__all__ = ["MaskedModel", "Masks", "apply_masks", "kept_fraction", "masks_from_zeros", "validate_masks"]
+
 Masks = dict[str, Tensor]
+"""Masks by qualified parameter name: boolean tensors shaped like their parameters, True = keep."""
 
 
 def validate_masks(

@@ -8,11 +8,15 @@ raises from a hook is recorded as ``failed`` with its error, and the others stil
 - ``SHRINKBENCH_STRICT_PLUGINS=1`` re-raises the first plugin error instead of recording it.
 - ``SHRINKBENCH_PLUGINS=pkg.module,other.module`` also registers those modules as plugins without installing
   them (like ``PYTEST_PLUGINS``): handy while writing a plugin, and for tests.
+
+The environment is read once, when a registry is built, and folded into its :class:`PluginSet`: a picklable
+description from which a worker process (or another machine) rebuilds exactly the same plugin set.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +27,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import NameConflictError, UnknownNameError
+from .errors import NameConflictError, ShrinkBenchError, UnknownNameError
 from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
 ENTRY_POINT_GROUP = "shrinkbench"
@@ -45,10 +49,39 @@ class Entry:
     plugin: str
 
 
+@dataclass(frozen=True)
+class PluginSet:
+    """Which plugins a registry holds, as a picklable description that rebuilds the same registry anywhere.
+
+    ``entry_points``: the installed plugins (entry-point group ``shrinkbench``) are discovered; ``disabled``:
+    plugin names skipped; ``modules``: ``(plugin name, importable module path)`` pairs registered without being
+    installed (``SHRINKBENCH_PLUGINS`` and inline modules). ``local_only`` names inline plugins that are not
+    importable modules: they exist only in the process that registered them.
+    """
+
+    entry_points: bool = True
+    disabled: tuple[str, ...] = ()
+    modules: tuple[tuple[str, str], ...] = ()
+    local_only: tuple[str, ...] = ()
+
+    def load(self) -> Registry:
+        """A fresh registry of exactly these plugins (the environment variables are not read again).
+
+        Raises :class:`ShrinkBenchError` when the set holds local-only plugins (they cannot be rebuilt here).
+        """
+        if self.local_only:
+            raise ShrinkBenchError(
+                f"plugin(s) {', '.join(self.local_only)} were registered as objects, not importable modules, so "
+                "another process cannot rebuild them: register a module instead (or run with --jobs 1)"
+            )
+        return _build_registry(self, {})
+
+
 @dataclass
 class Registry:
     """Everything the installed (and inline-registered) plugins provide, by kind and name."""
 
+    plugin_set: PluginSet = field(default_factory=PluginSet)
     plugins: list[PluginInfo] = field(default_factory=list)
     entries: dict[str, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     aliases: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
@@ -206,21 +239,48 @@ def load_registry(
 
     ``disable`` adds to ``SHRINKBENCH_DISABLE_PLUGINS``; ``inline`` registers ``(name, module)`` pairs
     without installing them (tests, notebooks); ``entry_points=False`` skips installed plugins entirely.
+    The result's ``plugin_set`` records all of it, environment included.
     """
-    disabled = set(disable) | disabled_from_env()
+    inline = list(inline)
+    modules = [(path, path) for path in _env_list("SHRINKBENCH_PLUGINS")]
+    local_only: list[str] = []
+    objects: dict[str, object] = {}
+    for name, obj in inline:
+        if isinstance(obj, ModuleType) and _importable(obj):
+            modules.append((name, obj.__name__))
+        else:
+            local_only.append(name)
+        objects[name] = obj
+    plugin_set = PluginSet(entry_points, tuple(sorted(set(disable) | disabled_from_env())), tuple(modules),
+                           tuple(local_only))
+    return _build_registry(plugin_set, objects)
+
+
+def _importable(module: ModuleType) -> bool:
+    try:
+        return importlib.import_module(module.__name__) is module
+    except Exception:  # noqa: BLE001 - any failure means "not importable by name"
+        return False
+
+
+def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Registry:
+    """Register the plugins ``plugin_set`` describes (``objects``: inline plugin objects by name)."""
+    disabled = set(plugin_set.disabled)
     pm = new_plugin_manager()
-    registry = Registry()
+    registry = Registry(plugin_set=plugin_set)
     owners: dict[str, PluginInfo] = {}
 
     candidates: list[tuple[str, str, str, Any]] = []
-    if entry_points:
+    if plugin_set.entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             candidates.append((ep.name, dist, version, ep))
-    for module_path in _env_list("SHRINKBENCH_PLUGINS"):
-        candidates.append((module_path, module_path, "env", metadata.EntryPoint(module_path, module_path, ENTRY_POINT_GROUP)))
-    candidates += [(name, name, "inline", obj) for name, obj in inline]
+    for name, module_path in plugin_set.modules:
+        source = objects.get(name) or metadata.EntryPoint(name, module_path, ENTRY_POINT_GROUP)
+        version = "env" if name == module_path else "inline"
+        candidates.append((name, name, version, source))
+    candidates += [(name, name, "inline", objects[name]) for name in plugin_set.local_only]
 
     for name, dist, version, source in candidates:
         if name in disabled:
@@ -278,6 +338,7 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 _default: Registry | None = None
+_by_set: dict[PluginSet, Registry] = {}
 
 
 def get_registry() -> Registry:
@@ -288,8 +349,25 @@ def get_registry() -> Registry:
     return _default
 
 
+def registry_for(plugin_set: PluginSet) -> Registry:
+    """The registry of ``plugin_set`` in this process: the one :func:`remember` was given, else rebuilt once.
+
+    Work sent to another process carries the plugin set, never a registry; this is how the work finds its
+    plugins again -- the caller's own registry in the caller's process, an identical one anywhere else.
+    """
+    if plugin_set not in _by_set:
+        _by_set[plugin_set] = plugin_set.load()
+    return _by_set[plugin_set]
+
+
+def remember(registry: Registry) -> None:
+    """Make :func:`registry_for` return ``registry`` for its plugin set in this process."""
+    _by_set[registry.plugin_set] = registry
+
+
 def reset_registry() -> None:
-    """Forget the process-wide registry (after installing or disabling plugins at run time)."""
+    """Forget the process-wide registries (after installing or disabling plugins at run time)."""
     global _default
     _default = None
+    _by_set.clear()
     _family_cache.clear()

@@ -13,7 +13,6 @@ weight, so pruning an already-sparse model never revives a pruned weight while p
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -23,32 +22,32 @@ import torch
 from torch import Tensor, nn
 
 from .errors import CompressionError
+from .losses import LossFn, cross_entropy
+from .masking import Masks
+from .modules import eval_mode, find_classifier, owner_module
+
+__all__ = [
+    "PRUNABLE_TYPES",
+    "Batch",
+    "Masks",
+    "PruningContext",
+    "count_parameters",
+    "eval_mode",
+    "global_masks",
+    "layer_keep_counts",
+    "layer_masks",
+    "make_context",
+    "masks_from_scores",
+    "owner_module",
+    "prunable_parameters",
+    "weight_gradients",
+    "weights_to_keep",
+]
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-CLASSIFIER_ATTR = "shrinkbench_classifier"
 
-Masks = dict[str, Tensor]
 Batch = tuple[Tensor, Tensor]
-
-
-def classifier_name(model: nn.Module) -> str | None:
-    """Qualified name of the model's classifier module.
-
-    Taken from the model's ``shrinkbench_classifier`` attribute, else timm's ``get_classifier()``, else the
-    last ``nn.Linear`` in module order; ``None`` when the model has none of these.
-    """
-    declared = getattr(model, CLASSIFIER_ATTR, None)
-    if declared is not None:
-        return declared
-    named = dict(model.named_modules())
-    get_classifier = getattr(model, "get_classifier", None)
-    if callable(get_classifier):
-        head = get_classifier()
-        for name, module in named.items():
-            if module is head:
-                return name
-    linears = [name for name, module in named.items() if isinstance(module, nn.Linear)]
-    return linears[-1] if linears else None
+"""A training or evaluation batch: ``(inputs, integer targets)``."""
 
 
 def prunable_parameters(model: nn.Module, include_classifier: bool = False) -> dict[str, nn.Parameter]:
@@ -57,7 +56,7 @@ def prunable_parameters(model: nn.Module, include_classifier: bool = False) -> d
     These are the ``weight`` tensors of linear and convolution layers; the classifier's weight is left out
     unless ``include_classifier`` is true (as in ShrinkBench). Parameters shared by several modules appear once.
     """
-    skip = None if include_classifier else classifier_name(model)
+    skip = None if include_classifier else find_classifier(model)
     out: dict[str, nn.Parameter] = {}
     seen: set[int] = set()
     for name, module in model.named_modules():
@@ -196,7 +195,8 @@ class PruningContext:
 
     ``prunable`` maps qualified parameter names to the model's live parameters (do not modify them);
     ``batches()`` yields training batches ``(inputs, targets)`` for data-driven strategies (``None`` when
-    the caller gives no data); ``generator`` is seeded from ``seed`` for any randomness.
+    the caller gives no data), already on the model's device; ``generator`` is seeded from ``seed`` for any
+    randomness; ``loss_fn(logits, targets)`` is the loss of the run's recipe (cross-entropy by default).
     """
 
     model: nn.Module
@@ -204,7 +204,7 @@ class PruningContext:
     compression: float
     seed: int = 0
     batches: Callable[[], Iterator[Batch]] | None = None
-    loss_fn: Callable[[Tensor, Tensor], Tensor] = field(default=nn.functional.cross_entropy)
+    loss_fn: LossFn = field(default=cross_entropy)
 
     @property
     def generator(self) -> torch.Generator:
@@ -236,30 +236,13 @@ def make_context(
     seed: int = 0,
     batches: Callable[[], Iterator[Batch]] | None = None,
     include_classifier: bool = False,
-    loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.cross_entropy,
+    loss_fn: LossFn = cross_entropy,
 ) -> PruningContext:
     """A :class:`PruningContext` over the model's default prunable parameters; checks ``compression``."""
     prunable = prunable_parameters(model, include_classifier=include_classifier)
     weights_to_keep(model, prunable, compression)
     return PruningContext(model, prunable, float(compression), seed, batches, loss_fn)
 
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every module of ``model`` in eval mode, then restore each module's own previous mode."""
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes.items():
-            module.training = training
-
-
-def owner_module(model: nn.Module, parameter_name: str) -> nn.Module:
-    """The module that holds the parameter called ``parameter_name`` (e.g. ``"layer1.0.conv1.weight"``)."""
-    module_name = parameter_name.rpartition(".")[0]
-    return model.get_submodule(module_name) if module_name else model
 
 
 def weight_gradients(ctx: PruningContext) -> dict[str, Tensor]:

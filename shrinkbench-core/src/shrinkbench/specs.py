@@ -79,9 +79,12 @@ class ModelSpec:
     """A model architecture.
 
     ``build(num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None) -> torch.nn.Module``
-    returns a fresh model for a dataset with that many classes and (C, H, W) inputs. ``pretrained`` is a
-    local weights path or ``None``. The model names its classifier module in the attribute
-    ``shrinkbench_classifier`` (qualified module name) so strategies leave it dense.
+    returns a fresh model for a dataset with that many classes and (C, H, W) inputs. ``pretrained`` is
+    ``None`` (random initialisation), the path of a local state dict, or a tag the model's source knows
+    (torchvision weight names, timm pretrained tags); weights trained for another number of classes load with
+    a fresh classifier (:func:`shrinkbench.checkpoints.load_into`). Nothing is downloaded: weights that are not
+    on this machine raise :class:`shrinkbench.errors.WeightsNotFoundError`. The model names its classifier
+    module in the attribute ``shrinkbench_classifier`` (qualified module name) so strategies leave it dense.
 
     Input requirements let ``bench`` refuse impossible pairs before any work: ``in_channels`` (``None``: the
     model adapts to the dataset), ``min_size``/``max_size`` bound the image side in pixels.
@@ -159,7 +162,7 @@ class ModelFamilySpec:
 class DatasetSpec:
     """A classification dataset.
 
-    ``load(split: "train" | "test", root: pathlib.Path | None, augment: bool) -> torch.utils.data.Dataset``
+    ``build(split: "train" | "test", root: pathlib.Path | None, augment: bool) -> torch.utils.data.Dataset``
     yields ``(image_tensor, int_label)`` pairs, normalized; ``augment`` turns on the training augmentation.
     ``root`` is where the files are (``None``: ``$DATAPATH`` or bundled data). Missing files raise
     :class:`shrinkbench.errors.DataNotFoundError` naming the directory searched and the expected layout;
@@ -172,7 +175,7 @@ class DatasetSpec:
 
     name: str
     description: str
-    load: Target
+    build: Target
     num_classes: int
     input_shape: tuple[int, int, int]
     bundled: bool = False
@@ -181,9 +184,9 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         _check_name("dataset", self.name, self.description)
 
-    def loader(self) -> Callable[..., Any]:
-        """The dataset-loading callable (imports it on first use)."""
-        return resolve(self.load)
+    def load(self) -> Callable[..., Any]:
+        """The dataset-building callable (imports it on first use)."""
+        return resolve(self.build)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 ``timm.create_model(name, num_classes=..., in_chans=C)`` gives the dataset's head and input channels;
 architectures that take an ``img_size`` (ViTs, Swin, ...) get the dataset's image size. The classifier is
-found from timm's own metadata (``pretrained_cfg['classifier']``, then ``get_classifier()``) and recorded as
-``shrinkbench_classifier``. A one-example forward pass at build time turns "this architecture cannot take
+found by core's :func:`shrinkbench.find_classifier` (timm's ``pretrained_cfg['classifier']``, then
+``get_classifier()``) and recorded as ``shrinkbench_classifier``. A one-example forward pass at build time turns "this architecture cannot take
 these images" into an :class:`IncompatibleError` before any training starts.
 """
 
@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError
+from shrinkbench.modules import eval_mode, find_classifier, set_classifier
 
 from . import weights
 
-CLASSIFIER_ATTR = "shrinkbench_classifier"
 _BUILD_ERRORS = (AssertionError, ValueError, RuntimeError, IndexError, ZeroDivisionError)
 
 
@@ -51,12 +51,13 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
         kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(source.path)})
     model = _create(timm, arch, kwargs, (height, width))
     classifier = find_classifier(model, num_classes)
+    if classifier is None:
+        raise ShrinkBenchError(f"cannot find the classifier of timm:{name} (no layer with {num_classes} outputs)")
     if source is not None and source.tag is None:
         first_conv = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv")
         weights.load_file_into(model, source.path, classifier, first_conv if isinstance(first_conv, str) else None)
     check_forward(model, name, input_shape)
-    setattr(model, CLASSIFIER_ATTR, classifier)
-    return model
+    return set_classifier(model, classifier)
 
 
 def _create(timm: ModuleType, arch: str, kwargs: dict, size: tuple[int, int]) -> nn.Module:
@@ -80,48 +81,12 @@ def _create(timm: ModuleType, arch: str, kwargs: dict, size: tuple[int, int]) ->
 def check_forward(model: nn.Module, name: str, input_shape: tuple[int, int, int]) -> None:
     """Run one zero image through ``model`` (eval mode, no grad), restoring its modes; raise
     :class:`IncompatibleError` when the architecture cannot take that shape."""
-    modes = [(m, m.training) for m in model.modules()]
     try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *input_shape))
+        with eval_mode(model), torch.no_grad():
+            model(torch.zeros(1, *input_shape))
     except _BUILD_ERRORS as exc:
         shape = "x".join(str(s) for s in input_shape)
         raise IncompatibleError(f"model 'timm:{name}' cannot take {shape} inputs: {_first_line(exc)}") from None
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def find_classifier(model: nn.Module, num_classes: int) -> str:
-    """Qualified name of the layer producing the logits, from timm's metadata.
-
-    ``pretrained_cfg['classifier']`` when it names a linear/conv layer with ``num_classes`` outputs, else the
-    module returned by ``get_classifier()`` (or the last such layer inside it), else the last such layer.
-    """
-    named = dict(model.named_modules())
-
-    def is_head(module: nn.Module) -> bool:
-        outputs = getattr(module, "out_features", None) if isinstance(module, nn.Linear) else (
-            getattr(module, "out_channels", None) if isinstance(module, nn.Conv2d) else None)
-        return outputs == num_classes
-
-    declared = (getattr(model, "pretrained_cfg", None) or {}).get("classifier")
-    for candidate in (declared,) if isinstance(declared, str) else tuple(declared or ()):
-        if candidate in named and is_head(named[candidate]):
-            return candidate
-    head = model.get_classifier() if callable(getattr(model, "get_classifier", None)) else None
-    head = head[0] if isinstance(head, tuple) else head
-    for module_name, module in named.items():
-        if head is not None and module is head:
-            if is_head(module):
-                return module_name
-            inner = [f"{module_name}.{n}" for n, m in module.named_modules() if n and is_head(m)]
-            if inner:
-                return inner[-1]
-    heads = [n for n, m in named.items() if is_head(m)]
-    if not heads:
-        raise ShrinkBenchError(f"cannot find the classifier of {type(model).__name__} (no layer with {num_classes} outputs)")
-    return heads[-1]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from shrinkbench import schema
+
 from .summary import Point
 
 
@@ -20,13 +22,13 @@ def plot_curves(points: list[Point], dense_top1: float, directory: Path) -> list
     import matplotlib.pyplot as plt
 
     written = []
-    for x_col, label, name in (("compression", "compression (params / nonzero params)", "accuracy_vs_compression.png"),
-                               ("speedup", "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png")):
+    for x_col, label, name in ((schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
+                               (schema.SPEEDUP, "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png")):
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
         for strategy in sorted({p.strategy for p in points}):
             pts = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.mean[x_col])
-            ax.errorbar([p.mean[x_col] for p in pts], [p.mean["top1"] for p in pts],
-                        yerr=[p.std["top1"] for p in pts], marker="o", ms=4, capsize=3, label=strategy)
+            ax.errorbar([p.mean[x_col] for p in pts], [p.mean[schema.TOP1] for p in pts],
+                        yerr=[p.std[schema.TOP1] for p in pts], marker="o", ms=4, capsize=3, label=strategy)
         if not math.isnan(dense_top1):
             ax.axhline(dense_top1, color="black", linestyle="--", linewidth=1, label="dense")
         ax.set_xscale("log", base=2)

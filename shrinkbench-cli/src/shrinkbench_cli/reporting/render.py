@@ -9,8 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from shrinkbench import schema
+from shrinkbench.engine.store import ResultsStore
+
 from .plots import plot_curves
-from .summary import SUMMARY_COLUMNS, Point, dense_reference, read_rows, summarize
+from .summary import SUMMARY_COLUMNS, Point, dense_reference, summarize
 
 
 def _fmt(mean: float, std: float, seeds: int, digits: int) -> str:
@@ -27,11 +30,8 @@ def table(points: list[Point], dense_top1: float) -> Table:
         t.add_column(col, justify="left" if col == "strategy" else "right")
     for p in points:
         t.add_row(p.strategy, f"{p.compression_target:g}", str(p.seeds),
-                  _fmt(p.mean["compression"], p.std["compression"], p.seeds, 2),
-                  _fmt(p.mean["speedup"], p.std["speedup"], p.seeds, 2),
-                  _fmt(p.mean["top1_pre"], p.std["top1_pre"], p.seeds, 4),
-                  _fmt(p.mean["top1"], p.std["top1"], p.seeds, 4),
-                  _fmt(p.mean["top5"], p.std["top5"], p.seeds, 4))
+                  *(_fmt(p.mean[c], p.std[c], p.seeds, 2) for c in SUMMARY_COLUMNS[:2]),
+                  *(_fmt(p.mean[c], p.std[c], p.seeds, 4) for c in SUMMARY_COLUMNS[2:]))
     return t
 
 
@@ -50,12 +50,12 @@ def print_report(directory: str | Path, console: Console | None = None) -> list[
     """Print the summary table of ``directory`` and write summary.csv and the plots there; return the files."""
     console = console or Console()
     directory = Path(directory)
-    rows = read_rows(directory)
+    rows = ResultsStore.existing(directory).rows()
     points = summarize(rows)
     dense = dense_reference(rows)
     console.print(table(points, dense))
     write_summary(points, directory / "summary.csv")
     files = [directory / "summary.csv", *plot_curves(points, dense, directory)]
-    failed = sum(r.get("status") != "ok" for r in rows)
+    failed = sum(r.get(schema.STATUS) != schema.STATUS_OK for r in rows)
     console.print(f"{len(rows)} runs ({failed} failed). Wrote " + ", ".join(str(f) for f in files))
     return files

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from shrinkbench.errors import ShrinkBenchError
+from shrinkbench import schema
 
-SUMMARY_COLUMNS = ("compression", "speedup", "top1_pre", "top1", "top5")
+SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, schema.pre(schema.TOP1), schema.TOP1, schema.TOP5)
 
 
 @dataclass(frozen=True)
@@ -24,42 +23,30 @@ class Point:
     std: dict[str, float]
 
 
-def read_rows(directory: str | Path) -> list[dict[str, str]]:
-    """The rows of ``DIR/results.csv``; a one-line error when there is none."""
-    path = Path(directory) / "results.csv"
-    if not path.exists():
-        raise ShrinkBenchError(f"no results.csv in {directory}: run 'shrinkbench bench --out {directory}' first")
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+def _finite(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
 
 
-def _number(text: str | None) -> float:
-    try:
-        return float(text) if text not in (None, "") else math.nan
-    except ValueError:
-        return math.nan
-
-
-def summarize(rows: list[dict[str, str]]) -> list[Point]:
-    """Mean and std (0 for one seed) of the summary columns, per strategy and target, for successful runs."""
-    groups: dict[tuple[str, float], list[dict[str, str]]] = {}
+def summarize(rows: list[dict[str, Any]]) -> list[Point]:
+    """Mean and std (0 for one seed) of the summary columns, per strategy and target, for successful runs
+    (rows typed by :func:`shrinkbench.schema.parse_row`)."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for row in rows:
-        if row.get("status", "ok") == "ok":
-            groups.setdefault((row["strategy"], _number(row["compression_target"])), []).append(row)
+        if row.get(schema.STATUS, schema.STATUS_OK) == schema.STATUS_OK:
+            groups.setdefault((row[schema.STRATEGY], row[schema.TARGET]), []).append(row)
     points = []
     for (strategy, target), members in sorted(groups.items()):
         mean, std = {}, {}
         for col in SUMMARY_COLUMNS:
-            values = [_number(r.get(col)) for r in members]
-            values = [v for v in values if not math.isnan(v)]
+            values = _finite([r.get(col) for r in members])
             mean[col] = statistics.fmean(values) if values else math.nan
             std[col] = statistics.stdev(values) if len(values) > 1 else 0.0
         points.append(Point(strategy, target, len(members), mean, std))
     return points
 
 
-def dense_reference(rows: list[dict[str, str]]) -> float:
+def dense_reference(rows: list[dict[str, Any]]) -> float:
     """Mean test top-1 of the dense models the runs started from (NaN when unknown)."""
-    by_seed = {r["seed"]: _number(r.get("dense_top1")) for r in rows}
-    values = [v for v in by_seed.values() if not math.isnan(v)]
+    by_seed = {r[schema.SEED]: r.get(schema.DENSE_TOP1) for r in rows}
+    values = _finite(list(by_seed.values()))
     return statistics.fmean(values) if values else math.nan

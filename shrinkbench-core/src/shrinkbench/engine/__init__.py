@@ -1,29 +1,52 @@
 """The experiment engine: dense model once -> prune -> finetune -> measure, over a sweep of strategies,
 compressions and seeds, with resumable, atomic result storage.
 
-Entry points: :class:`SweepConfig` (what to run), :func:`run_sweep` (run it), :class:`ResultsStore` (where
-results go). Importing this package imports torch.
+Entry points: :func:`build_sweep_config` (what ``shrinkbench bench`` would run), :func:`run_sweep` (run it),
+:class:`ResultsStore` (where results go). The configuration, the store and the events import no torch; the
+names are loaded on first access, so ``from shrinkbench.engine import ResultsStore`` stays light.
+
+Example::
+
+    from shrinkbench.engine import build_sweep_config, run_sweep
+    from shrinkbench.plugins import get_registry
+
+    registry = get_registry()
+    config = build_sweep_config(registry, None, {"strategy": ["global-magnitude"], "compression": [4]})
+    outcome = run_sweep(registry, config)
 """
 
-from .config import Recipe, RunSpec, SweepConfig, load_toml, standard_recipes
-from .executors import Executor, ProcessExecutor, SequentialExecutor, make_executor
-from .store import ResultsStore
-from .sweep import Progress, QuietProgress, SweepOutcome, run_sweep, validate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "Recipe": "config", "RunSpec": "config", "SweepConfig": "config", "standard_recipes": "config",
+    "build_sweep_config": "assemble", "read_toml": "assemble", "SETTINGS": "assemble",
+    "ResultsStore": "store",
+    "Executor": "executors", "ProcessExecutor": "executors", "SequentialExecutor": "executors",
+    "make_executor": "executors",
+    "SweepOutcome": "sweep", "run_sweep": "sweep", "validate": "sweep",
+}
+
+if TYPE_CHECKING:
+    from .assemble import SETTINGS, build_sweep_config, read_toml
+    from .config import Recipe, RunSpec, SweepConfig, standard_recipes
+    from .executors import Executor, ProcessExecutor, SequentialExecutor, make_executor
+    from .store import ResultsStore
+    from .sweep import SweepOutcome, run_sweep, validate
 
 __all__ = [
-    "Executor",
-    "ProcessExecutor",
-    "Progress",
-    "QuietProgress",
-    "Recipe",
-    "ResultsStore",
-    "RunSpec",
-    "SequentialExecutor",
-    "SweepConfig",
-    "SweepOutcome",
-    "load_toml",
-    "make_executor",
-    "run_sweep",
-    "standard_recipes",
-    "validate",
+    "SETTINGS", "Executor", "ProcessExecutor", "Recipe", "ResultsStore", "RunSpec", "SequentialExecutor",
+    "SweepConfig", "SweepOutcome", "build_sweep_config", "make_executor", "read_toml", "run_sweep",
+    "standard_recipes", "validate",
 ]
+assert sorted(__all__) == sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

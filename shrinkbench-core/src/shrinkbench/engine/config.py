@@ -1,31 +1,38 @@
 """Experiment configuration: training recipes, the fixed part of a sweep, and one run's identity.
 
 Only the pruning method may vary inside a results directory: everything in :class:`SweepConfig` except the
-lists of strategies, compressions and seeds is fixed, and its :meth:`SweepConfig.fingerprint` is stored with
-the results so that a different configuration is refused.
+lists of strategies, compressions and seeds (and where/how fast it runs) is fixed, and its
+:meth:`SweepConfig.fingerprint` is stored with the results so that a different configuration is refused.
+How flags, a TOML file and the standard recipes combine into a :class:`SweepConfig` is
+:func:`shrinkbench.engine.assemble.build_sweep_config`. This module imports neither torch nor any plugin.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ShrinkBenchError
+from ..losses import DEFAULT_LOSS, LOSSES
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step")
 SELECTIONS = ("final", "best-val")
+DEFAULT_DATASET = "mnist-5k"
+DEFAULT_MODEL = "lenet-300-100"
+DEFAULT_COMPRESSIONS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+RESULTS_ROOT = "shrinkbench-results"
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is trained: optimizer, learning-rate schedule, epochs and batch size.
+    """How a model is trained: optimizer, learning-rate schedule, epochs, batch size and loss.
 
     ``schedule``: ``constant``, ``cosine`` (to zero over the epochs) or ``step`` (x0.1 at 50% and 75%).
+    ``loss`` names a loss of :data:`shrinkbench.losses.LOSSES` (cross-entropy, optionally label-smoothed).
     ShrinkBench finetunes with SGD + Nesterov momentum, the default here.
     """
 
@@ -37,14 +44,19 @@ class Recipe:
     nesterov: bool = True
     weight_decay: float = 5e-4
     schedule: str = "cosine"
+    loss: str = DEFAULT_LOSS
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
-            raise ShrinkBenchError(f"recipe needs epochs >= 0, batch_size >= 1 and lr > 0, got {self}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ShrinkBenchError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ShrinkBenchError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise ShrinkBenchError(f"a recipe needs epochs >= 0, batch_size >= 1 and lr > 0, got epochs={self.epochs}, "
+                                   f"batch_size={self.batch_size}, lr={self.lr}")
+        for key, value, known in (("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
+                                  ("loss", self.loss, tuple(LOSSES))):
+            if value not in known:
+                raise ShrinkBenchError(f"{key} must be one of {', '.join(known)}, got {value!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ShrinkBenchError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
     def updated(self, **changes: Any) -> Recipe:
         """A copy with the non-``None`` ``changes`` applied."""
@@ -70,13 +82,20 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
     return STANDARD_RECIPES.get(dataset, DEFAULT_RECIPES)
 
 
+# Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
+_NOT_FIXED = ("strategies", "compressions", "seeds", "checkpoint", "checkpoint_sha256", "pretrained",
+              "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs")
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """A controlled sweep: fixed (dataset, model, recipes, evaluation) x varying (strategy, compression, seed).
 
-    ``threads`` is torch's thread count inside every run (and dense pretraining), whatever the executor: the
-    thread count changes floating-point summation order, so fixing it makes ``--jobs 2`` reproduce
-    ``--jobs 1`` exactly. One thread is also the fastest setting for small models on a 2-core machine.
+    Dense weights: pretrained from scratch with ``pretrain`` (default); from ``pretrained`` weights (a local file
+    or a tag the model's source knows) then trained with ``pretrain`` (``epochs = 0`` keeps them as they are);
+    or read from ``checkpoint``, a dense model of this dataset used as is. ``threads`` is torch's thread count
+    inside every run: fixing it makes ``jobs = 2`` reproduce ``jobs = 1`` exactly. ``out`` is the results
+    directory (default ``shrinkbench-results/<dataset>-<model>``).
     """
 
     dataset: str
@@ -91,9 +110,13 @@ class SweepConfig:
     include_classifier: bool = False
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
+    pretrained: str | None = None
+    pretrained_sha256: str | None = None
     data_root: str | None = None
     eval_batch_size: int = 256
     threads: int = 1
+    out: str | None = None
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -102,12 +125,30 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
+        if self.checkpoint and self.pretrained:
+            raise ShrinkBenchError("give either checkpoint (dense weights used as they are) or pretrained (weights "
+                                   "to pretrain from), not both")
+
+    @property
+    def results_dir(self) -> Path:
+        """Where the results go: ``out``, or ``shrinkbench-results/<dataset>-<model>``."""
+        return Path(self.out) if self.out else Path(RESULTS_ROOT) / f"{self.dataset}-{self.model.replace(':', '_')}"
+
+    @property
+    def initial_weights(self) -> str | None:
+        """What identifies the weights the dense model starts from: a file's SHA-256 or a pretrained tag."""
+        if self.checkpoint:
+            return f"checkpoint:{self.checkpoint_sha256 or self.checkpoint}"
+        if self.pretrained:
+            return f"pretrained:{self.pretrained_sha256 or self.pretrained}"
+        return None
 
     def fixed_part(self) -> dict[str, Any]:
         """Everything that must be identical for results to be comparable (not strategies/compressions/seeds)."""
         data = asdict(self)
-        for varying in ("strategies", "compressions", "seeds", "checkpoint", "data_root", "eval_batch_size", "threads"):
+        for varying in _NOT_FIXED:
             data.pop(varying)
+        data["initial_weights"] = self.initial_weights
         return data
 
     def fingerprint(self) -> str:
@@ -161,34 +202,12 @@ class DenseKey:
     pretrain: Recipe
     seed: int
     val_fraction: float
+    initial_weights: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
         """A hash of the key, used as the cache file name."""
         return _hash(asdict(self))
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a config file: top-level sweep keys plus ``[pretrain]`` and ``[finetune]`` recipe tables.
-
-    Raises :class:`ShrinkBenchError` for unreadable files and unknown keys.
-    """
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ShrinkBenchError(f"cannot read config file {path}: {exc}") from None
-    allowed = {f.name for f in fields(SweepConfig)} | {"pretrain", "finetune"}
-    recipe_keys = {f.name for f in fields(Recipe)}
-    for key, value in data.items():
-        if key not in allowed:
-            raise ShrinkBenchError(f"config file {path}: unknown key {key!r}; known: {', '.join(sorted(allowed))}")
-        if key in ("pretrain", "finetune"):
-            unknown = set(value) - recipe_keys
-            if unknown:
-                raise ShrinkBenchError(
-                    f"config file {path}: unknown [{key}] key {sorted(unknown)[0]!r}; known: {', '.join(sorted(recipe_keys))}"
-                )
-    return data
 
 
 def _hash(data: Any) -> str:

@@ -13,11 +13,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ..pruning import Batch
 from ..specs import DatasetSpec
 
 SPLIT_SEED = 1234  # the validation split is the same for every run seed: only the pruning method varies
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -37,7 +36,7 @@ def load_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Spl
     The validation examples come from the un-augmented training data and are chosen per class with a fixed
     seed, so every run of a sweep sees the same split.
     """
-    load = spec.loader()
+    load = spec.load()
     path = Path(root) if root else None
     train_aug = load("train", path, True)
     train_plain = load("train", path, False)
@@ -46,6 +45,17 @@ def load_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Spl
         return Splits(train_aug, None, test, spec.num_classes, spec.input_shape)
     train_idx, val_idx = stratified_split(_labels(train_plain), val_fraction)
     return Splits(Subset(train_aug, train_idx), Subset(train_plain, val_idx), test, spec.num_classes, spec.input_shape)
+
+
+_splits_cache: dict[tuple[str, str | None, float], Splits] = {}
+
+
+def cached_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Splits:
+    """:func:`load_splits`, loaded once per process and reused by every run of the sweep."""
+    key = (spec.name, root, val_fraction)
+    if key not in _splits_cache:
+        _splits_cache[key] = load_splits(spec, root, val_fraction)
+    return _splits_cache[key]
 
 
 def _labels(dataset: Dataset) -> torch.Tensor:

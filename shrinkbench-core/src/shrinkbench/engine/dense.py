@@ -1,46 +1,88 @@
-"""Dense models: built from the registry, trained once per (dataset, model, pretrain recipe, seed) and cached,
-or read from the user's own checkpoint. Every strategy and compression starts from these same weights."""
+"""Dense models: built from the registry, trained once per (dataset, model, pretrain recipe, initial weights,
+seed) and cached, or read from the user's own checkpoint. Every strategy and compression starts from these
+same weights.
+
+Initial weights (``pretrained`` or ``checkpoint``) reach the model through its plugin's ``build(...,
+pretrained)``, the loader that replaces a classifier trained for another number of classes. A checkpoint is
+used as it is, so its classifier must fit the dataset; ``pretrained`` weights are trained further with the
+pretrain recipe.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..atomic import atomic_path, atomic_write_text
 from ..cache import cache_dir
-from ..checkpoints import load_into, read_state_dict
+from ..checkpoints import load_into, read_state_dict, weights_file
 from ..errors import ShrinkBenchError
 from ..metrics.accuracy import evaluate
-from ..plugins import Registry
+from ..modules import find_classifier
+from ..plugins import PluginSet, Registry, registry_for
+from ..threads import torch_threads
 from .config import DenseKey, SweepConfig
-from .data import Splits, eval_loader, train_loader
-from .train import EpochLog, train
+from .data import cached_splits, eval_loader, train_loader
+from .events import DenseDone, DenseFailed, Emit, EpochDone, EpochLog, TaskStarted
+from .train import recipe_loss, train
+
+__all__ = ["DenseTask", "build_model", "cached_dense", "file_sha256", "load_weights", "save_weights"]
 
 
-def build_model(registry: Registry, config: SweepConfig, seed: int) -> nn.Module:
-    """A freshly initialised model for the sweep's dataset; initialisation is fixed by ``seed``."""
+def build_model(registry: Registry, config: SweepConfig, seed: int, weights: str | None = None) -> nn.Module:
+    """A model for the sweep's dataset from its plugin; initialisation is fixed by ``seed``, and ``weights``
+    (a file or a tag) go to the plugin's ``pretrained`` argument."""
     dataset = registry.dataset(config.dataset)
     spec = registry.model(config.model)
     torch.manual_seed(seed)
-    return spec.load()(dataset.num_classes, tuple(dataset.input_shape), None)
+    return spec.load()(dataset.num_classes, tuple(dataset.input_shape), weights)
+
+
+def initial_model(registry: Registry, config: SweepConfig, seed: int) -> nn.Module:
+    """The model dense training starts from: fresh, or with the ``pretrained``/``checkpoint`` weights.
+
+    A weights file is checked to have really been loaded (a plugin that ignores ``pretrained`` is an error),
+    and a checkpoint's classifier must fit the dataset (it is used without training).
+    """
+    weights = config.checkpoint or config.pretrained
+    model = build_model(registry, config, seed, weights)
+    path = weights_file(weights, "pass the path of a local state dict") if weights else None
+    if path is not None:
+        _check_loaded(model, read_state_dict(path), str(path), config)
+    return model
+
+
+def _check_loaded(model: nn.Module, state: dict[str, torch.Tensor], source: str, config: SweepConfig) -> None:
+    own = model.state_dict()
+    head = find_classifier(model)
+    head_key = f"{head}.weight" if head else None
+    if config.checkpoint and head_key in state and head_key in own and state[head_key].shape != own[head_key].shape:
+        raise ShrinkBenchError(
+            f"checkpoint {source} has a classifier of {state[head_key].shape[0]} outputs, the dataset has "
+            f"{own[head_key].shape[0]} classes: use --pretrained {source} to pretrain from it instead"
+        )
+    shared = [k for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(f"{head}.")]
+    if any(not torch.equal(own[k].cpu(), state[k].to(own[k].dtype)) for k in shared):
+        raise ShrinkBenchError(f"model {config.model!r} did not load the weights in {source}: its plugin ignores the "
+                               "'pretrained' argument of ModelSpec.build")
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Write ``model``'s state dict to ``path`` (safetensors) atomically."""
     from safetensors.torch import save_model
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_model(model, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_model(model, str(tmp))
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights into ``model`` from a safetensors file or a ``torch.save`` state dict (``weights_only``).
+    """Load weights into ``model`` strictly from a safetensors file or a ``torch.save`` state dict.
 
     Raises :class:`ShrinkBenchError` naming the file when it cannot be read or does not fit the model.
     """
@@ -52,45 +94,87 @@ def file_sha256(path: str | Path) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError as exc:
-        raise ShrinkBenchError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+        raise ShrinkBenchError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
 
 
 def dense_key(config: SweepConfig, seed: int) -> DenseKey:
     """The cache key of the dense model a run of ``config`` with ``seed`` starts from."""
-    extra = {"checkpoint_sha256": config.checkpoint_sha256} if config.checkpoint else {}
-    return DenseKey(config.dataset, config.model, config.pretrain, seed, config.val_fraction, extra)
+    return DenseKey(config.dataset, config.model, config.pretrain, seed, config.val_fraction, config.initial_weights)
 
 
-def ensure_dense(
-    registry: Registry,
-    config: SweepConfig,
-    seed: int,
-    splits: Splits,
-    on_epoch: Callable[[EpochLog], None] | None = None,
-) -> tuple[Path, dict]:
-    """Path and metadata (incl. dense test accuracy) of the dense model for ``seed``, training it if needed."""
-    key = dense_key(config, seed)
+def _paths(config: SweepConfig, seed: int) -> tuple[Path, Path]:
+    digest = dense_key(config, seed).digest()
     directory = cache_dir() / "dense"
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / f"{key.digest()}.safetensors"
-    meta_path = directory / f"{key.digest()}.json"
-    if weights.exists() and meta_path.exists():
-        return weights, json.loads(meta_path.read_text())
-    model = build_model(registry, config, seed)
-    epochs: list[dict] = []
-    if config.checkpoint:
-        load_weights(model, config.checkpoint)
-    else:
+    return directory / f"{digest}.safetensors", directory / f"{digest}.json"
+
+
+def cached_dense(config: SweepConfig, seed: int) -> DenseDone | None:
+    """The dense model of ``seed`` when it is already in the cache, else ``None``."""
+    weights, meta = _paths(config, seed)
+    if weights.is_file() and meta.is_file():
+        try:
+            return DenseDone(_key(seed), seed, str(weights), json.loads(meta.read_text()))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _key(seed: int) -> str:
+    return f"dense-s{seed}"
+
+
+def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -> DenseDone:
+    """Train (or read from the checkpoint) the dense model of ``seed``, store it in the cache, return it."""
+    key = _key(seed)
+    model = initial_model(registry, config, seed)
+    splits = cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)
+    loss_fn = recipe_loss(config.pretrain)
+    epochs: list[dict[str, Any]] = []
+    if not config.checkpoint:
         loader = train_loader(splits.train, config.pretrain.batch_size, seed, registry.dataset(config.dataset).augmented)
         val = eval_loader(splits.val, config.eval_batch_size) if splits.val is not None else None
         torch.manual_seed(seed)
-        result = train(model, config.pretrain, loader, val, on_epoch=on_epoch)
-        epochs = [vars(e) for e in result.epochs]
-    test = evaluate(model, eval_loader(splits.test, config.eval_batch_size))
-    meta = {"key": json.loads(json.dumps(vars(key), default=lambda o: getattr(o, "__dict__", str(o)))),
+
+        def on_epoch(log: EpochLog) -> None:
+            epochs.append(vars(log))
+            emit(EpochDone(key, log))
+
+        train(model, config.pretrain, loader, val, on_epoch=on_epoch)
+    test = evaluate(model, eval_loader(splits.test, config.eval_batch_size), loss_fn)
+    meta = {"key": json.loads(json.dumps(dense_key(config, seed), default=lambda o: getattr(o, "__dict__", str(o)))),
             "dense_top1": test["top1"], "dense_top5": test["top5"], "dense_loss": test["loss"], "epochs": epochs}
+    weights, meta_path = _paths(config, seed)
+    weights.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, weights)
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_path)
-    return weights, meta
+    atomic_write_text(meta_path, json.dumps(meta, indent=2))
+    return DenseDone(key, seed, str(weights), meta)
+
+
+@dataclass(frozen=True)
+class DenseTask:
+    """The work of making one seed's dense model, runnable by any executor (see :mod:`.executors`)."""
+
+    config: SweepConfig
+    seed: int
+    plugins: PluginSet
+
+    @property
+    def key(self) -> str:
+        """``dense-s<seed>``."""
+        return _key(self.seed)
+
+    def __call__(self, emit: Emit) -> None:
+        """Make the dense model and emit :class:`DenseDone`, or :class:`DenseFailed` with the reason."""
+        epochs = 0 if self.config.checkpoint else self.config.pretrain.epochs
+        emit(TaskStarted(self.key, f"dense {self.config.model} on {self.config.dataset}, seed {self.seed}", epochs))
+        try:
+            with torch_threads(self.config.threads):
+                emit(make_dense(registry_for(self.plugins), self.config, self.seed, emit))
+        except Exception as exc:  # noqa: BLE001 - reported, and every run of this seed fails with the reason
+            emit(DenseFailed(self.key, self.seed, describe(exc)))
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: the message of a :class:`ShrinkBenchError`, else ``Type: message``."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ShrinkBenchError) and text else f"{type(exc).__name__}: {text}".rstrip(": ")

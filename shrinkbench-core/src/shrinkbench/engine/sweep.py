@@ -1,42 +1,30 @@
-"""A sweep: validate everything up front, train/fetch the dense models, then run every missing
-(strategy, compression, seed) combination through an executor and append each row as it finishes."""
+"""A sweep: validate everything up front, make the missing dense models, then run every missing
+(strategy, compression, seed) combination through an executor, appending each row as it finishes.
+
+The driver (this module) alone writes ``results.csv``; work reports through events (:mod:`.events`), the same
+for every executor.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
-from ..errors import IncompatibleError, ShrinkBenchError
-from ..plugins import Registry
+from .. import schema
+from ..checkpoints import weights_file
+from ..errors import CompressionError, IncompatibleError, ShrinkBenchError
+from ..metrics.collect import check_metric_columns
+from ..plugins import Registry, remember
 from .config import RunSpec, SweepConfig
-from .dense import build_model, ensure_dense, file_sha256, load_weights
-from .executors import Executor, SequentialExecutor
-from .run import RunTask, execute, splits_for, torch_threads
+from .data import cached_splits
+from .dense import DenseTask, cached_dense, file_sha256, initial_model
+from .events import DenseDone, DenseFailed, Emit, Event, RunDone, RunFailed, SweepStarted, TaskLost
+from .executors import Executor, make_executor
+from .run import RunTask, base_row
 from .store import ResultsStore
-from .train import EpochLog
 
-
-class Progress(Protocol):
-    """Receives what a sweep is doing (the CLI draws progress bars from it). All methods are optional no-ops
-    in :class:`QuietProgress`."""
-
-    def phase(self, text: str, total_epochs: int) -> None: ...
-    def epoch(self, log: EpochLog) -> None: ...
-    def sweep_started(self, total: int, skipped: int) -> None: ...
-    def run_started(self, run: RunSpec, total_epochs: int) -> None: ...
-    def run_finished(self, run: RunSpec, row: dict[str, Any]) -> None: ...
-
-
-class QuietProgress:
-    """A :class:`Progress` that shows nothing."""
-
-    def phase(self, text: str, total_epochs: int) -> None: ...
-    def epoch(self, log: EpochLog) -> None: ...
-    def sweep_started(self, total: int, skipped: int) -> None: ...
-    def run_started(self, run: RunSpec, total_epochs: int) -> None: ...
-    def run_finished(self, run: RunSpec, row: dict[str, Any]) -> None: ...
+__all__ = ["SweepOutcome", "run_sweep", "validate"]
 
 
 @dataclass
@@ -46,81 +34,102 @@ class SweepOutcome:
     new_rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
 
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """The new rows whose run failed."""
+        return [r for r in self.new_rows if r.get(schema.STATUS) != schema.STATUS_OK]
 
-def validate(registry: Registry, config: SweepConfig, store: ResultsStore) -> SweepConfig:
-    """Check every name, compression, the model/dataset pair, the checkpoint and the results directory before
-    any work; return the config with the checkpoint's hash filled in. Raises :class:`ShrinkBenchError`."""
+
+def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
+    """Check every name, compression, the model/dataset pair, the metric columns and the initial weights before
+    any work; return the config with the weights files' hashes filled in. Raises :class:`ShrinkBenchError`."""
     dataset = registry.dataset(config.dataset)
     model = registry.model(config.model)
-    for name in config.strategies:
-        registry.strategy(name)
     if not config.strategies:
         raise ShrinkBenchError("no strategies to run: install a strategy plugin or pass --strategy")
+    for name in config.strategies:
+        registry.strategy(name)
     for c in config.compressions:
-        if not (isinstance(c, (int, float)) and math.isfinite(c)) or c < 1:
-            raise ShrinkBenchError(f"compression must be >= 1 (1 = no pruning), got {c:g}; e.g. --compression 1,2,4")
+        if not (isinstance(c, (int, float)) and c == c and c != float("inf")) or c < 1:
+            raise CompressionError(f"compression must be a finite number >= 1 (1 = no pruning), got {c:g}; "
+                                   "e.g. --compression 1,2,4")
     problem = model.incompatibility(tuple(dataset.input_shape))
     if problem:
         raise IncompatibleError(f"{problem}; pick another --model or --dataset")
-    _check_metric_columns(registry)
+    check_metric_columns(registry)
     if config.checkpoint:
+        if not Path(config.checkpoint).expanduser().is_file():
+            raise ShrinkBenchError(f"cannot read checkpoint {config.checkpoint}: no such file; pass the path of a dense "
+                                   "state dict (.pt/.pth/.safetensors), or --pretrained for a pretrained tag")
         config = replace(config, checkpoint_sha256=file_sha256(config.checkpoint))
-    store.check_compatible(config)
+    if config.pretrained:
+        path = weights_file(config.pretrained, "pass the path of a local state dict or a pretrained tag")
+        config = replace(config, pretrained_sha256=file_sha256(path) if path is not None else None)
     return config
-
-
-def _check_metric_columns(registry: Registry) -> None:
-    owner: dict[str, str] = {}
-    for entry in registry.list("metrics"):
-        for column in entry.spec.columns:
-            if column in owner:
-                raise ShrinkBenchError(
-                    f"metrics {owner[column]!r} and {entry.name!r} both produce column {column!r}; disable one plugin"
-                )
-            owner[column] = entry.name
 
 
 def run_sweep(
     registry: Registry,
     config: SweepConfig,
-    store: ResultsStore,
+    store: ResultsStore | None = None,
     executor: Executor | None = None,
-    progress: Progress | None = None,
+    progress: Emit | None = None,
 ) -> SweepOutcome:
-    """Run every missing run of ``config`` and append its row to ``store``; return what was added.
+    """Run every missing run of ``config`` and append its row to the store; return what was added.
 
-    Validation (names, compressions, pairing, checkpoint, directory) and data loading happen before anything
-    is written. Runs already in the store are skipped, so an interrupted sweep resumes where it stopped.
+    ``store`` defaults to ``config.results_dir``, ``executor`` to ``config.jobs`` local processes (one: this
+    process), ``progress`` receives every :mod:`event <shrinkbench.engine.events>`. Validation (names,
+    compressions, pairing, weights, directory) and data loading happen before anything is written. Runs
+    already in the store are skipped, so an interrupted sweep resumes where it stopped.
     """
-    executor = executor or SequentialExecutor()
-    progress = progress or QuietProgress()
-    config = validate(registry, config, store)
-    if config.checkpoint:
-        load_weights(build_model(registry, config, 0), config.checkpoint)  # fail now, not in every run
-    splits = splits_for(registry, config)  # raises DataNotFoundError before anything is written
+    emit = progress or (lambda _event: None)
+    executor = executor or make_executor(config.jobs)
+    config = validate(registry, config)
+    store = store or ResultsStore(config.results_dir)
+    store.check_compatible(config)
+    if config.checkpoint or config.pretrained:
+        initial_model(registry, config, 0)  # unreadable or unfitting weights fail now, not in every run
+    cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)  # missing data: now
     store.initialise(config)
+    remember(registry)
+    out_dir = str(store.directory.resolve())
 
     done = store.completed()
     todo = [r for r in config.runs() if r.run_id not in done]
     outcome = SweepOutcome(skipped=len(config.runs()) - len(todo))
-    dense: dict[int, tuple[str, dict]] = {}
-    for seed in sorted({r.seed for r in todo}):
-        epochs = 0 if config.checkpoint else config.pretrain.epochs
-        progress.phase(f"dense {config.model} on {config.dataset}, seed {seed}", epochs)
-        with torch_threads(config.threads):
-            path, meta = ensure_dense(registry, config, seed, splits, on_epoch=progress.epoch)
-        dense[seed] = (str(path), meta)
+    dense: dict[int, DenseDone | None] = {seed: cached_dense(config, seed) for seed in sorted({r.seed for r in todo})}
+    dense_errors: dict[int, str] = {}
+    runs_by_key: dict[str, RunSpec] = {r.run_id: r for r in todo}
 
-    progress.sweep_started(len(todo), outcome.skipped)
-    tasks = [RunTask(config.to_json(), r, *dense[r.seed], str(store.directory), config.threads) for r in todo]
-    run_fn: Callable[[RunTask], dict[str, Any]] = execute
-    if isinstance(executor, SequentialExecutor):
-        def run_fn(task: RunTask) -> dict[str, Any]:
-            progress.run_started(task.run, config.finetune.epochs)
-            return execute(task, on_epoch=progress.epoch, registry=registry)
-
-    for task, row in executor.map_unordered(run_fn, tasks):
+    def record(row: dict[str, Any]) -> None:
         store.append(row)
         outcome.new_rows.append(row)
-        progress.run_finished(task.run, row)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, DenseDone):
+            dense[event.seed] = event
+        elif isinstance(event, DenseFailed):
+            dense_errors[event.seed] = event.error
+        elif isinstance(event, (RunDone, RunFailed)):
+            record(event.row)
+        elif isinstance(event, TaskLost) and event.key in runs_by_key:
+            run = runs_by_key[event.key]
+            row = base_row(config, run, f"lost: {event.reason}")
+            record(row)
+            emit(RunFailed(event.key, run, row))
+        emit(event)
+
+    executor.run([DenseTask(config, seed, registry.plugin_set) for seed, d in dense.items() if d is None], on_event)
+    emit(SweepStarted(len(todo), outcome.skipped))
+    tasks = []
+    for run in todo:
+        ready = dense.get(run.seed)
+        if ready is None:
+            reason = dense_errors.get(run.seed, "its worker was lost")
+            row = base_row(config, run, f"dense model of seed {run.seed} failed: {reason}")
+            record(row)
+            emit(RunFailed(run.run_id, run, row))
+        else:
+            tasks.append(RunTask(config, run, ready, out_dir, registry.plugin_set))
+    executor.run(tasks, on_event)
     return outcome

@@ -11,26 +11,16 @@ import torch
 from torch import nn
 
 from ..errors import ShrinkBenchError
+from ..losses import loss_function
 from ..masking import MaskedModel
 from ..metrics.accuracy import evaluate
 from .config import Recipe
 from .data import Loader
+from .events import EpochLog
 
 
 class DivergedError(ShrinkBenchError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class EpochLog:
-    """One epoch's record: training loss/accuracy and, when there is a validation split, its metrics."""
-
-    epoch: int
-    lr: float
-    train_loss: float
-    train_top1: float
-    val_top1: float | None = None
-    val_loss: float | None = None
 
 
 @dataclass
@@ -39,6 +29,11 @@ class TrainResult:
 
     epochs: list[EpochLog] = field(default_factory=list)
     selected_epoch: int = 0
+
+
+def recipe_loss(recipe: Recipe):
+    """The recipe's loss function, ``fn(logits, targets, reduction="mean")``."""
+    return loss_function(recipe.loss, recipe.label_smoothing)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -82,7 +77,7 @@ def train(
         masked.enforce(optimizer)
     result = TrainResult()
     best: tuple[float, int, dict] | None = None
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_fn = recipe_loss(recipe)
     for epoch in range(recipe.epochs):
         lr = lr_at(recipe, epoch)
         for group in optimizer.param_groups:
@@ -92,7 +87,7 @@ def train(
         for inputs, targets in loader:
             optimizer.zero_grad(set_to_none=True)
             logits = model(inputs)
-            loss = loss_fn(logits, targets)
+            loss = loss_fn(logits, targets, reduction="sum")
             if not math.isfinite(loss.item()):
                 raise DivergedError(f"training loss became {loss.item()} in epoch {epoch + 1}")
             (loss / targets.shape[0]).backward()
@@ -104,7 +99,7 @@ def train(
                 on_step()
         log = EpochLog(epoch + 1, lr, loss_sum / max(seen, 1), correct / max(seen, 1))
         if val_loader is not None:
-            val = evaluate(model, val_loader)
+            val = evaluate(model, val_loader, loss_fn)
             log.val_top1, log.val_loss = val["top1"], val["loss"]
             if select_best_val and (best is None or val["top1"] > best[0]):
                 best = (val["top1"], epoch + 1, copy.deepcopy(model.state_dict()))

@@ -6,27 +6,27 @@ way a third-party metric does. This package imports no torch at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ..losses import LossFn, cross_entropy
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-
-def _cross_entropy(logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
-    from torch.nn import functional
-
-    return functional.cross_entropy(logits, targets, reduction=reduction)
+__all__ = ["MetricContext"]
 
 
 @dataclass(frozen=True)
 class MetricContext:
     """What a metric measures: the model (pruned weights are exact zeros), one example input batch (on the
     model's device, batch size 1 for size/FLOP counts), and for data metrics an evaluation ``loader`` of
-    ``(inputs, targets)`` batches. ``loss_fn(logits, targets, reduction=...)`` defaults to cross-entropy."""
+    ``(inputs, targets)`` batches on the model's device. ``loss_fn(logits, targets, reduction=...)`` is the
+    run's recipe loss (cross-entropy by default). A metric must leave the model as it found it: weights,
+    buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`)."""
 
     model: nn.Module
     example_input: Tensor
     loader: Iterable[Any] | None = None
-    loss_fn: Callable[..., Tensor] = field(default=_cross_entropy)
+    loss_fn: LossFn = field(default=cross_entropy)

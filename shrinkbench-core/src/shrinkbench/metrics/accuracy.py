@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import torch
 
+from ..losses import LossFn, cross_entropy
+from ..modules import eval_mode
 from . import MetricContext
 
+__all__ = ["evaluate", "measure"]
 
-def evaluate(model: torch.nn.Module, loader, loss_fn=None) -> dict[str, float]:
+
+def evaluate(model: torch.nn.Module, loader, loss_fn: LossFn = cross_entropy) -> dict[str, float]:
     """``top1``, ``top5`` (fractions of examples) and ``loss`` (mean over examples) of ``model`` on ``loader``.
 
     Every batch counts by its real size, so a short last batch weighs what it holds. The model is evaluated in
-    eval mode under ``torch.no_grad()`` and its mode is restored afterwards.
+    eval mode under ``torch.no_grad()`` and every module's mode is restored afterwards.
     """
-    from . import _cross_entropy
-
-    loss_fn = loss_fn or _cross_entropy
     device = next(model.parameters()).device
     correct1 = correct5 = examples = 0
     loss_sum = 0.0
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             for inputs, targets in loader:
                 inputs, targets = inputs.to(device), targets.to(device)
@@ -33,8 +32,6 @@ def evaluate(model: torch.nn.Module, loader, loss_fn=None) -> dict[str, float]:
                 correct1 += int(hits[:, 0].sum())
                 correct5 += int(hits.any(dim=1).sum())
                 examples += targets.shape[0]
-    finally:
-        model.train(was_training)
     if examples == 0:
         raise ValueError("the evaluation loader yielded no examples")
     return {"top1": correct1 / examples, "top5": correct5 / examples, "loss": loss_sum / examples}

@@ -18,8 +18,11 @@ import warnings
 import torch
 from torch import nn
 
+from ..modules import eval_mode
 from ..pruning import PRUNABLE_TYPES
 from . import MetricContext
+
+__all__ = ["count", "layer_macs", "measure", "nonzero_fraction", "torch_flop_count"]
 
 
 def _thop_rules() -> tuple[object, dict]:
@@ -95,11 +98,6 @@ def torch_flop_count(model: nn.Module, example_input: torch.Tensor) -> int:
     """FLOPs of one forward counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmul/conv only)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example_input)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(example_input)
     return counter.get_total_flops()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from ..modules import eval_mode
 from . import MetricContext
+
+__all__ = ["measure"]
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
@@ -22,15 +25,12 @@ def measure(ctx: MetricContext) -> dict[str, float]:
 
     leaves = [m for m in ctx.model.modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(record) for m in leaves]
-    was_training = ctx.model.training
     try:
-        ctx.model.eval()
-        with torch.no_grad():
+        with eval_mode(ctx.model), torch.no_grad():
             ctx.model(ctx.example_input)
     finally:
         for h in handles:
             h.remove()
-        ctx.model.train(was_training)
     batch = ctx.example_input.shape[0]
     return {
         "activations": totals["elements"] / batch,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import hookimpl
+from ..schema import ACCURACY, FLOPS, MEMORY, SIZE
 from ..specs import MetricSpec
 
 
@@ -14,25 +15,25 @@ def shrinkbench_metrics() -> list[MetricSpec]:
             "size",
             "Parameters, nonzero parameters and compression (params / nonzero params)",
             "shrinkbench.metrics.size:measure",
-            columns=("params", "nonzero_params", "compression"),
+            columns=SIZE,
         ),
         MetricSpec(
             "flops",
             "Dense and nonzero MACs/FLOPs (FLOPs = 2 x MACs) and theoretical speedup, per example",
             "shrinkbench.metrics.flops:measure",
-            columns=("macs", "nonzero_macs", "flops", "nonzero_flops", "speedup"),
+            columns=FLOPS,
         ),
         MetricSpec(
             "memory",
             "Activation elements and bytes of one forward pass, per example",
             "shrinkbench.metrics.memory:measure",
-            columns=("activations", "activation_bytes", "nonzero_activations"),
+            columns=MEMORY,
         ),
         MetricSpec(
             "accuracy",
             "Top-1 and top-5 accuracy and mean loss over the evaluation examples",
             "shrinkbench.metrics.accuracy:measure",
-            columns=("top1", "top5", "loss"),
+            columns=ACCURACY,
             needs_data=True,
         ),
     ]

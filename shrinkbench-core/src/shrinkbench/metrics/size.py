@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from . import MetricContext
 
+__all__ = ["measure"]
+
 
 def measure(ctx: MetricContext) -> dict[str, float]:
     """``params`` (distinct parameters), ``nonzero_params`` and ``compression`` = params / nonzero_params."""

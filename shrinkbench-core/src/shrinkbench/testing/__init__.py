@@ -99,12 +99,10 @@ def tiny_dataset():
 def one_thread():
     """Run the test with one torch thread (small models are faster, and results independent of the machine's
     core count); the previous setting is restored."""
-    import torch
+    from ..threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def check_model(spec: ModelSpec | str, num_classes: int = 10, input_shape: Seque
     It builds for ``num_classes`` and (C, H, W) ``input_shape`` (default: ``in_channels`` or 3 channels,
     32 px clipped to the spec's size bounds); a train-mode forward of 2 inputs gives finite
     ``(2, num_classes)`` logits and backward reaches every prunable weight; an eval-mode forward of 1 input
-    works; the classifier (:func:`shrinkbench.pruning.classifier_name`) is a linear/conv layer with
+    works; the classifier (:func:`shrinkbench.modules.find_classifier`) is a linear/conv layer with
     ``num_classes`` outputs and is not prunable; the state_dict loads back with ``torch.load(weights_only=True)``.
     """
     import io
@@ -104,7 +104,8 @@ def check_model(spec: ModelSpec | str, num_classes: int = 10, input_shape: Seque
     import torch
     from torch import nn
 
-    from ..pruning import PRUNABLE_TYPES, classifier_name, prunable_parameters
+    from ..modules import find_classifier
+    from ..pruning import PRUNABLE_TYPES, prunable_parameters
 
     spec = _resolve("models", spec, ModelSpec, registry)
     who, build = f"model {spec.name!r}", spec.load()
@@ -125,7 +126,7 @@ def check_model(spec: ModelSpec | str, num_classes: int = 10, input_shape: Seque
     for name, p in prunable.items():
         assert p.grad is not None, f"{who}: prunable parameter {name!r} gets no gradient (unused in forward?)"
     model.zero_grad(set_to_none=True)
-    head, modules = classifier_name(model), dict(model.named_modules())
+    head, modules = find_classifier(model), dict(model.named_modules())
     assert head is not None and head in modules, f"{who}: classifier {head!r} is not a module of the model"
     assert isinstance(modules[head], PRUNABLE_TYPES), (f"{who}: classifier {head!r} is a {type(modules[head]).__name__}"
                                                        "; name the linear/conv layer itself in shrinkbench_classifier")
@@ -156,7 +157,7 @@ def check_dataset(spec: DatasetSpec | str, root: Any = None, max_items: int = 16
     from ..errors import DataNotFoundError
 
     spec = _resolve("datasets", spec, DatasetSpec, registry)
-    load, sizes = spec.loader(), {}
+    load, sizes = spec.load(), {}
     for split, augment in (("train", False), ("test", False), ("train", True)):
         who = f"dataset {spec.name!r} ({split}{', augmented' if augment else ''})"
         try:
@@ -194,7 +195,9 @@ def check_metric(spec: MetricSpec | str, registry: Registry | None = None, model
 
     Measures ``model`` (default :func:`make_tiny_model`) dense, then pruned to compression 4 by magnitude;
     ``example_input`` defaults to one tiny input, ``loader`` (given to ``needs_data`` metrics only) to the tiny
-    batches. The metric must leave the model's weights, buffers, hooks and modes unchanged.
+    batches. The metric must leave the model's weights, buffers, hooks and modes unchanged -- measured on a
+    mixed-mode model (train mode with its first leaf module in eval mode), so restoring only the root's mode
+    is caught.
     """
     from ..masking import apply_masks
     from ..metrics import MetricContext
@@ -212,6 +215,7 @@ def check_metric(spec: MetricSpec | str, registry: Registry | None = None, model
         if state == "pruned":
             scores = {n: p.detach().abs() for n, p in prunable_parameters(model).items()}
             apply_masks(model, masks_from_scores(scores, model, 4.0)).remove()
+        undo = _prepare(model, variant=0)
         snapshot = _Snapshot(model)
         with _one_thread(tiny):
             values = compute(MetricContext(model, example_input, loader if spec.needs_data else None))
@@ -224,5 +228,6 @@ def check_metric(spec: MetricSpec | str, registry: Registry | None = None, model
                 f"{who}: column {column!r} is {type(value).__name__}, expected a float")
             assert math.isfinite(value), f"{who}: column {column!r} is {value} on the {state} model"
         snapshot.assert_unchanged(model, who)
+        undo()
     return dict(values)
 

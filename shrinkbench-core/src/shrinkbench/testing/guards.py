@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -93,19 +93,12 @@ class _Snapshot:
             raise AssertionError(f"{who} must leave the model as it found it, but it {'; '.join(problems[:5])}{more}")
 
 
-@contextlib.contextmanager
-def _one_thread(enabled: bool) -> Iterator[None]:
+def _one_thread(enabled: bool) -> contextlib.AbstractContextManager:
     """Run torch on one thread for tiny models (on a busy 2-core machine a second OpenMP thread makes each
     small op ~100x slower); the previous setting is restored."""
-    import torch
+    from ..threads import torch_threads
 
-    before = torch.get_num_threads()
-    if enabled:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1 if enabled else None)
 
 
 def _prepare(model: nn.Module, variant: int) -> Callable[[], None]:

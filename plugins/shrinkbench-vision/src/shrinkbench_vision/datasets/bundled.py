@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .common import ArrayDataset, check_split
+from .torchvision_sets import MNIST_MEAN, MNIST_STD
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 DIGITS = [str(d) for d in range(10)]
 DATA_FILE = "mnist_5k.npz"
 

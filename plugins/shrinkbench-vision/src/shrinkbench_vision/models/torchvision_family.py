@@ -20,8 +20,9 @@ from torch import nn
 from shrinkbench.cache import cached_names
 from shrinkbench.checkpoints import weights_file
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, WeightsNotFoundError
+from shrinkbench.modules import find_classifier, set_classifier
 
-from .weights import CLASSIFIER_ATTR, load_weights
+from .weights import load_weights
 
 # Smallest image side that survives the model's down-sampling (found by running each model); others take 32.
 MIN_SIZE = {"alexnet": 63, "inception_v3": 75, "maxvit_t": 224}
@@ -60,12 +61,13 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
     except (AssertionError, ValueError) as exc:
         raise IncompatibleError(f"model 'torchvision:{name}' cannot take {height}x{width} images: {exc}") from None
     classifier = find_classifier(model, num_classes)
+    if classifier is None:
+        raise ShrinkBenchError(f"cannot find the classifier of torchvision:{name} (no layer with {num_classes} outputs)")
     if weights_file is not None:
         load_weights(model, weights_file, skip_prefix=classifier)
     if channels != 3:
         adapt_first_conv(model, channels)
-    setattr(model, CLASSIFIER_ATTR, classifier)
-    return model
+    return set_classifier(model, classifier)
 
 
 def _size_kwargs(name: str, height: int, width: int) -> dict:
@@ -114,19 +116,6 @@ def cached_torchvision_weights(name: str, tag: str) -> Path:
             f"({file}); nothing is downloaded: copy the file there (or set TORCH_HOME), or pass the path of a state dict"
         )
     return file
-
-
-def find_classifier(model: nn.Module, num_classes: int) -> str:
-    """Qualified name of the layer producing the logits: the last ``Linear``/``Conv2d`` with ``num_classes`` outputs."""
-    found = None
-    for module_name, module in model.named_modules():
-        out = getattr(module, "out_features", None) if isinstance(module, nn.Linear) else (
-            getattr(module, "out_channels", None) if isinstance(module, nn.Conv2d) else None)
-        if out == num_classes:
-            found = module_name
-    if found is None:
-        raise ShrinkBenchError(f"cannot find the classifier of {type(model).__name__} (no layer with {num_classes} outputs)")
-    return found
 
 
 def adapt_first_conv(model: nn.Module, channels: int) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from shrinkbench.checkpoints import load_into, read_state_dict
-
-CLASSIFIER_ATTR = "shrinkbench_classifier"
+from shrinkbench.modules import set_classifier
 
 
 def load_weights(model: nn.Module, path: str | Path, skip_prefix: str | None = None) -> nn.Module:
@@ -22,8 +21,9 @@ def load_weights(model: nn.Module, path: str | Path, skip_prefix: str | None = N
 
 
 def finish(model: nn.Module, classifier: str, pretrained: str | None) -> nn.Module:
-    """Record ``classifier`` as the model's ``shrinkbench_classifier`` and load ``pretrained`` if given."""
-    setattr(model, CLASSIFIER_ATTR, classifier)
-    if pretrained is not None:
-        load_weights(model, pretrained)
+    """Record ``classifier`` as the model's ``shrinkbench_classifier`` and load the local weights file
+    ``pretrained`` if given (a classifier of another size keeps the fresh head)."""
+    set_classifier(model, classifier)
+    if pretrained:
+        load_weights(model, pretrained, skip_prefix=classifier)
     return model

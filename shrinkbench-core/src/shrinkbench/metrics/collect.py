@@ -1,0 +1,61 @@
+"""Collecting every installed metric's columns for one model: what a run records before and after finetuning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ShrinkBenchError
+from ..losses import LossFn, cross_entropy
+from . import MetricContext
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from ..plugins import Registry
+
+__all__ = ["Measurement", "check_metric_columns", "measure_all"]
+
+
+@dataclass
+class Measurement:
+    """Values by column, and one note per metric that failed (its columns are NaN)."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loader: Iterable[Any] | None,
+                data_only: bool = False, loss_fn: LossFn = cross_entropy) -> Measurement:
+    """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``).
+
+    Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
+    number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run.
+    """
+    out = Measurement()
+    for entry in registry.list("metrics"):
+        spec = entry.spec
+        if data_only and not spec.needs_data:
+            continue
+        ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn)
+        try:
+            values = spec.load()(ctx)
+            out.values.update({c: float(values[c]) for c in spec.columns})
+        except Exception as exc:  # noqa: BLE001 - a faulty plugin metric must not lose the run
+            out.values.update(dict.fromkeys(spec.columns, math.nan))
+            out.notes.append(f"metric {spec.name!r} ({entry.plugin}) failed: {type(exc).__name__}: {exc}")
+    return out
+
+
+def check_metric_columns(registry: Registry) -> None:
+    """Raise :class:`ShrinkBenchError` when two installed metrics produce the same column."""
+    owner: dict[str, str] = {}
+    for entry in registry.list("metrics"):
+        for column in entry.spec.columns:
+            if column in owner:
+                raise ShrinkBenchError(
+                    f"metrics {owner[column]!r} and {entry.name!r} both produce column {column!r}; disable one plugin"
+                )
+            owner[column] = entry.name

@@ -1,0 +1,94 @@
+"""Facts about a model's modules that every part of ShrinkBench agrees on: which module is the classifier,
+which module owns a parameter, and how to run a model in eval mode without disturbing it.
+
+One definition each, used by the pruning helpers, the metrics, the engine, the test kit and the zoo plugins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from torch import nn
+
+__all__ = ["CLASSIFIER_ATTR", "eval_mode", "find_classifier", "owner_module", "set_classifier"]
+
+CLASSIFIER_ATTR = "shrinkbench_classifier"
+"""The model attribute naming its classifier module (qualified name); strategies leave that layer dense."""
+
+_HEAD_TYPES = (nn.Linear, nn.Conv2d)
+
+
+def _outputs(module: nn.Module) -> int | None:
+    if isinstance(module, nn.Linear):
+        return module.out_features
+    if isinstance(module, nn.Conv2d):
+        return module.out_channels
+    return None
+
+
+def find_classifier(model: nn.Module, num_classes: int | None = None) -> str | None:
+    """Qualified name of the layer that produces the logits, or ``None`` when there is none to find.
+
+    In order: the model's ``shrinkbench_classifier`` attribute; timm's ``pretrained_cfg['classifier']``; the
+    module returned by ``get_classifier()`` (or the last linear/conv layer inside it); the last linear/conv layer
+    with ``num_classes`` outputs; and, when ``num_classes`` is not given, the last ``nn.Linear``. With
+    ``num_classes``, a candidate from timm's metadata counts only when it has that many outputs.
+    """
+    declared = getattr(model, CLASSIFIER_ATTR, None)
+    if declared is not None:
+        return declared
+    named = dict(model.named_modules())
+
+    def is_head(module: nn.Module) -> bool:
+        outputs = _outputs(module)
+        return outputs is not None and (num_classes is None or outputs == num_classes)
+
+    cfg_head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier")
+    for candidate in (cfg_head,) if isinstance(cfg_head, str) else tuple(cfg_head or ()):
+        if candidate in named and is_head(named[candidate]):
+            return candidate
+    get_classifier = getattr(model, "get_classifier", None)
+    head = get_classifier() if callable(get_classifier) else None
+    head = head[0] if isinstance(head, tuple) else head
+    if isinstance(head, nn.Module):
+        for name, module in named.items():
+            if module is head:
+                if is_head(module):
+                    return name
+                inner = [f"{name}.{n}" if name else n for n, m in module.named_modules() if n and is_head(m)]
+                if inner:
+                    return inner[-1]
+    if num_classes is not None:
+        heads = [name for name, module in named.items() if is_head(module)]
+        return heads[-1] if heads else None
+    linears = [name for name, module in named.items() if isinstance(module, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def set_classifier(model: nn.Module, name: str) -> nn.Module:
+    """Record ``name`` as the model's classifier (the ``shrinkbench_classifier`` attribute); return the model."""
+    setattr(model, CLASSIFIER_ATTR, name)
+    return model
+
+
+def owner_module(model: nn.Module, parameter_name: str) -> nn.Module:
+    """The module that holds the parameter called ``parameter_name`` (e.g. ``"layer1.0.conv1.weight"``)."""
+    module_name = parameter_name.rpartition(".")[0]
+    return model.get_submodule(module_name) if module_name else model
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every module of ``model`` in eval mode for the block, then restore each module's own previous mode.
+
+    Restoring module by module (not ``model.train(was_training)``) keeps a mixed-mode model mixed, e.g. a
+    backbone frozen in eval mode under a head in train mode.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training

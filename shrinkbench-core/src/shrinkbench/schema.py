@@ -1,0 +1,101 @@
+"""The results schema: the one place where the columns of ``results.csv`` are named, ordered and typed.
+
+A result row is a dict ``{column: value}``. The run pipeline writes rows, the results store orders and
+serialises them, the report and the tests read them back typed -- all through the names and functions here.
+Metric columns follow their metric's spec; the core metrics' columns are named here so that they are spelled
+once. Measurements taken before finetuning carry the :data:`PRE_SUFFIX` (``top1_pre``). This module imports
+neither torch nor any plugin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "ACCURACY", "COLUMN_ORDER", "FLOPS", "IDENTITY", "INT_COLUMNS", "MEMORY", "PRE_SUFFIX", "SIZE",
+    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "format_value", "order_columns", "parse_row", "pre",
+]
+
+# -- identity: which run a row is -------------------------------------------------------------------------
+RUN_ID, DATASET, MODEL, STRATEGY, SEED, TARGET = "run_id", "dataset", "model", "strategy", "seed", "compression_target"
+IDENTITY = (RUN_ID, DATASET, MODEL, STRATEGY, SEED, TARGET)
+
+# -- the core metrics' columns (registered by shrinkbench.metrics.plugin) --------------------------------
+SIZE = ("params", "nonzero_params", "compression")
+FLOPS = ("macs", "nonzero_macs", "flops", "nonzero_flops", "speedup")
+MEMORY = ("activations", "activation_bytes", "nonzero_activations")
+ACCURACY = ("top1", "top5", "loss")
+COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
+
+# -- bookkeeping of the run -------------------------------------------------------------------------------
+VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
+SECONDS, THREADS, STATUS, ERROR = "seconds", "threads", "status", "error"
+STATUS_OK, STATUS_FAILED = "ok", "failed"
+
+PRE_SUFFIX = "_pre"
+"""Suffix of the columns measured after pruning and before finetuning (``top1_pre``)."""
+
+
+def pre(column: str) -> str:
+    """The name of ``column`` measured before finetuning, e.g. ``pre("top1") == "top1_pre"``."""
+    return f"{column}{PRE_SUFFIX}"
+
+
+COLUMN_ORDER: tuple[str, ...] = (
+    *IDENTITY, COMPRESSION, SPEEDUP, "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
+    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH, SECONDS, STATUS, ERROR,
+)
+"""The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
+
+TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, STATUS, ERROR})
+INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, THREADS})
+
+
+def order_columns(columns: Iterable[str]) -> list[str]:
+    """``columns`` in schema order: :data:`COLUMN_ORDER` first, then the others sorted by name."""
+    present = set(columns)
+    return [c for c in COLUMN_ORDER if c in present] + sorted(present - set(COLUMN_ORDER))
+
+
+def format_value(value: Any) -> str:
+    """The text of one cell: integers (and integral floats) without a decimal point, other floats exactly
+    (``repr``), NaN and missing values as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def parse_row(raw: Mapping[str, str]) -> dict[str, Any]:
+    """A row read from ``results.csv`` with typed values: text columns stay ``str``, :data:`INT_COLUMNS`
+    become ``int`` (``None`` when empty), every other column ``float`` (NaN when empty). A third-party column
+    that does not parse as a number stays text."""
+    row: dict[str, Any] = {}
+    for column, text in raw.items():
+        text = text or ""
+        if column in TEXT_COLUMNS:
+            row[column] = text
+        elif column in INT_COLUMNS:
+            row[column] = int(float(text)) if text else None
+        elif text == "":
+            row[column] = math.nan
+        else:
+            number = _number(text)
+            row[column] = text if math.isnan(number) and text.lower() != "nan" else number
+    return row
