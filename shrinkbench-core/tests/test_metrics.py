@@ -88,3 +88,18 @@ def test_accuracy_weights_a_short_last_batch_by_its_size():
     assert out["top1"] == pytest.approx(4 / 5)
     expected_loss = nn.functional.cross_entropy(Fixed()(inputs), targets).item()
     assert out["loss"] == pytest.approx(expected_loss)
+
+
+@pytest.mark.parametrize("name", ["size", "flops", "memory", "accuracy"])
+def test_builtin_metrics_keep_every_module_mode_of_a_mixed_mode_model(toy_registry, name):
+    """A backbone frozen in eval mode under a head in train mode comes out of every metric as it went in."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.1), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    model.train()
+    model[1].eval()  # frozen batch norm
+    model[2].eval()
+    modes = [m.training for m in model.modules()]
+    x = torch.randn(4, 1, 8, 8)
+    loader = [(x, torch.tensor([0, 1, 2, 3]))]
+    spec = toy_registry.metric(name)
+    spec.load()(MetricContext(model, x[:1], loader if spec.needs_data else None))
+    assert [m.training for m in model.modules()] == modes

@@ -297,7 +297,16 @@ def _adds_buffer(ctx):
     return {"a": 1.0, "b": 2.0}
 
 
+def _root_mode_only(ctx):
+    """Restores only the root's mode, as the built-in metrics once did: flattens a mixed-mode model."""
+    was_training = ctx.model.training
+    ctx.model.eval()
+    ctx.model.train(was_training)
+    return {"a": 1.0, "b": 2.0}
+
+
 @pytest.mark.parametrize(("fn", "message"), [
+    pytest.param(_root_mode_only, "changed the mode of module", id="flattens-modes"),
     pytest.param(lambda ctx: {"a": 1.0}, "missing columns ['b']", id="missing"),
     pytest.param(lambda ctx: {"a": 1.0, "b": 2.0, "c": 3.0}, "undeclared columns ['c']", id="undeclared"),
     pytest.param(lambda ctx: {"a": 1.0, "b": float("nan")}, "column 'b' is nan", id="nan"),

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from shrinkbench_vision.datasets import synthetic
+
 
 def write_cifar(root: Path, hundred: bool = False, per_batch: int = 6) -> dict[str, np.ndarray]:
-    """Write a tiny CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``) under ``root``.
-
-    Returns the arrays written: ``train``/``test`` images (N, 3, 32, 32) uint8 and their labels.
-    """
-    rng = np.random.default_rng(0)
-    classes = 100 if hundred else 10
-    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
-    folder.mkdir(parents=True)
-    batches = {"train": ["train"], "test": ["test"]} if hundred else {
-        "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-    out: dict[str, list] = {}
-    for split, files in batches.items():
-        for name in files:
-            data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-            labels = [int(v) for v in rng.integers(0, classes, per_batch)]
-            labels[:2] = [0, classes - 1]
-            entry = {"data": data, "filenames": [f"img{i}.png" for i in range(per_batch)]}
-            if hundred:
-                entry.update(fine_labels=labels, coarse_labels=[v // 5 for v in labels])
-            else:
-                entry["labels"] = labels
-            with open(folder / name, "wb") as f:
-                pickle.dump(entry, f)
-            out.setdefault(f"{split}_images", []).append(data.reshape(-1, 3, 32, 32))
-            out.setdefault(f"{split}_labels", []).extend(labels)
-    meta = {"fine_label_names": [f"c{i}" for i in range(100)], "coarse_label_names": [f"s{i}" for i in range(20)]} \
-        if hundred else {"label_names": [f"c{i}" for i in range(10)], "num_vis": 3072}
-    with open(folder / ("meta" if hundred else "batches.meta"), "wb") as f:
-        pickle.dump(meta, f)
-    return {k: np.concatenate(v) if k.endswith("images") else np.array(v) for k, v in out.items()}
+    """A tiny CIFAR-10/100 under ``root`` (see :func:`shrinkbench_vision.datasets.synthetic.write_cifar`)."""
+    return synthetic.write_cifar(root, hundred=hundred, train_per_batch=per_batch)
 
 
 def write_idx(root: Path, folder: str, n_train: int = 12, n_test: int = 5) -> None:

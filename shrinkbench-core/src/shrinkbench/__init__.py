@@ -5,13 +5,13 @@ Everything a plugin author needs is importable from here::
     from shrinkbench import StrategySpec, PruningContext, Masks, hookimpl
 
 ``import shrinkbench`` does not import torch: the hook marker, the specs and the errors are loaded at once,
-the names that need torch (``PruningContext``, ``Masks``, ``eval_mode``, ...) on first access.
+the names that need torch (``PruningContext``, ``Masks``, ``eval_mode``, ...) on first access, and the
+conformance checks (``check_strategy``, ...; they need pytest) likewise.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -26,6 +26,7 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .hookspecs import PROJECT_NAME
+from .lazy import lazy_getattr
 from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
 __version__ = "0.1.0"
@@ -47,24 +48,25 @@ _LAZY = {
     "eval_mode": "modules",
     "find_classifier": "modules",
     "owner_module": "modules",
+    "set_classifier": "modules",
     "get_registry": "plugins",
+    "check_dataset": "testing",
+    "check_metric": "testing",
+    "check_model": "testing",
+    "check_strategy": "testing",
     "load_registry": "plugins",
 }
 
 if TYPE_CHECKING:
     from .masking import MaskedModel, Masks, apply_masks
     from .metrics import MetricContext
-    from .modules import eval_mode, find_classifier, owner_module
+    from .modules import eval_mode, find_classifier, owner_module, set_classifier
     from .plugins import get_registry, load_registry
     from .pruning import Batch, PruningContext, make_context, prunable_parameters, weight_gradients
+    from .testing import check_dataset, check_metric, check_model, check_strategy
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:
@@ -93,6 +95,10 @@ __all__ = [
     "WeightsNotFoundError",
     "__version__",
     "apply_masks",
+    "check_dataset",
+    "check_metric",
+    "check_model",
+    "check_strategy",
     "eval_mode",
     "find_classifier",
     "get_registry",
@@ -101,5 +107,6 @@ __all__ = [
     "make_context",
     "owner_module",
     "prunable_parameters",
+    "set_classifier",
     "weight_gradients",
 ]

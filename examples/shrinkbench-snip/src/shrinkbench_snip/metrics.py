@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from shrinkbench.metrics import MetricContext
-from shrinkbench.pruning import prunable_parameters
+from shrinkbench import MetricContext, prunable_parameters
 
 
 def sparsity(ctx: MetricContext) -> dict[str, float]:

@@ -10,7 +10,7 @@ dense model, so here it scores the pretrained weights (as any strategy's baselin
 
 from __future__ import annotations
 
-from shrinkbench.pruning import Masks, PruningContext, weight_gradients
+from shrinkbench import Masks, PruningContext, weight_gradients
 from torch import Tensor
 
 

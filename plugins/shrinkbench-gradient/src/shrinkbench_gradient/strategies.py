@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from shrinkbench.pruning import Masks, PruningContext, weight_gradients
+from shrinkbench import Masks, PruningContext, weight_gradients
 
 
 def global_gradient(ctx: PruningContext) -> Masks:

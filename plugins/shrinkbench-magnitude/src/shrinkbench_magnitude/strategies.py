@@ -12,7 +12,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from shrinkbench.pruning import Masks, PruningContext, eval_mode, owner_module
+from shrinkbench import Masks, PruningContext, eval_mode, owner_module
 
 
 def global_magnitude(ctx: PruningContext) -> Masks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from shrinkbench.pruning import Masks, PruningContext
+from shrinkbench import Masks, PruningContext
 
 
 def global_random(ctx: PruningContext) -> Masks:

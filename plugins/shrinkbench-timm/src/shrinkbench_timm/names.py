@@ -17,7 +17,7 @@ def timm_version() -> str:
 
 
 def _list_timm_models() -> list[str]:
-    from .zoo import import_timm
+    from .offline import import_timm
 
     return list(import_timm().list_models())
 

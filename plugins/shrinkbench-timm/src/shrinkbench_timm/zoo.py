@@ -9,26 +9,18 @@ these images" into an :class:`IncompatibleError` before any training starts.
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
 import torch
 from torch import nn
 
+from shrinkbench import eval_mode, find_classifier, set_classifier
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError
-from shrinkbench.modules import eval_mode, find_classifier, set_classifier
 
 from . import weights
+from .offline import import_timm
 
 _BUILD_ERRORS = (AssertionError, ValueError, RuntimeError, IndexError, ZeroDivisionError)
-
-
-def import_timm() -> ModuleType:
-    """``import timm`` with the Hugging Face hub forced offline (set before huggingface_hub is first imported)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    import timm
-
-    return timm
 
 
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None) -> nn.Module:

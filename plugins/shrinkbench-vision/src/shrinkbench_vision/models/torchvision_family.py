@@ -17,10 +17,10 @@ from urllib.parse import urlparse
 
 from torch import nn
 
+from shrinkbench import find_classifier, set_classifier
 from shrinkbench.cache import cached_names
 from shrinkbench.checkpoints import weights_file
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, WeightsNotFoundError
-from shrinkbench.modules import find_classifier, set_classifier
 
 from .weights import load_weights
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from torch import nn
 
+from shrinkbench import set_classifier
 from shrinkbench.checkpoints import load_into, read_state_dict
-from shrinkbench.modules import set_classifier
 
 
 def load_weights(model: nn.Module, path: str | Path, skip_prefix: str | None = None) -> nn.Module:
