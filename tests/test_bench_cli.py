@@ -11,7 +11,7 @@ import pytest
 from conftest import CLI, cli_env, read_rows
 
 SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-s", "GlobalMagGrad",
-         "-c", "1,4,16", "--pretrain-epochs", "2", "--finetune-epochs", "1", "--no-report")
+         "-c", "1,4,16", "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
 COLUMNS = ("dataset", "model", "strategy", "seed", "compression_target", "compression", "speedup", "params",
            "nonzero_params", "flops", "nonzero_flops", "top1_pre", "top5_pre", "top1", "top5", "loss", "seconds")
 

@@ -94,3 +94,25 @@ def test_unknown_config_key_is_one_line_exit_2(run_cli, tmp_path):
     result = run_cli("bench", "--config", str(config), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "unknown key 'datset'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_unavailable_device_is_one_line_exit_2_before_any_work(run_cli, tmp_path):
+    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "--device", "cuda", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "device 'cuda' is not available" in lines[0] and "--device cpu" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_rows_record_device_precision_and_threads(run_cli, tmp_path):
+    out = tmp_path / "res"
+    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-s", "toy-magnitude", "-c", "2", "--pretrain-epochs",
+                     "1", "--finetune-epochs", "1", "--device", "cpu", "--precision", "bf16", "--threads", "auto",
+                     "--out", str(out), "--no-report")
+    assert result.returncode == 0, result.stderr
+    assert "(on cpu, " in result.stdout
+    from shrinkbench.devices import auto_threads
+
+    row = ResultsStore(out).rows()[0]
+    assert (row["device"], row["precision"], row["threads"]) == ("cpu", "bf16", auto_threads(1))

@@ -60,9 +60,9 @@ def test_saved_weights_load_back_and_give_the_recorded_accuracy(toy_registry, tm
     run_sweep(toy_registry, cfg, ResultsStore(tmp_path))
     row = read(tmp_path)[0]
     model = load_weights(build_model(toy_registry, cfg, 0), tmp_path / "runs" / row["run_id"] / "weights.safetensors")
-    from shrinkbench.engine.data import cached_splits, eval_loader
+    from shrinkbench.engine.data import cached_splits, make_loader
 
-    test = evaluate(model, eval_loader(cached_splits(toy_registry.dataset("toy-blobs"), None, 0.1).test, 256))
+    test = evaluate(model, make_loader(cached_splits(toy_registry.dataset("toy-blobs"), None, 0.1).test, 256, False))
     assert test["top1"] == pytest.approx(row["top1"])
     nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
     assert nonzero == row["nonzero_params"]

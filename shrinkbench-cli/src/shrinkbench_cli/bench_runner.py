@@ -21,10 +21,9 @@ def run_bench(config_file: str | None, overrides: dict[str, Any], report: bool =
     registry = get_registry()
     config = build_sweep_config(registry, config_file, overrides)
     out = config.results_dir
-    console.print(f"[bold]shrinkbench bench[/bold]: {config.model} on {config.dataset}, "
-                  f"{len(config.strategies)} strategies x {len(config.compressions)} compressions x "
-                  f"{len(config.seeds)} seeds -> {out}")
-    with RichProgress(console) as progress:
+    header = (f"[bold]shrinkbench bench[/bold]: {config.model} on {config.dataset}, {len(config.strategies)} "
+              f"strategies x {len(config.compressions)} compressions x {len(config.seeds)} seeds -> {out}")
+    with RichProgress(console, header) as progress:
         outcome = run_sweep(registry, config, progress=progress)
     console.print(f"{len(outcome.new_rows)} runs done, {outcome.skipped} already complete, {len(outcome.failed)} failed.")
     for row in outcome.failed:

@@ -21,6 +21,7 @@ from shrinkbench.engine.events import (
     Event,
     RunDone,
     RunFailed,
+    SweepPlanned,
     SweepStarted,
     TaskLost,
     TaskStarted,
@@ -34,26 +35,34 @@ def make_console() -> Console:
 
 
 class RichProgress:
-    """A sweep's ``progress`` callback drawing rich progress bars (use as a context manager)."""
+    """A sweep's ``progress`` callback drawing rich progress bars (use as a context manager). ``header`` is
+    printed, with the device and thread count, once the sweep is validated (bad input prints nothing)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, header: str = "") -> None:
+        self.console, self.header = console, header
         self.bars = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
         )
         self.overall: TaskID | None = None
         self.active: dict[str, TaskID] = {}
+        self.started = False
 
     def __enter__(self) -> RichProgress:
-        self.bars.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.bars.__exit__(*exc)
+        if self.started:
+            self.bars.__exit__(*exc)
 
     def __call__(self, event: Event) -> None:
         """Update the bars for one sweep event."""
-        if isinstance(event, SweepStarted):
+        if isinstance(event, SweepPlanned):
+            self.console.print(f"{self.header} (on {event.device}, {event.threads} torch thread"
+                               f"{'s' if event.threads > 1 else ''} per run)")
+            self.bars.__enter__()
+            self.started = True
+        elif isinstance(event, SweepStarted):
             info = f"{event.skipped} already done" if event.skipped else ""
             self.overall = self.bars.add_task("runs", total=event.total, info=info)
         elif isinstance(event, TaskStarted) and event.epochs > 0:

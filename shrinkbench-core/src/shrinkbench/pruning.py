@@ -220,12 +220,14 @@ class PruningContext:
     def masks(self, scores: Mapping[str, Tensor], scope: str = "global") -> Masks:
         """Masks keeping the highest ``scores`` at this context's compression (see :func:`masks_from_scores`).
 
-        Weights that are already zero rank below all others (the zero rule above).
+        Weights that are already zero rank below all others (the zero rule above). Scores may live on any
+        device; the masks are on the weights' device.
         """
         ranked = {}
         for name, score in scores.items():
-            score = score.detach().float()
-            zero = self.prunable[name].detach() == 0
+            weight = self.prunable[name].detach()
+            score = score.detach().to(weight.device, torch.float32)
+            zero = weight == 0
             ranked[name] = torch.where(zero, torch.full_like(score, -math.inf), score) if zero.any() else score
         return masks_from_scores(ranked, self.model, self.compression, scope)
 

@@ -32,6 +32,7 @@ COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
 SECONDS, THREADS, STATUS, ERROR = "seconds", "threads", "status", "error"
+DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 
 PRE_SUFFIX = "_pre"
@@ -45,11 +46,12 @@ def pre(column: str) -> str:
 
 COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
-    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH, SECONDS, STATUS, ERROR,
+    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH, SECONDS, DEVICE, PRECISION,
+    THREADS, STATUS, ERROR,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
-TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, STATUS, ERROR})
+TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, STATUS, ERROR, DEVICE, PRECISION})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, THREADS})
 
 

@@ -43,12 +43,26 @@ from ..options import NumberList
 @click.option("--include-classifier", is_flag=True, default=None, help="Prune the classifier layer too (off, as in ShrinkBench).")
 @click.option("--out", type=click.Path(file_okay=False), metavar="DIR",
               help="Results directory (default ./shrinkbench-results/<dataset>-<model>). Re-running resumes it.")
+@click.option("--device", metavar="NAME",
+              help="Where runs execute: auto (default: CUDA if available, else MPS, else CPU), cpu, cuda, cuda:N or "
+              "mps. Recorded in every row; weights are always saved as CPU tensors.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="fp32 (default), or autocast to bf16/fp16 (fp16 with a gradient scaler). Part of the configuration.")
 @click.option("--jobs", "-j", type=int, metavar="N",
-              help="Runs in N parallel worker processes (default 1; each run uses --threads torch threads, so results "
-              "are identical to --jobs 1).")
-@click.option("--threads", type=int, metavar="N",
-              help="torch threads inside each run (default 1: fastest for small models, and identical results "
-              "for any --jobs).")
+              help="Runs in N parallel worker processes (default 1). On CUDA, worker k uses GPU k mod (GPUs).")
+@click.option("--threads", metavar="N|auto",
+              help="torch threads inside each run (default auto: CPU cores / jobs). An explicit value makes "
+              "--jobs 2 reproduce --jobs 1 bit for bit.")
+@click.option("--workers", metavar="N|auto",
+              help="DataLoader worker processes for folder datasets like ImageNet (default auto: min(8, cores / "
+              "jobs)). In-memory datasets (MNIST, CIFAR) are batched on the device and need none.")
+@click.option("--deterministic", is_flag=True, default=None,
+              help="Deterministic algorithms and cuDNN settings on CUDA (slower; see the README for what is "
+              "bit-reproducible).")
+@click.option("--compile", is_flag=True, default=None,
+              help="torch.compile the model (CUDA graphs on CUDA, fused optimizer, full batches only). A model "
+              "that fails to compile trains eagerly, with a note in its row.")
+@click.option("--channels-last", is_flag=True, default=None, help="NHWC memory format for convolutional models.")
 @click.option("--no-report", is_flag=True, help="Skip the table and plots at the end.")
 def bench(config_file: str | None, no_report: bool, **overrides) -> None:
     """Prune and finetune under identical conditions, then report accuracy against compression and speedup.
@@ -62,7 +76,7 @@ def bench(config_file: str | None, no_report: bool, **overrides) -> None:
     Examples:
       shrinkbench bench                                      # bundled default (48 runs, about a minute on 2 CPUs)
       shrinkbench bench -s global-magnitude -s random -c 2,8,32 --seeds 0,1,2
-      shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --jobs 2
+      shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --device cuda --compile
       shrinkbench bench -d imagenet -m torchvision:resnet18 --pretrained IMAGENET1K_V1 --pretrain-epochs 0
     """
     from ..bench_runner import run_bench

@@ -24,6 +24,7 @@ from .config import (
     DEFAULT_COMPRESSIONS,
     DEFAULT_DATASET,
     DEFAULT_MODEL,
+    PRECISIONS,
     SELECTIONS,
     Recipe,
     SweepConfig,
@@ -90,6 +91,29 @@ def _integer(minimum: int) -> Callable[[Any], int]:
     return check
 
 
+def _auto_or(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``check``, or the word ``auto`` (returned as ``None``: decided when the sweep starts)."""
+
+    def checked(value: Any) -> Any:
+        if value == "auto":
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        try:
+            return check(value)
+        except _Bad as exc:
+            raise _Bad(f"{exc} (or auto)") from None
+
+    return checked
+
+
+def _device(value: Any) -> str:
+    text = _text(value).strip().lower()
+    if text not in ("auto", "cpu", "cuda", "mps") and not (text.startswith("cuda:") and text[5:].isdigit()):
+        raise _Bad(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+    return text
+
+
 def _fraction(value: Any) -> float:
     number = _real(value)
     if not 0 <= number < 1:
@@ -154,8 +178,14 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("data_root", _text, "directory of the dataset files (default $DATAPATH)"),
     Setting("out", _text, "results directory"),
     Setting("jobs", _integer(1), "runs in parallel worker processes (default 1)"),
-    Setting("threads", _integer(1), "torch threads inside each run (default 1)"),
-    Setting("eval_batch_size", _integer(1), "evaluation batch size (default 256)"),
+    Setting("threads", _auto_or(_integer(1)), "torch threads inside each run (default auto: cores / jobs)"),
+    Setting("eval_batch_size", _auto_or(_integer(1)), "evaluation batch size (default auto: 1024 on CUDA, else 256)"),
+    Setting("device", _device, "auto (default: CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps"),
+    Setting("precision", _choice(*PRECISIONS), "fp32 (default), bf16 or fp16 (autocast)"),
+    Setting("workers", _auto_or(_integer(0)), "DataLoader worker processes for folder datasets (default auto)"),
+    Setting("deterministic", _flag, "deterministic algorithms on CUDA (default false)"),
+    Setting("compile", _flag, "torch.compile the model (CUDA graphs on CUDA; default false)"),
+    Setting("channels_last", _flag, "NHWC memory format for convolutional models (default false)"),
     Setting("batch_size", _integer(1), "batch size of pretraining and finetuning"),
     Setting("pretrain_epochs", _integer(0), "pretraining epochs"),
     Setting("pretrain_lr", _positive, "pretraining learning rate"),
@@ -258,8 +288,14 @@ def build_sweep_config(registry: Any, toml_path: str | Path | None = None,
         checkpoint=values.get("checkpoint"),
         pretrained=values.get("pretrained"),
         data_root=values.get("data_root") or os.environ.get("DATAPATH") or None,
-        eval_batch_size=values.get("eval_batch_size", 256),
-        threads=values.get("threads", 1),
+        eval_batch_size=values.get("eval_batch_size"),
+        threads=values.get("threads"),
         out=values.get("out"),
         jobs=values.get("jobs", 1),
+        device=values.get("device", "auto"),
+        precision=values.get("precision", "fp32"),
+        workers=values.get("workers"),
+        deterministic=values.get("deterministic", False),
+        compile=values.get("compile", False),
+        channels_last=values.get("channels_last", False),
     )

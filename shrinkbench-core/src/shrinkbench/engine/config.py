@@ -84,7 +84,9 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
 
 # Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
 _NOT_FIXED = ("strategies", "compressions", "seeds", "checkpoint", "checkpoint_sha256", "pretrained",
-              "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs")
+              "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs", "device", "workers",
+              "deterministic", "compile", "channels_last")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,15 @@ class SweepConfig:
 
     Dense weights: pretrained from scratch with ``pretrain`` (default); from ``pretrained`` weights (a local file
     or a tag the model's source knows) then trained with ``pretrain`` (``epochs = 0`` keeps them as they are);
-    or read from ``checkpoint``, a dense model of this dataset used as is. ``threads`` is torch's thread count
-    inside every run: fixing it makes ``jobs = 2`` reproduce ``jobs = 1`` exactly. ``out`` is the results
-    directory (default ``shrinkbench-results/<dataset>-<model>``).
+    or read from ``checkpoint``, a dense model of this dataset used as is. ``out`` is the results directory
+    (default ``shrinkbench-results/<dataset>-<model>``).
+
+    Where and how fast it runs (none of it is part of the fingerprint, except ``precision``): ``device``
+    (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; resolved once by the sweep), ``precision`` (``fp32``,
+    ``bf16``, ``fp16``), ``threads`` (torch threads inside every run; ``None``: the cores shared by ``jobs``;
+    an explicit value makes ``jobs = 2`` reproduce ``jobs = 1`` exactly), ``workers`` (DataLoader processes
+    for folder datasets; ``None``: min(8, cores / jobs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else
+    256), ``deterministic``, ``compile`` and ``channels_last`` (see :class:`shrinkbench.engine.runtime.Runtime`).
     """
 
     dataset: str
@@ -113,10 +121,16 @@ class SweepConfig:
     pretrained: str | None = None
     pretrained_sha256: str | None = None
     data_root: str | None = None
-    eval_batch_size: int = 256
-    threads: int = 1
+    eval_batch_size: int | None = None
+    threads: int | None = None
     out: str | None = None
     jobs: int = 1
+    device: str = "auto"
+    precision: str = "fp32"
+    workers: int | None = None
+    deterministic: bool = False
+    compile: bool = False
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -125,6 +139,8 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
+        if self.precision not in PRECISIONS:
+            raise ShrinkBenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.checkpoint and self.pretrained:
             raise ShrinkBenchError("give either checkpoint (dense weights used as they are) or pretrained (weights "
                                    "to pretrain from), not both")

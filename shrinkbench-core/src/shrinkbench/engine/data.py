@@ -1,22 +1,39 @@
-"""Data for a run: the training split minus a seeded, held-out validation split, and the test split.
+"""Data for a run: the training split minus a seeded, held-out validation split, the test split, and loaders
+that deliver batches on the run's device.
 
 Honest evaluation: model selection (if any) only ever looks at the validation split, which is carved out of
 the training data with a fixed seed and fraction recorded in the config; the test split is only reported.
+
+Three ways to batch, chosen per dataset (:func:`make_loader`):
+
+- **on the device** -- datasets that offer :class:`shrinkbench.images.TensorImages` (``dataset.tensors()``) are
+  held once per process as uint8 tensors on the device; a batch is an index gather, the augmentation from a
+  seeded generator on the device, and the normalisation. No worker process, no host round trip.
+- **stacked** -- other small datasets without augmentation are read once into tensors on the device.
+- **DataLoader** -- everything else (image folders) goes through ``torch.utils.data.DataLoader`` with worker
+  processes, pinned memory on CUDA, persistent workers and seeded worker initialisation.
+
+The order of the batches depends only on the seed (a CPU generator), so it is the same on every device.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..images import TensorImages, normalize, random_crop_flip
 from ..pruning import Batch
 from ..specs import DatasetSpec
 
+__all__ = ["CACHE_LIMIT", "Splits", "cached_splits", "load_splits", "make_loader", "stratified_split"]
+
 SPLIT_SEED = 1234  # the validation split is the same for every run seed: only the pruning method varies
+CACHE_LIMIT = 20_000  # examples; larger un-augmented datasets without tensors() are read batch by batch
 
 
 @dataclass
@@ -78,54 +95,134 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int = SPLIT_SE
     return [i for i in range(len(labels)) if i not in held_set], sorted(held)
 
 
-class Loader:
-    """Seeded mini-batches of a dataset, in the main process (no worker processes, deterministic on CPU).
+# -- loaders ------------------------------------------------------------------------------------------------
 
-    Small datasets are stacked into tensors once when they are not augmented, which makes an epoch a few
-    slices instead of thousands of ``__getitem__`` calls.
+
+class TensorLoader:
+    """Seeded mini-batches of tensors held on the device (see the module docstring).
+
+    ``inputs`` are uint8 images (normalised per batch, augmented when ``data`` says so) or, for stacked
+    datasets, ready float inputs. ``drop_last`` drops a short last batch (static shapes for compiled models).
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, cache: bool = False) -> None:
-        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
-        self.generator = torch.Generator().manual_seed(seed)
-        self._stacked: Batch | None = _stack(dataset) if cache else None
+    def __init__(self, data: TensorImages, normalise: bool, indices: torch.Tensor | None, batch_size: int,
+                 shuffle: bool, seed: int, device: torch.device, drop_last: bool = False) -> None:
+        self.data, self.normalise, self.batch_size, self.shuffle, self.drop_last = data, normalise, batch_size, shuffle, drop_last
+        self.indices = indices.to(device) if indices is not None else None
+        self.size = len(indices) if indices is not None else len(data.images)
+        self.order_generator = torch.Generator().manual_seed(seed)
+        self.augment_generator = torch.Generator(device=device).manual_seed(seed) if data.augmented else None
+        self.device = device
+        shape = (-1, 1, 1)
+        self.mean = torch.tensor(data.mean, dtype=torch.float32, device=device).view(shape) if normalise else None
+        self.std = torch.tensor(data.std, dtype=torch.float32, device=device).view(shape) if normalise else None
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        return self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
+        n = self.size
+        order = torch.randperm(n, generator=self.order_generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.device)
+        if self.indices is not None:
+            order = self.indices[order]
+        stop = n - n % self.batch_size if self.drop_last else n
+        for start in range(0, stop, self.batch_size):
             idx = order[start : start + self.batch_size]
-            if self._stacked is not None:
-                yield self._stacked[0][idx], self._stacked[1][idx]
-            else:
-                items = [self.dataset[int(i)] for i in idx]
-                yield torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+            inputs = self.data.images[idx]
+            if self.augment_generator is not None:
+                inputs = random_crop_flip(inputs, self.data.crop_padding, self.data.flip, self.augment_generator)
+            if self.normalise:
+                inputs = normalize(inputs, self.mean, self.std)
+            yield inputs, self.data.targets[idx]
 
 
-_stacked: dict[int, tuple[Dataset, Batch]] = {}
+class DeviceDataLoader:
+    """``torch.utils.data.DataLoader`` over a map-style dataset, delivering batches on the device."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int, device: torch.device,
+                 workers: int, drop_last: bool = False) -> None:
+        self.device = device
+        self.loader = DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed),
+            num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+            worker_init_fn=_seed_worker, drop_last=drop_last,
+        )
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for inputs, targets in self.loader:
+            yield inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
 
 
-def _stack(dataset: Dataset) -> Batch:
-    """All of ``dataset`` as (inputs, targets) tensors, built once per dataset object in this process."""
-    cached = _stacked.get(id(dataset))
-    if cached is None or cached[0] is not dataset:
-        items = [dataset[i] for i in range(len(dataset))]
-        cached = (dataset, (torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])))
-        _stacked[id(dataset)] = cached
-    return cached[1]
+def _seed_worker(_worker_id: int) -> None:
+    """Seed Python's and NumPy's generators in a DataLoader worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a dependency, but transforms need not use it
+        pass
 
 
-CACHE_LIMIT = 20_000  # examples; larger un-augmented datasets are read batch by batch
+Loader = TensorLoader | DeviceDataLoader
+
+_on_device: dict[tuple[int, str, bool], tuple[Dataset, TensorImages]] = {}
 
 
-def eval_loader(dataset: Dataset, batch_size: int) -> Loader:
-    """A deterministic, unshuffled loader for evaluation (stacked in memory when small)."""
-    return Loader(dataset, batch_size, shuffle=False, cache=len(dataset) <= CACHE_LIMIT)
+def _device_tensors(base: Dataset, device: torch.device) -> TensorImages | None:
+    """``base``'s images on ``device``, once per process (``None`` when it offers no tensors)."""
+    key = (id(base), str(device), True)
+    if key not in _on_device or _on_device[key][0] is not base:
+        tensors = getattr(base, "tensors", None)
+        if not callable(tensors):
+            return None
+        with torch.inference_mode(False):
+            _on_device[key] = (base, tensors().to(device))
+    return _on_device[key][1]
 
 
-def train_loader(dataset: Dataset, batch_size: int, seed: int, augmented: bool) -> Loader:
-    """A shuffled loader whose order depends only on ``seed``; stacked in memory when small and not augmented."""
-    return Loader(dataset, batch_size, shuffle=True, seed=seed, cache=not augmented and len(dataset) <= CACHE_LIMIT)
+def _stacked(base: Dataset, device: torch.device) -> TensorImages:
+    """All of a small dataset stacked into (float inputs, targets) on ``device``, once per process."""
+    key = (id(base), str(device), False)
+    if key not in _on_device or _on_device[key][0] is not base:
+        with torch.inference_mode(False):
+            items = [base[i] for i in range(len(base))]
+            inputs = torch.stack([x for x, _ in items]).to(device)
+            targets = torch.tensor([int(y) for _, y in items]).to(device)
+            _on_device[key] = (base, _Stacked(inputs, targets))
+    return _on_device[key][1]
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    """Ready (already normalised) inputs in the shape of :class:`TensorImages` for :class:`TensorLoader`."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    mean: tuple = ()
+    std: tuple = ()
+    crop_padding: int = 0
+    flip: bool = False
+    augmented: bool = False
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, device: str | torch.device = "cpu",
+                augmented: bool = True, workers: int = 0, drop_last: bool = False) -> Loader:
+    """Batches of ``dataset`` on ``device`` in a seeded order (shuffled or not); see the module docstring for
+    which of the three ways is used. ``augmented``: the dataset's items change from one read to the next (a
+    dataset without ``tensors()`` is then never stacked); ``workers``: DataLoader worker processes."""
+    device = torch.device(device)
+    base, indices = dataset, None
+    if isinstance(dataset, Subset):
+        base, indices = dataset.dataset, torch.as_tensor(dataset.indices, dtype=torch.int64)
+    tensors = _device_tensors(base, device)
+    if tensors is not None:
+        return TensorLoader(tensors, True, indices, batch_size, shuffle, seed, device, drop_last)
+    if not augmented and len(base) <= CACHE_LIMIT:
+        return TensorLoader(_stacked(base, device), False, indices, batch_size, shuffle, seed, device, drop_last)
+    return DeviceDataLoader(dataset, batch_size, shuffle, seed, device, workers, drop_last)

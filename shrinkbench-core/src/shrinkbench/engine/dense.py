@@ -28,8 +28,9 @@ from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
 from ..threads import torch_threads
 from .config import DenseKey, SweepConfig
-from .data import cached_splits, eval_loader, train_loader
+from .data import cached_splits, make_loader
 from .events import DenseDone, DenseFailed, Emit, EpochDone, EpochLog, TaskStarted
+from .runtime import Runtime
 from .train import recipe_loss, train
 
 __all__ = ["DenseTask", "build_model", "cached_dense", "file_sha256", "load_weights", "save_weights"]
@@ -74,11 +75,13 @@ def _check_loaded(model: nn.Module, state: dict[str, torch.Tensor], source: str,
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
-    """Write ``model``'s state dict to ``path`` (safetensors) atomically."""
-    from safetensors.torch import save_model
+    """Write ``model``'s state dict to ``path`` (safetensors) atomically, as CPU tensors whatever the model's
+    device, so the file loads anywhere. Tied weights are stored under each of their names."""
+    from safetensors.torch import save_file
 
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_model(model, str(tmp))
+        save_file(state, str(tmp))
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
@@ -98,8 +101,11 @@ def file_sha256(path: str | Path) -> str:
 
 
 def dense_key(config: SweepConfig, seed: int) -> DenseKey:
-    """The cache key of the dense model a run of ``config`` with ``seed`` starts from."""
-    return DenseKey(config.dataset, config.model, config.pretrain, seed, config.val_fraction, config.initial_weights)
+    """The cache key of the dense model a run of ``config`` with ``seed`` starts from (the precision counts when
+    it is not fp32; the device does not: a dense model trained on a GPU serves CPU runs and the reverse)."""
+    extra = {"precision": config.precision} if config.precision != "fp32" else {}
+    return DenseKey(config.dataset, config.model, config.pretrain, seed, config.val_fraction, config.initial_weights,
+                    extra)
 
 
 def _paths(config: SweepConfig, seed: int) -> tuple[Path, Path]:
@@ -126,21 +132,27 @@ def _key(seed: int) -> str:
 def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -> DenseDone:
     """Train (or read from the checkpoint) the dense model of ``seed``, store it in the cache, return it."""
     key = _key(seed)
-    model = initial_model(registry, config, seed)
-    splits = cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)
+    runtime = Runtime.of(config)
+    runtime.setup()
+    device = runtime.torch_device
+    model = runtime.place(initial_model(registry, config, seed))
+    spec = registry.dataset(config.dataset)
+    splits = cached_splits(spec, config.data_root, config.val_fraction)
     loss_fn = recipe_loss(config.pretrain)
+    eval_batch, workers = config.eval_batch_size or 256, config.workers or 0
     epochs: list[dict[str, Any]] = []
     if not config.checkpoint:
-        loader = train_loader(splits.train, config.pretrain.batch_size, seed, registry.dataset(config.dataset).augmented)
-        val = eval_loader(splits.val, config.eval_batch_size) if splits.val is not None else None
+        loader = make_loader(splits.train, config.pretrain.batch_size, True, seed, device, spec.augmented, workers,
+                             drop_last=config.compile)
+        val = make_loader(splits.val, eval_batch, False, 0, device, False, workers) if splits.val is not None else None
         torch.manual_seed(seed)
 
         def on_epoch(log: EpochLog) -> None:
             epochs.append(vars(log))
             emit(EpochDone(key, log))
 
-        train(model, config.pretrain, loader, val, on_epoch=on_epoch)
-    test = evaluate(model, eval_loader(splits.test, config.eval_batch_size), loss_fn)
+        train(model, config.pretrain, loader, val, on_epoch=on_epoch, runtime=runtime)
+    test = evaluate(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers), loss_fn)
     meta = {"key": json.loads(json.dumps(dense_key(config, seed), default=lambda o: getattr(o, "__dict__", str(o)))),
             "dense_top1": test["top1"], "dense_top5": test["top5"], "dense_loss": test["loss"], "epochs": epochs}
     weights, meta_path = _paths(config, seed)

@@ -14,7 +14,7 @@ from typing import Any
 from .config import RunSpec
 
 __all__ = ["DenseDone", "DenseFailed", "EpochDone", "EpochLog", "Event", "Emit", "RunDone", "RunFailed",
-           "SweepStarted", "TaskLost", "TaskStarted"]
+           "SweepPlanned", "SweepStarted", "TaskLost", "TaskStarted"]
 
 
 @dataclass
@@ -27,6 +27,19 @@ class EpochLog:
     train_top1: float
     val_top1: float | None = None
     val_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class SweepPlanned:
+    """Everything was validated: ``runs`` of the sweep are to run (``skipped`` are already in the store),
+    ``dense`` dense models are to be trained first, on ``device`` with ``threads`` torch threads per run."""
+
+    runs: int
+    skipped: int
+    dense: int
+    device: str
+    threads: int
+    results_dir: str
 
 
 @dataclass(frozen=True)
@@ -99,5 +112,5 @@ class TaskLost:
     reason: str
 
 
-Event = SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunDone | RunFailed | TaskLost
+Event = SweepPlanned | SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunDone | RunFailed | TaskLost
 Emit = Callable[[Event], None]

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..devices import PINNED_GPU_VAR
 from .events import Emit, TaskLost
 
 __all__ = ["Executor", "ProcessExecutor", "SequentialExecutor", "Task", "make_executor"]
@@ -119,8 +120,8 @@ class ProcessExecutor:
 def _worker(slot: int, todo: Any, events: Any, gpu: int | None) -> None:
     """A worker process: take tasks until the stop signal, report each start, event and end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before the first task imports torch
+    if gpu is not None:  # before the first task imports torch
+        os.environ["CUDA_VISIBLE_DEVICES"] = os.environ[PINNED_GPU_VAR] = str(gpu)
     while (item := todo.get()) is not None:
         index, task = item
         events.put(("start", slot, index))

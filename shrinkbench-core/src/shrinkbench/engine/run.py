@@ -15,15 +15,17 @@ from typing import Any
 import torch
 
 from .. import schema
+from ..devices import device_name
 from ..masking import MaskedModel, apply_masks, validate_masks
 from ..metrics.collect import measure_all
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import make_context
 from ..threads import torch_threads
 from .config import RunSpec, SweepConfig
-from .data import Splits, cached_splits, eval_loader, train_loader
+from .data import Splits, cached_splits, make_loader
 from .dense import build_model, describe, load_weights, save_weights
 from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, TaskStarted
+from .runtime import Runtime
 from .store import ResultsStore
 from .train import recipe_loss, train
 
@@ -67,7 +69,7 @@ def base_row(config: SweepConfig, run: RunSpec, error: str = "") -> dict[str, An
         schema.RUN_ID: run.run_id, schema.DATASET: config.dataset, schema.MODEL: config.model,
         schema.STRATEGY: run.strategy, schema.SEED: run.seed, schema.TARGET: run.compression,
         schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error,
-        schema.THREADS: config.threads,
+        schema.DEVICE: config.device, schema.PRECISION: config.precision, schema.THREADS: config.threads,
     }
 
 
@@ -80,32 +82,38 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
     model = None
     try:
         registry = registry_for(task.plugins)
-        splits = cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)
-        model = load_weights(build_model(registry, config, run.seed), task.dense.path)
-        test_loader = eval_loader(splits.test, config.eval_batch_size)
+        runtime = Runtime.of(config)
+        runtime.setup()
+        row[schema.DEVICE] = device_name(config.device)
+        spec = registry.dataset(config.dataset)
+        splits = cached_splits(spec, config.data_root, config.val_fraction)
+        model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
+        test_loader = evaluation_loader(config, splits.test, runtime)
         example = next(iter(test_loader))[0][:1]
         loss_fn = recipe_loss(config.finetune)
-        masked = prune(registry, config, run, model, splits)
+        masked = prune(registry, config, run, model, splits, runtime)
         pre = measure_all(registry, model, example, test_loader, data_only=True, loss_fn=loss_fn)
         row.update({schema.pre(k): v for k, v in pre.values.items()})
         torch.manual_seed(run.seed)
-        loader = train_loader(splits.train, config.finetune.batch_size, run.seed,
-                              registry.dataset(config.dataset).augmented)
-        val_loader = eval_loader(splits.val, config.eval_batch_size) if splits.val is not None else None
+        loader = make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
+                             spec.augmented, config.workers or 0, drop_last=config.compile)
+        val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
 
         def record(log: EpochLog) -> None:
             epochs.append(log)
             emit(EpochDone(task.key, log))
 
         result = train(model, config.finetune, loader, val_loader, masked,
-                       select_best_val=config.selection == "best-val", on_epoch=record)
+                       select_best_val=config.selection == "best-val", on_epoch=record, runtime=runtime)
         model = masked.remove()
         post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn)
         row.update(post.values)
         row[schema.SELECTED_EPOCH] = result.selected_epoch
+        if result.compile_seconds is not None:
+            row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
         if epochs and epochs[-1].val_top1 is not None:
             row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
-        row[schema.ERROR] = "; ".join(pre.notes + post.notes)
+        row[schema.ERROR] = "; ".join(result.notes + pre.notes + post.notes)
     except Exception as exc:  # noqa: BLE001 - any failure inside a run is that run's failed row
         row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: describe(exc)})
         model = None
@@ -118,11 +126,18 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
     return row
 
 
-def prune(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module, splits: Splits) -> MaskedModel:
-    """Compute the strategy's masks on the dense model, check them and apply them (returns the MaskedModel)."""
+def evaluation_loader(config: SweepConfig, dataset, runtime: Runtime):
+    """Unshuffled batches of an evaluation split on the run's device."""
+    return make_loader(dataset, config.eval_batch_size or 256, False, 0, runtime.torch_device, False, config.workers or 0)
+
+
+def prune(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module, splits: Splits,
+          runtime: Runtime) -> MaskedModel:
+    """Compute the strategy's masks on the dense model (training batches on the run's device), check them and
+    apply them (returns the MaskedModel)."""
     spec = registry.strategy(run.strategy)
-    batch_loader = train_loader(splits.train, config.finetune.batch_size, run.seed,
-                                registry.dataset(config.dataset).augmented)
+    batch_loader = make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
+                               registry.dataset(config.dataset).augmented, config.workers or 0)
 
     def batches():
         return iter(batch_loader)

@@ -13,18 +13,29 @@ from typing import Any
 
 from .. import schema
 from ..checkpoints import weights_file
+from ..devices import auto_threads, gpu_indices, resolve_device
 from ..errors import CompressionError, IncompatibleError, ShrinkBenchError
 from ..metrics.collect import check_metric_columns
 from ..plugins import Registry, remember
 from .config import RunSpec, SweepConfig
 from .data import cached_splits
 from .dense import DenseTask, cached_dense, file_sha256, initial_model
-from .events import DenseDone, DenseFailed, Emit, Event, RunDone, RunFailed, SweepStarted, TaskLost
+from .events import (
+    DenseDone,
+    DenseFailed,
+    Emit,
+    Event,
+    RunDone,
+    RunFailed,
+    SweepPlanned,
+    SweepStarted,
+    TaskLost,
+)
 from .executors import Executor, make_executor
 from .run import RunTask, base_row
 from .store import ResultsStore
 
-__all__ = ["SweepOutcome", "run_sweep", "validate"]
+__all__ = ["SweepOutcome", "resolve_runtime", "run_sweep", "validate"]
 
 
 @dataclass
@@ -41,8 +52,10 @@ class SweepOutcome:
 
 
 def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
-    """Check every name, compression, the model/dataset pair, the metric columns and the initial weights before
-    any work; return the config with the weights files' hashes filled in. Raises :class:`ShrinkBenchError`."""
+    """Check every name, compression, the model/dataset pair, the metric columns, the device and the initial
+    weights before any work; return the config resolved for this machine: a concrete device, thread and worker
+    counts, evaluation batch size, and the weights files' hashes. Raises :class:`ShrinkBenchError`."""
+    config = resolve_runtime(config)
     dataset = registry.dataset(config.dataset)
     model = registry.model(config.model)
     if not config.strategies:
@@ -68,6 +81,20 @@ def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
     return config
 
 
+def resolve_runtime(config: SweepConfig) -> SweepConfig:
+    """``config`` with ``auto`` settings decided for this machine: the device (an unavailable one raises a
+    one-line :class:`ShrinkBenchError`), torch threads (cores / jobs), DataLoader workers (min(8, cores /
+    jobs)) and the evaluation batch size (1024 on CUDA, else 256)."""
+    device = resolve_device(config.device)
+    return replace(
+        config,
+        device=device,
+        threads=config.threads or auto_threads(config.jobs),
+        workers=config.workers if config.workers is not None else min(8, auto_threads(config.jobs)),
+        eval_batch_size=config.eval_batch_size or (1024 if device.startswith("cuda") else 256),
+    )
+
+
 def run_sweep(
     registry: Registry,
     config: SweepConfig,
@@ -78,13 +105,13 @@ def run_sweep(
     """Run every missing run of ``config`` and append its row to the store; return what was added.
 
     ``store`` defaults to ``config.results_dir``, ``executor`` to ``config.jobs`` local processes (one: this
-    process), ``progress`` receives every :mod:`event <shrinkbench.engine.events>`. Validation (names,
+    process; on CUDA the workers are spread over the GPUs), ``progress`` receives every :mod:`event <shrinkbench.engine.events>`. Validation (names,
     compressions, pairing, weights, directory) and data loading happen before anything is written. Runs
     already in the store are skipped, so an interrupted sweep resumes where it stopped.
     """
     emit = progress or (lambda _event: None)
-    executor = executor or make_executor(config.jobs)
     config = validate(registry, config)
+    executor = executor or make_executor(config.jobs, gpu_indices(config.device))
     store = store or ResultsStore(config.results_dir)
     store.check_compatible(config)
     if config.checkpoint or config.pretrained:
@@ -119,7 +146,9 @@ def run_sweep(
             emit(RunFailed(event.key, run, row))
         emit(event)
 
-    executor.run([DenseTask(config, seed, registry.plugin_set) for seed, d in dense.items() if d is None], on_event)
+    dense_tasks = [DenseTask(config, seed, registry.plugin_set) for seed, d in dense.items() if d is None]
+    emit(SweepPlanned(len(todo), outcome.skipped, len(dense_tasks), config.device, config.threads or 1, out_dir))
+    executor.run(dense_tasks, on_event)
     emit(SweepStarted(len(todo), outcome.skipped))
     tasks = []
     for run in todo:

@@ -1,22 +1,31 @@
-"""The training loop shared by pretraining and finetuning."""
+"""The training loop shared by pretraining and finetuning.
+
+Loss and accuracy accumulate on the device and are read once per epoch (and every :data:`CHECK_EVERY` steps,
+to stop a diverging run early), so the host never waits for the device step by step.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..errors import ShrinkBenchError
-from ..losses import loss_function
+from ..losses import LossFn, loss_function
 from ..masking import MaskedModel
 from ..metrics.accuracy import evaluate
 from .config import Recipe
-from .data import Loader
 from .events import EpochLog
+from .runtime import Runtime
+
+__all__ = ["CHECK_EVERY", "DivergedError", "TrainResult", "lr_at", "make_optimizer", "recipe_loss", "train"]
+
+CHECK_EVERY = 50  # steps between divergence checks (one host synchronisation each)
 
 
 class DivergedError(ShrinkBenchError):
@@ -25,25 +34,29 @@ class DivergedError(ShrinkBenchError):
 
 @dataclass
 class TrainResult:
-    """The epochs run and which one's weights the model holds at the end (the last, or best on validation)."""
+    """The epochs run, which one's weights the model holds at the end (the last, or best on validation), and
+    the seconds the first compiled step took (``None`` without ``compile``)."""
 
     epochs: list[EpochLog] = field(default_factory=list)
     selected_epoch: int = 0
+    compile_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
 
 
-def recipe_loss(recipe: Recipe):
+def recipe_loss(recipe: Recipe) -> LossFn:
     """The recipe's loss function, ``fn(logits, targets, reduction="mean")``."""
     return loss_function(recipe.loss, recipe.label_smoothing)
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """The recipe's optimizer over all of ``model``'s parameters."""
+def make_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimizer over all of ``model``'s parameters (``fused``: the single-kernel variant)."""
     params = model.parameters()
+    extra = {"fused": True} if fused else {}
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **extra)
     return torch.optim.SGD(
         params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov and recipe.momentum > 0,
-        weight_decay=recipe.weight_decay,
+        weight_decay=recipe.weight_decay, **extra,
     )
 
 
@@ -59,45 +72,78 @@ def lr_at(recipe: Recipe, epoch: int) -> float:
 def train(
     model: nn.Module,
     recipe: Recipe,
-    loader: Loader,
-    val_loader: Loader | None = None,
+    loader: Iterable,
+    val_loader: Iterable | None = None,
     masked: MaskedModel | None = None,
     select_best_val: bool = False,
     on_epoch: Callable[[EpochLog], None] | None = None,
-    on_step: Callable[[], None] | None = None,
+    runtime: Runtime | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place for ``recipe.epochs`` epochs.
+    """Train ``model`` (already on ``runtime``'s device) in place for ``recipe.epochs`` epochs.
 
     With ``masked``, pruned weights stay exactly zero after every step. With ``select_best_val``, the model
     ends with the weights of the epoch that scored best on ``val_loader`` (never the test split); otherwise
-    with the last epoch's. Raises :class:`DivergedError` when the loss stops being finite.
+    with the last epoch's. With ``runtime.compile``, a model that fails to compile trains eagerly and the
+    result's ``notes`` say so. Raises :class:`DivergedError` when the loss stops being finite.
     """
-    optimizer = make_optimizer(model, recipe)
+    runtime = runtime or Runtime()
+    optimizer = make_optimizer(model, recipe, fused=runtime.fused_optimizer or runtime.compile)
     if masked is not None:
         masked.enforce(optimizer)
+    scaler = runtime.grad_scaler()
+    loss_fn = recipe_loss(recipe)
+    forward = runtime.compiled(model) if runtime.compile else model
     result = TrainResult()
     best: tuple[float, int, dict] | None = None
-    loss_fn = recipe_loss(recipe)
+    device = runtime.torch_device
+
+    def step(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        optimizer.zero_grad(set_to_none=True)
+        runtime.step_begin()
+        with runtime.autocast():
+            logits = forward(runtime.prepare_inputs(inputs))
+            loss = loss_fn(logits, targets, reduction="sum")
+        mean_loss = loss / targets.shape[0]
+        if scaler is None:
+            mean_loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(mean_loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        return loss.detach().float(), (logits.detach().argmax(1) == targets).sum()
+
     for epoch in range(recipe.epochs):
         lr = lr_at(recipe, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for inputs, targets in loader:
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(inputs)
-            loss = loss_fn(logits, targets, reduction="sum")
-            if not math.isfinite(loss.item()):
-                raise DivergedError(f"training loss became {loss.item()} in epoch {epoch + 1}")
-            (loss / targets.shape[0]).backward()
-            optimizer.step()
-            loss_sum += loss.item()
-            correct += int((logits.argmax(1) == targets).sum())
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
+        for index, (inputs, targets) in enumerate(loader):
+            if runtime.compile and result.compile_seconds is None and forward is not model:
+                started = time.perf_counter()
+                try:
+                    loss, hits = step(inputs, targets)
+                    runtime.synchronize()
+                    result.compile_seconds = time.perf_counter() - started
+                except Exception as exc:  # noqa: BLE001 - any compiler failure: train eagerly, say so
+                    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+                    result.notes.append(f"compile failed, ran eager ({reason})")
+                    forward = model
+                    loss, hits = step(inputs, targets)
+            else:
+                loss, hits = step(inputs, targets)
+            loss_sum += loss
+            correct += hits
             seen += targets.shape[0]
-            if on_step:
-                on_step()
-        log = EpochLog(epoch + 1, lr, loss_sum / max(seen, 1), correct / max(seen, 1))
+            if (index + 1) % CHECK_EVERY == 0 and not math.isfinite(loss_sum.item()):
+                raise DivergedError(f"training loss became {loss_sum.item()} in epoch {epoch + 1}")
+        total_loss = loss_sum.item()
+        if not math.isfinite(total_loss):
+            raise DivergedError(f"training loss became {total_loss} in epoch {epoch + 1}")
+        log = EpochLog(epoch + 1, lr, total_loss / max(seen, 1), int(correct.item()) / max(seen, 1))
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn)
             log.val_top1, log.val_loss = val["top1"], val["loss"]

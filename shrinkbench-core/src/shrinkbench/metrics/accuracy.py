@@ -15,26 +15,26 @@ def evaluate(model: torch.nn.Module, loader, loss_fn: LossFn = cross_entropy) ->
     """``top1``, ``top5`` (fractions of examples) and ``loss`` (mean over examples) of ``model`` on ``loader``.
 
     Every batch counts by its real size, so a short last batch weighs what it holds. The model is evaluated in
-    eval mode under ``torch.no_grad()`` and every module's mode is restored afterwards.
+    eval mode under ``torch.inference_mode()`` and every module's mode is restored afterwards. Counts and the
+    loss accumulate on the model's device and are read once at the end.
     """
     device = next(model.parameters()).device
-    correct1 = correct5 = examples = 0
-    loss_sum = 0.0
-    with eval_mode(model):
-        with torch.no_grad():
-            for inputs, targets in loader:
-                inputs, targets = inputs.to(device), targets.to(device)
-                logits = model(inputs)
-                loss_sum += float(loss_fn(logits, targets, reduction="sum"))
-                k = min(5, logits.shape[1])
-                top = logits.topk(k, dim=1).indices
-                hits = top == targets.unsqueeze(1)
-                correct1 += int(hits[:, 0].sum())
-                correct5 += int(hits.any(dim=1).sum())
-                examples += targets.shape[0]
+    examples = 0
+    with eval_mode(model), torch.inference_mode():
+        loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
+        correct = torch.zeros(2, dtype=torch.int64, device=device)
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            logits = model(inputs)
+            loss_sum += loss_fn(logits, targets, reduction="sum").to(loss_sum.dtype)
+            k = min(5, logits.shape[1])
+            hits = logits.topk(k, dim=1).indices == targets.unsqueeze(1)
+            correct += torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum()])
+            examples += targets.shape[0]
     if examples == 0:
         raise ValueError("the evaluation loader yielded no examples")
-    return {"top1": correct1 / examples, "top5": correct5 / examples, "loss": loss_sum / examples}
+    top1, top5 = correct.tolist()
+    return {"top1": top1 / examples, "top5": top5 / examples, "loss": loss_sum.item() / examples}
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:

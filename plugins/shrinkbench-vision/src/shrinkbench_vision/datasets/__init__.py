@@ -1,5 +1,5 @@
 """Dataset loaders. Each public loader follows the :class:`shrinkbench.DatasetSpec` contract:
-``load(split, root, augment) -> torch.utils.data.Dataset`` of ``(normalized image tensor, int label)``.
+``build(split, root, augment) -> torch.utils.data.Dataset`` of ``(normalized image tensor, int label)``.
 
 - :mod:`.bundled` -- ``mnist-5k``, shipped inside the package.
 - :mod:`.torchvision_sets` -- MNIST, Fashion-MNIST, CIFAR-10/100 in torchvision's on-disk formats.

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from shrinkbench.errors import DataNotFoundError
+from shrinkbench.images import TensorImages
 
 DATAPATH_VAR = "DATAPATH"
 SPLITS = ("train", "test")
@@ -65,9 +66,12 @@ def find_first(
 class ArrayDataset(Dataset):
     """Images held in memory as a uint8 tensor (N, C, H, W) with int labels.
 
-    ``__getitem__`` returns ``((augment(image) / 255 - mean) / std, label)``: augmentation (if any) works on
-    the uint8 image, so padding is black as with PIL, then the image is scaled and normalized per channel.
-    ``targets`` (int64 tensor) and ``classes`` are exposed like torchvision datasets.
+    ``__getitem__`` returns ``((augment(image) / 255 - mean) / std, label)``: the training augmentation, if any
+    (``crop_padding`` pixels of zero padding and a random crop of the original size, then a random horizontal
+    ``flip``: torchvision's ``RandomCrop(size, padding)`` + ``RandomHorizontalFlip()``), works on the uint8
+    image, then the image is scaled and normalized per channel. ``targets`` (int64 tensor) and ``classes`` are
+    exposed like torchvision datasets. :meth:`tensors` hands the whole dataset to the engine, which batches and
+    augments it on the run's device with the same distribution.
     """
 
     def __init__(
@@ -77,7 +81,8 @@ class ArrayDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         classes: Sequence[str],
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        crop_padding: int = 0,
+        flip: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}")
@@ -85,10 +90,12 @@ class ArrayDataset(Dataset):
         self.targets = torch.as_tensor(targets, dtype=torch.int64)
         if len(self.targets) != len(images):
             raise ValueError(f"{len(images)} images but {len(self.targets)} labels")
+        self.mean_values, self.std_values = tuple(mean), tuple(std)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
         self.classes = list(classes)
-        self.augment = augment
+        self.crop_padding, self.flip = crop_padding, flip
+        self.augment = _torchvision_augmentation(images.shape[-2:], crop_padding, flip)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -98,3 +105,18 @@ class ArrayDataset(Dataset):
         if self.augment is not None:
             image = self.augment(image)
         return (image.float().div_(255) - self.mean) / self.std, int(self.targets[index])
+
+    def tensors(self) -> TensorImages:
+        """The whole dataset for the engine's on-device batches (see :mod:`shrinkbench.images`)."""
+        return TensorImages(self.images, self.targets, self.mean_values, self.std_values, self.crop_padding, self.flip)
+
+
+def _torchvision_augmentation(size: Sequence[int], crop_padding: int, flip: bool) -> Callable | None:
+    """torchvision's per-image ``RandomCrop(size, padding)`` + ``RandomHorizontalFlip()``, or ``None``."""
+    if not crop_padding and not flip:
+        return None
+    from torchvision import transforms
+
+    steps = [transforms.RandomCrop(tuple(size), padding=crop_padding)] if crop_padding else []
+    steps += [transforms.RandomHorizontalFlip()] if flip else []
+    return transforms.Compose(steps)

@@ -96,12 +96,9 @@ def _cifar(name: str, folder: str, sb_dir: str, files: dict, meta_key: str, spli
 
     base = find_first(name, root, ("", sb_dir), exists, layout)
     images, labels, classes = read_cifar_batches(base / folder, files[split], files["meta"], meta_key)
-    transform = None
-    if augment and train:
-        from torchvision import transforms
-
-        transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
-    return ArrayDataset(torch.from_numpy(images), labels, mean, std, classes, augment=transform)
+    augmented = augment and train
+    return ArrayDataset(torch.from_numpy(images), labels, mean, std, classes, crop_padding=4 if augmented else 0,
+                        flip=augmented)
 
 
 def cifar10(split: str, root: Path | None = None, augment: bool = False) -> ArrayDataset:

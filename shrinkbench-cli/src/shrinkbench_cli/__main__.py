@@ -1,0 +1,5 @@
+"""``python -m shrinkbench_cli``: the ``shrinkbench`` command without its console script."""
+
+from .main import cli
+
+cli()

@@ -1,0 +1,165 @@
+"""The accelerated engine on the CPU: device-resident batches, mixed precision, compilation with fallback,
+no host synchronisation per step, and weights saved as CPU tensors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
+from shrinkbench.engine.data import TensorLoader, make_loader
+from shrinkbench.engine.dense import save_weights
+from shrinkbench.engine.runtime import Runtime
+from shrinkbench.engine.train import CHECK_EVERY, train
+from shrinkbench.images import TensorImages
+
+
+def config(**changes) -> SweepConfig:
+    base = dict(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(epochs=3, lr=0.05),
+                finetune=Recipe(epochs=2, lr=0.01, schedule="constant"), strategies=("toy-magnitude",),
+                compressions=(4.0,), seeds=(0,), threads=1)
+    return SweepConfig(**{**base, **changes})
+
+
+def blobs(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 8, 8, generator=g)
+    y = torch.arange(n) % 4
+    for cls in range(4):
+        x[y == cls, :, (cls // 2) * 4:(cls // 2) * 4 + 4, (cls % 2) * 4:(cls % 2) * 4 + 4] += 1.5
+    return x, y
+
+
+def mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_sweep_on_cpu_runs_finite_and_is_recorded(toy_registry, tmp_path, precision):
+    run_sweep(toy_registry, config(precision=precision), ResultsStore(tmp_path))
+    row = ResultsStore(tmp_path).rows()[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["precision"] == precision and row["device"] == "cpu"
+    assert all(math.isfinite(row[c]) for c in ("top1", "loss", "top1_pre", "dense_top1"))
+    assert row["top1"] > 0.5  # it still learns the 4 quadrants
+
+
+def test_precision_is_part_of_the_fingerprint_and_the_dense_key():
+    from shrinkbench.engine.dense import dense_key
+
+    assert config(precision="bf16").fingerprint() != config().fingerprint()
+    assert dense_key(config(precision="bf16"), 0) != dense_key(config(), 0)
+    assert config(device="cuda", threads=4, compile=True).fingerprint() == config().fingerprint()
+
+
+def test_training_reads_the_device_once_per_epoch(monkeypatch):
+    """Loss and accuracy accumulate on the device: 2 reads per epoch, not one per step."""
+    x, y = blobs(8 * (CHECK_EVERY - 1))
+    loader = make_loader(TensorDataset(x, y), 8, True, 0, "cpu", augmented=False)
+    model = mlp()
+    calls = {"item": 0}
+    real_item = torch.Tensor.item
+
+    def counting_item(self):
+        calls["item"] += 1
+        return real_item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    result = train(model, Recipe(epochs=2, lr=0.05), loader)
+    assert len(loader) == CHECK_EVERY - 1 and len(result.epochs) == 2
+    assert calls["item"] == 2 * 2
+
+
+def test_divergence_is_still_caught():
+    from shrinkbench.engine.train import DivergedError
+
+    x, y = blobs(32)
+    model = mlp()
+    with torch.no_grad():
+        model[1].weight.fill_(float("inf"))
+    with pytest.raises(DivergedError, match="loss became"):
+        train(model, Recipe(epochs=1, lr=0.05), make_loader(TensorDataset(x, y), 8, True))
+
+
+def test_compile_trains_and_drops_the_short_last_batch():
+    x, y = blobs(36)
+
+    def loader():
+        return make_loader(TensorDataset(x, y), 8, True, 0, "cpu", augmented=False, drop_last=True)
+
+    assert [len(t) for _, t in loader()] == [8, 8, 8, 8]
+    runtime = Runtime(compile=True, compile_backend="eager")
+    result = train(mlp(), Recipe(epochs=2, lr=0.05), loader(), runtime=runtime)
+    assert result.compile_seconds is not None and result.notes == []
+    eager = train(mlp(), Recipe(epochs=2, lr=0.05), loader())
+    assert [e.train_loss for e in result.epochs] == pytest.approx([e.train_loss for e in eager.epochs], rel=1e-5)
+
+
+def test_a_model_that_fails_to_compile_trains_eagerly_with_a_note(monkeypatch):
+    def broken(self, model):
+        def compiled(_inputs):
+            raise RuntimeError("backend exploded")
+        return compiled
+
+    monkeypatch.setattr(Runtime, "compiled", broken)
+    x, y = blobs(32)
+    result = train(mlp(), Recipe(epochs=1, lr=0.05), make_loader(TensorDataset(x, y), 8, True),
+                   runtime=Runtime(compile=True))
+    eager = train(mlp(), Recipe(epochs=1, lr=0.05), make_loader(TensorDataset(x, y), 8, True))
+    assert result.notes and "compile failed, ran eager (RuntimeError: backend exploded)" in result.notes[0]
+    assert result.epochs[0].train_loss == pytest.approx(eager.epochs[0].train_loss)
+
+
+def test_weights_are_saved_as_cpu_tensors_with_tied_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    model[1].weight = model[0].weight  # tied
+    save_weights(model, tmp_path / "w.safetensors")
+    state = load_file(tmp_path / "w.safetensors")
+    assert set(state) == set(model.state_dict()) and all(t.device.type == "cpu" for t in state.values())
+    assert torch.equal(state["0.weight"], state["1.weight"])
+
+
+def test_tensor_images_batches_normalise_and_follow_the_seed():
+    images = torch.randint(0, 256, (20, 3, 4, 4), dtype=torch.uint8)
+    data = TensorImages(images, torch.arange(20) % 3, (0.5, 0.4, 0.3), (0.2, 0.2, 0.2))
+    loader = TensorLoader(data, True, torch.arange(2, 20), 5, True, seed=7, device=torch.device("cpu"))
+    batches = list(loader)
+    assert [len(t) for _, t in batches] == [5, 5, 5, 3] and len(loader) == 4
+    order = 2 + torch.randperm(18, generator=torch.Generator().manual_seed(7))
+    first = (images[order[:5]].float() / 255 - torch.tensor([0.5, 0.4, 0.3]).view(3, 1, 1)) / 0.2
+    torch.testing.assert_close(batches[0][0], first)
+    assert torch.equal(torch.cat([t for _, t in batches]), (order % 3))
+    again = list(TensorLoader(data, True, torch.arange(2, 20), 5, True, seed=7, device=torch.device("cpu")))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
+
+
+class Noisy(Dataset):
+    """A dataset without tensors() whose items change on every read (an augmented folder dataset, say)."""
+
+    def __init__(self) -> None:
+        self.x, self.y = blobs(40)
+
+    def __len__(self) -> int:
+        return 40
+
+    def __getitem__(self, i):
+        return self.x[i] + 0.01 * torch.randn(self.x[i].shape), int(self.y[i])
+
+
+def test_folder_like_datasets_go_through_seeded_dataloader_workers():
+    plain = make_loader(Noisy(), 8, True, 3, "cpu", augmented=True, workers=0)
+    two = make_loader(Noisy(), 8, True, 3, "cpu", augmented=True, workers=2)
+    assert type(plain).__name__ == "DeviceDataLoader" and two.loader.num_workers == 2
+    assert two.loader.persistent_workers and not two.loader.pin_memory  # pinned memory is for CUDA only
+    labels = [torch.cat([t for _, t in loader]) for loader in (plain, two, two)]
+    assert torch.equal(labels[0], labels[1])  # the order comes from the seed, not from the workers
+    assert not torch.equal(labels[1], labels[2])  # and moves on from epoch to epoch
+    views = [torch.cat([x for x, _ in make_loader(Noisy(), 8, True, 3, "cpu", workers=2)]) for _ in range(2)]
+    torch.testing.assert_close(views[0], views[1])  # worker seeds follow the loader's seed

@@ -1,0 +1,63 @@
+"""Device resolution, thread counts and GPU placement, on a machine whose torch sees no GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shrinkbench.devices import auto_threads, cpu_cores, gpu_indices, local_device, resolve_device
+from shrinkbench.engine import Recipe, SweepConfig
+from shrinkbench.engine.sweep import resolve_runtime
+from shrinkbench.errors import ShrinkBenchError
+
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+
+
+@no_gpu
+def test_auto_is_the_cpu_here_and_cpu_is_cpu():
+    mps = getattr(torch.backends, "mps", None)
+    assert resolve_device("auto") == ("mps" if mps and mps.is_available() else "cpu")
+    assert resolve_device(" CPU ") == "cpu"
+
+
+@no_gpu
+@pytest.mark.parametrize(("name", "message"), [
+    ("cuda", "device 'cuda' is not available"),
+    ("cuda:1", "device 'cuda:1' is not available"),
+    ("cuda:x", "use cuda or cuda:N"),
+    ("tpu", "unknown device 'tpu'"),
+])
+def test_unavailable_devices_are_one_line_errors(name, message):
+    with pytest.raises(ShrinkBenchError, match=message) as info:
+        resolve_device(name)
+    assert "\n" not in str(info.value)
+
+
+def test_mps_unavailable_or_resolved():
+    mps = getattr(torch.backends, "mps", None)
+    if mps and mps.is_available():
+        assert resolve_device("mps") == "mps"
+    else:
+        with pytest.raises(ShrinkBenchError, match="device 'mps' is not available"):
+            resolve_device("mps")
+
+
+def test_threads_auto_shares_the_cores_between_jobs():
+    cores = cpu_cores()
+    assert auto_threads(1) == cores
+    assert auto_threads(cores) == 1 and auto_threads(cores * 4) == 1
+    config = SweepConfig("d", "m", Recipe(1, 0.1), Recipe(1, 0.1), ("s",), (2.0,), jobs=2, device="cpu")
+    resolved = resolve_runtime(config)
+    assert resolved.threads == max(1, cores // 2) and resolved.workers == min(8, max(1, cores // 2))
+    assert resolved.eval_batch_size == 256 and resolved.device == "cpu"
+    explicit = resolve_runtime(SweepConfig("d", "m", Recipe(1, 0.1), Recipe(1, 0.1), ("s",), (2.0,), threads=3,
+                                           workers=0, eval_batch_size=64, device="cpu"))
+    assert (explicit.threads, explicit.workers, explicit.eval_batch_size) == (3, 0, 64)
+
+
+def test_gpu_placement_of_workers(monkeypatch):
+    assert gpu_indices("cpu") == () and gpu_indices("cuda:3") == (3,)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert gpu_indices("cuda") == (0, 1, 2, 3)
+    monkeypatch.setenv("SHRINKBENCH_PINNED_GPU", "2")
+    assert local_device("cuda:2") == "cuda:0" and local_device("cpu") == "cpu"
