@@ -111,3 +111,29 @@ def test_report_writes_table_and_plots(shrinkbench, reference):
     assert "global-magnitude" in result.stdout and "dense top-1" in result.stdout
     for name in ("accuracy_vs_compression.png", "accuracy_vs_speedup.png"):
         assert (reference / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_within_two_seconds_keeps_completed_runs_and_resumes(shared_cache, reference, tmp_path, jobs):
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "-c", CLI, *SMALL, "--jobs", jobs, "--out", str(out)],
+                               env=cli_env(shared_cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        csv_path = out / "results.csv"
+        if csv_path.exists() and csv_path.read_text().count("\n") >= 3:  # header + 2 rows
+            break
+        time.sleep(0.05)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    stopped = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    kept = len(read_rows(out))
+    assert stderr.strip() == (f"interrupted: {kept} of 9 runs are complete and kept in {out / 'results.csv'}; "
+                              "re-run the same command to resume")
+    assert stopped < 2.0, f"took {stopped:.1f} s to stop"
+    resumed = subprocess.run([sys.executable, "-c", CLI, *SMALL, "--jobs", jobs, "--out", str(out)],
+                             capture_output=True, text=True, env=cli_env(shared_cache), timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_rows(out) == read_rows(reference)

@@ -58,11 +58,11 @@ def toy_bad_shape(ctx):
 
 
 def toy_nan(ctx):
-    """Keeps everything but blows the weights up so finetuning diverges."""
+    """Hits the target, but blows the weights up so finetuning diverges."""
     with torch.no_grad():
         for p in ctx.prunable.values():
             p.fill_(float("inf"))
-    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in ctx.prunable.items()}
+    return ctx.masks({n: torch.ones_like(p) for n, p in ctx.prunable.items()})
 
 
 @hookimpl

@@ -9,7 +9,17 @@ import click
 
 from shrinkbench.errors import ShrinkBenchError
 
-EXIT_USAGE = 2
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES_HELP = ("Exit codes: 0 every run ok; 1 some runs failed (listed, table still printed); 2 bad input "
+                   "(one line on stderr, nothing written); 130 interrupted (completed runs are kept).")
+
+
+class Interrupted(Exception):
+    """Ctrl-C, with what was kept and how to resume (printed as is, exit code 130)."""
+
+
+class RunsFailed(Exception):
+    """The command finished but some runs failed (already reported; exit code 1)."""
 
 
 def fail(message: str) -> None:
@@ -23,12 +33,18 @@ class ShrinkBenchGroup(click.Group):
 
     def main(self, *args, **kwargs):  # noqa: D102 - click's entry point
         try:
+            kwargs.setdefault("prog_name", "shrinkbench")  # also when run as `python -m shrinkbench_cli`
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except Interrupted as exc:
+            click.echo(f"interrupted: {exc}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except RunsFailed:
+            sys.exit(EXIT_RUNS_FAILED)
         except click.exceptions.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(130)
+            click.echo("interrupted: nothing was lost; re-run the same command to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "shrinkbench"
             fail(f"{exc.format_message()} (see '{command} --help')")
@@ -38,7 +54,7 @@ class ShrinkBenchGroup(click.Group):
             fail(str(exc))
         except KeyboardInterrupt:
             click.echo("interrupted: completed runs are saved; re-run the same command to resume", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 def disable_plugins(names: tuple[str, ...]) -> None:

@@ -13,7 +13,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_text"]
+from .errors import ShrinkBenchError
+
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_text", "check_writable_dir"]
 
 
 @contextlib.contextmanager
@@ -60,3 +62,23 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         tmp.rename(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable_dir(path: str | Path, what: str, fix: str) -> None:
+    """Raise a one-line :class:`ShrinkBenchError` unless ``path`` is, or can be created as, a directory this
+    process can write to (``what`` names it, ``fix`` says what to do). Nothing is left behind: a directory that
+    does not exist yet is not created, a probe file in its nearest existing ancestor is removed at once."""
+    path = Path(path).expanduser()
+    probe_in = path.absolute()
+    while not probe_in.exists():
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        where = "is a file" if probe_in == path.absolute() else f"cannot be created: {probe_in} is a file"
+        raise ShrinkBenchError(f"{what} {path} {where}; {fix}")
+    try:
+        fd, name = tempfile.mkstemp(dir=probe_in, prefix=".shrinkbench-probe-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        where = "is not writable" if probe_in == path.absolute() else f"cannot be created in {probe_in}"
+        raise ShrinkBenchError(f"{what} {path} {where} ({exc.strerror or exc}); {fix}") from None

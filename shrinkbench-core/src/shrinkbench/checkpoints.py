@@ -16,6 +16,18 @@ from .errors import ShrinkBenchError, WeightsNotFoundError
 
 WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".tar")
+SAVE_HINT = "save weights with torch.save(model.state_dict(), path) or safetensors.torch.save_model(model, path)"
+
+
+def _file_kind(path: Path) -> str:
+    """``safetensors``, ``torch`` (a torch.save zip archive or legacy pickle) or ``unknown``, by content."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return "torch"
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return "safetensors"
+    return "unknown"
 
 
 def weights_file(pretrained: str, hint: str) -> Path | None:
@@ -43,22 +55,31 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file {str(path)!r} does not exist; pass the path of a local state "
                                    "dict (.pt/.pth/.safetensors)")
+    kind = _file_kind(path)
     try:
-        if path.suffix == ".safetensors":
+        if kind == "safetensors":
             from safetensors.torch import load_file
 
             state: object = load_file(str(path))
-        else:
+        elif kind == "torch":
             state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            raise ShrinkBenchError(f"{path} is not a weights file (neither safetensors nor torch.save); {SAVE_HINT}")
+    except ShrinkBenchError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        detail = " ".join(str(exc).split())[:200]
-        raise ShrinkBenchError(f"cannot read weights from {path}: {type(exc).__name__}: {detail}") from None
+        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+            raise ShrinkBenchError(f"{path} holds pickled Python objects (a whole model?), not only tensors, and is "
+                                   f"not unpickled for safety; {SAVE_HINT}") from None
+        detail = " ".join(str(exc).split()).split(". ")[0][:160]
+        raise ShrinkBenchError(f"cannot read weights from {path} ({type(exc).__name__}: {detail}); the file may be "
+                               f"truncated or damaged; {SAVE_HINT}") from None
     for key in WRAPPER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
             break
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ShrinkBenchError(f"{path} does not hold a state dict of tensors (found {type(state).__name__})")
+        raise ShrinkBenchError(f"{path} does not hold a state dict of tensors (found {type(state).__name__}); {SAVE_HINT}")
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return dict(state)

@@ -49,3 +49,18 @@ class IncompatibleError(ShrinkBenchError):
 
 class WeightsNotFoundError(ShrinkBenchError, FileNotFoundError):
     """Pretrained weights were asked for but are not on this machine (nothing is ever downloaded)."""
+
+
+class PluginError(ShrinkBenchError):
+    """Plugin code raised an unexpected exception; the message names the plugin, the exception and its message."""
+
+    @classmethod
+    def wrap(cls, who: str, exc: BaseException) -> ShrinkBenchError:
+        """``exc`` as raised by ``who`` (e.g. ``"strategy 'snip' (shrinkbench-snip)"``): a :class:`ShrinkBenchError`
+        passes through (its message is already meant for users), anything else becomes a :class:`PluginError`."""
+        if isinstance(exc, ShrinkBenchError):
+            return exc
+        text = " ".join(str(exc).split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        return cls(f"{who} raised {type(exc).__name__}{': ' + text if text else ''}")

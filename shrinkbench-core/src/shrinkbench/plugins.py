@@ -15,10 +15,11 @@ description from which a worker process (or another machine) rebuilds exactly th
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -27,7 +28,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import NameConflictError, ShrinkBenchError, UnknownNameError
+from .errors import NameConflictError, PluginError, ShrinkBenchError, UnknownNameError
+from .plugin_probe import hard_exits
 from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
 ENTRY_POINT_GROUP = "shrinkbench"
@@ -131,6 +133,19 @@ class Registry:
             return self.entries[kind][canonical].plugin
         prefix = name.split(":", 1)[0]
         return self.entries[kind][f"{prefix}:*"].plugin
+
+    @contextlib.contextmanager
+    def blame(self, kind: str, name: str) -> Iterator[None]:
+        """Run plugin code for the ``kind`` entry ``name``; an unexpected exception becomes a
+        :class:`PluginError` naming the entry and its distribution (``ShrinkBenchError`` s pass unchanged)."""
+        try:
+            yield
+        except Exception as exc:
+            try:
+                who = f"{_singular(kind)} {name!r} ({self.plugin_of(kind, name)})"
+            except KeyError:
+                who = f"{_singular(kind)} {name!r}"
+            raise PluginError.wrap(who, exc) from exc
 
     def strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name`` or one of its aliases (e.g. ``GlobalMagWeight``)."""
@@ -281,10 +296,14 @@ def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Regist
         version = "env" if name == module_path else "inline"
         candidates.append((name, name, version, source))
     candidates += [(name, name, "inline", objects[name]) for name in plugin_set.local_only]
+    fatal = hard_exits([(n, s) for n, _, _, s in candidates if n not in disabled and isinstance(s, metadata.EntryPoint)])
 
     for name, dist, version, source in candidates:
         if name in disabled:
             registry.plugins.append(PluginInfo(name, dist, version, "disabled"))
+            continue
+        if name in fatal:
+            registry.plugins.append(PluginInfo(name, dist, version, "failed", fatal[name]))
             continue
         try:
             module = source.load() if isinstance(source, metadata.EntryPoint) else source
@@ -296,7 +315,7 @@ def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Regist
             except pluggy.PluginValidationError:
                 pm.unregister(name=name)
                 raise
-        except Exception as exc:  # noqa: BLE001 - one plugin must not break the others
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - one plugin must not break the others
             if _strict():
                 raise
             registry.plugins.append(PluginInfo(name, dist, version, "failed", _one_line(exc)))
@@ -331,6 +350,8 @@ def _mark_failed(registry: Registry, info: PluginInfo, error: str, status: str =
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: called sys.exit({exc.code!r}) while being imported"
     text = " ".join(str(exc).split()) or type(exc).__name__
     if len(text) > limit:
         text = text[: limit - 3] + "..."

@@ -78,6 +78,9 @@ def bench(config_file: str | None, no_report: bool, **overrides) -> None:
       shrinkbench bench -s global-magnitude -s random -c 2,8,32 --seeds 0,1,2
       shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --device cuda --compile
       shrinkbench bench -d imagenet -m torchvision:resnet18 --pretrained IMAGENET1K_V1 --pretrain-epochs 0
+
+    Exit codes: 0 every run ok; 1 some runs failed (each is listed with its reason, the table is still
+    printed); 2 bad input (one line on stderr, nothing written); 130 interrupted (completed runs are kept).
     """
     from ..bench_runner import run_bench
 

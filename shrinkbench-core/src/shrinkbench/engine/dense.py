@@ -28,21 +28,29 @@ from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
 from ..threads import torch_threads
 from .config import DenseKey, SweepConfig
-from .data import cached_splits, make_loader
+from .data import Splits, cached_splits, make_loader
 from .events import DenseDone, DenseFailed, Emit, EpochDone, EpochLog, TaskStarted
 from .runtime import Runtime
 from .train import recipe_loss, train
 
-__all__ = ["DenseTask", "build_model", "cached_dense", "file_sha256", "load_weights", "save_weights"]
+__all__ = ["DenseTask", "build_model", "cached_dense", "file_sha256", "load_data", "load_weights", "save_weights"]
 
 
 def build_model(registry: Registry, config: SweepConfig, seed: int, weights: str | None = None) -> nn.Module:
     """A model for the sweep's dataset from its plugin; initialisation is fixed by ``seed``, and ``weights``
-    (a file or a tag) go to the plugin's ``pretrained`` argument."""
+    (a file or a tag) go to the plugin's ``pretrained`` argument. A plugin that raises becomes a
+    :class:`shrinkbench.errors.PluginError` naming it."""
     dataset = registry.dataset(config.dataset)
     spec = registry.model(config.model)
     torch.manual_seed(seed)
-    return spec.load()(dataset.num_classes, tuple(dataset.input_shape), weights)
+    with registry.blame("models", config.model):
+        return spec.load()(dataset.num_classes, tuple(dataset.input_shape), weights)
+
+
+def load_data(registry: Registry, config: SweepConfig) -> Splits:
+    """The sweep's data splits (loaded once per process); a plugin that raises becomes a PluginError naming it."""
+    with registry.blame("datasets", config.dataset):
+        return cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)
 
 
 def initial_model(registry: Registry, config: SweepConfig, seed: int) -> nn.Module:
@@ -137,7 +145,7 @@ def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -
     device = runtime.torch_device
     model = runtime.place(initial_model(registry, config, seed))
     spec = registry.dataset(config.dataset)
-    splits = cached_splits(spec, config.data_root, config.val_fraction)
+    splits = load_data(registry, config)
     loss_fn = recipe_loss(config.pretrain)
     eval_batch, workers = config.eval_batch_size or 256, config.workers or 0
     epochs: list[dict[str, Any]] = []

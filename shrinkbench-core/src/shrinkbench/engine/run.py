@@ -16,14 +16,15 @@ import torch
 
 from .. import schema
 from ..devices import device_name
+from ..errors import CompressionError
 from ..masking import MaskedModel, apply_masks, validate_masks
 from ..metrics.collect import measure_all
 from ..plugins import PluginSet, Registry, registry_for
-from ..pruning import make_context
+from ..pruning import count_parameters, make_context, weights_to_keep
 from ..threads import torch_threads
 from .config import RunSpec, SweepConfig
-from .data import Splits, cached_splits, make_loader
-from .dense import build_model, describe, load_weights, save_weights
+from .data import Splits, make_loader
+from .dense import build_model, describe, load_data, load_weights, save_weights
 from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, TaskStarted
 from .runtime import Runtime
 from .store import ResultsStore
@@ -86,7 +87,7 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
         runtime.setup()
         row[schema.DEVICE] = device_name(config.device)
         spec = registry.dataset(config.dataset)
-        splits = cached_splits(spec, config.data_root, config.val_fraction)
+        splits = load_data(registry, config)
         model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
         test_loader = evaluation_loader(config, splits.test, runtime)
         example = next(iter(test_loader))[0][:1]
@@ -145,6 +146,22 @@ def prune(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn
     ctx = make_context(model, run.compression, seed=run.seed, batches=batches,
                        include_classifier=config.include_classifier, loss_fn=recipe_loss(config.finetune))
     torch.manual_seed(run.seed)
-    masks = spec.load()(ctx)
+    with registry.blame("strategies", spec.name):
+        masks = spec.load()(ctx)
     validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {spec.name!r}")
+    check_target(model, ctx.prunable, masks, run.compression, f"strategy {spec.name!r}")
     return apply_masks(model, masks)
+
+
+def check_target(model: torch.nn.Module, prunable: dict, masks: dict, compression: float, who: str) -> None:
+    """Raise :class:`CompressionError` when ``masks`` keep more or fewer weights than ``compression`` needs,
+    beyond a tolerance for ties (5 weights, or 0.1% of the prunable weights if more)."""
+    want = weights_to_keep(model, prunable, compression)
+    kept = sum(int(m.count_nonzero()) for m in masks.values())
+    total = count_parameters(model)
+    n_prunable = sum(p.numel() for p in prunable.values())
+    tolerance = max(5, n_prunable // 1000)
+    if abs(kept - want) > tolerance:
+        achieved = total / (total - n_prunable + kept) if total - n_prunable + kept else math.inf
+        raise CompressionError(f"{who} achieved {achieved:.2f}x for target {compression:g}x: it keeps {kept:,} of "
+                               f"{n_prunable:,} prunable weights, {want:,} expected (tolerance {tolerance:,})")

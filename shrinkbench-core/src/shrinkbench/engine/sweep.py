@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import schema
+from ..atomic import check_writable_dir
+from ..cache import cache_dir
 from ..checkpoints import weights_file
 from ..devices import auto_threads, gpu_indices, resolve_device
 from ..errors import CompressionError, IncompatibleError, ShrinkBenchError
 from ..metrics.collect import check_metric_columns
 from ..plugins import Registry, remember
+from ..pruning import prunable_parameters, weights_to_keep
 from .config import RunSpec, SweepConfig
-from .data import cached_splits
-from .dense import DenseTask, cached_dense, file_sha256, initial_model
+from .dense import DenseTask, build_model, cached_dense, file_sha256, initial_model, load_data
 from .events import (
     DenseDone,
     DenseFailed,
@@ -69,6 +71,7 @@ def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
     problem = model.incompatibility(tuple(dataset.input_shape))
     if problem:
         raise IncompatibleError(f"{problem}; pick another --model or --dataset")
+    check_reachable(registry, config)
     check_metric_columns(registry)
     if config.checkpoint:
         if not Path(config.checkpoint).expanduser().is_file():
@@ -79,6 +82,18 @@ def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
         path = weights_file(config.pretrained, "pass the path of a local state dict or a pretrained tag")
         config = replace(config, pretrained_sha256=file_sha256(path) if path is not None else None)
     return config
+
+
+def check_reachable(registry: Registry, config: SweepConfig) -> None:
+    """Build the model once (its plugin checks that it takes the dataset's inputs) and raise
+    :class:`CompressionError`, with the highest reachable compression, for a target the model cannot reach."""
+    model = build_model(registry, config, 0)
+    prunable = prunable_parameters(model, include_classifier=config.include_classifier)
+    for compression in config.compressions:
+        try:
+            weights_to_keep(model, prunable, compression)
+        except CompressionError as exc:
+            raise CompressionError(f"model {config.model!r}: {exc}") from None
 
 
 def resolve_runtime(config: SweepConfig) -> SweepConfig:
@@ -113,10 +128,12 @@ def run_sweep(
     config = validate(registry, config)
     executor = executor or make_executor(config.jobs, gpu_indices(config.device))
     store = store or ResultsStore(config.results_dir)
+    check_writable_dir(store.directory, "results directory", "choose another --out")
+    check_writable_dir(cache_dir(), "cache directory", "set SHRINKBENCH_CACHE to a writable directory")
     store.check_compatible(config)
     if config.checkpoint or config.pretrained:
         initial_model(registry, config, 0)  # unreadable or unfitting weights fail now, not in every run
-    cached_splits(registry.dataset(config.dataset), config.data_root, config.val_fraction)  # missing data: now
+    load_data(registry, config)  # missing data: now
     store.initialise(config)
     remember(registry)
     out_dir = str(store.directory.resolve())

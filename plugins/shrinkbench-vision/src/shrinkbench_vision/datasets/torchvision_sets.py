@@ -9,6 +9,7 @@ random crop 32 with 4 pixels of padding plus horizontal flip for CIFAR.
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -40,14 +41,39 @@ def _idx_dataset(name: str, folder: str, split: str, root: Path | None, mean: tu
         return all((base / folder / "raw" / f).is_file() for f in MNIST_FILES)
 
     base = find_first(name, root, ("", folder), exists, layout)  # "<dir>/MNIST/MNIST/raw": ShrinkBench's layout
+    prefix = "train" if train else "t10k"
+    for kind in ("images", "labels"):
+        check_idx_file(name, base / folder / "raw" / f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte")
     from torchvision import datasets
 
     cls = {"MNIST": datasets.MNIST, "FashionMNIST": datasets.FashionMNIST}[folder]
     try:
         raw = cls(str(base), train=train, download=False)
     except (RuntimeError, AssertionError, ValueError, TypeError) as exc:
-        raise ShrinkBenchError(f"cannot read {name} from {base / folder / 'raw'}: {exc}") from None
+        raise ShrinkBenchError(f"cannot read {name} from {base / folder / 'raw'}: {type(exc).__name__}: {exc}") from None
     return ArrayDataset(raw.data.unsqueeze(1), raw.targets, mean, std, raw.classes)
+
+
+IDX_MAGIC = {1: 0x0801, 3: 0x0803}  # unsigned bytes, 1 dimension (labels) / 3 dimensions (images)
+
+
+def check_idx_file(dataset: str, path: Path) -> None:
+    """Raise a one-line :class:`ShrinkBenchError` naming ``path`` unless it is a complete idx file of uint8 values
+    (a 4-byte magic number, then one big-endian 4-byte size per dimension, then the values)."""
+    dims = 3 if "idx3" in path.name else 1
+    data = path.read_bytes()
+    where = f"cannot read {dataset}: {path}"
+    header = 4 + 4 * dims
+    magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if magic != IDX_MAGIC[dims]:
+        found = f"0x{magic:08x}" if magic is not None else f"{len(data)} bytes"
+        raise ShrinkBenchError(f"{where} is not an MNIST idx file (magic number {found}, expected "
+                               f"0x{IDX_MAGIC[dims]:08x}); replace it with the original unzipped file")
+    sizes = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    expected = header + math.prod(sizes)
+    if len(data) != expected:
+        raise ShrinkBenchError(f"{where} is truncated or damaged: {len(data):,} bytes, its header says {expected:,} "
+                               f"({' x '.join(map(str, sizes))} values); replace it with the original unzipped file")
 
 
 def mnist(split: str, root: Path | None = None, augment: bool = False) -> ArrayDataset:

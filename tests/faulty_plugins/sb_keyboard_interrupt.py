@@ -1,0 +1,3 @@
+"""A plugin that raises KeyboardInterrupt while being imported."""
+
+raise KeyboardInterrupt
