@@ -13,7 +13,7 @@ def test_list_json_has_every_kind_and_core_metrics(run_cli):
     result = run_cli("list", "--json", toy=False)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"plugins", "strategies", "models", "datasets", "metrics"}
+    assert set(data) == {"plugins", "strategies", "models", "datasets", "metrics", "executors"}
     metrics = {m["name"]: m for m in data["metrics"]}
     assert {"size", "flops", "memory", "accuracy"} <= set(metrics)
     assert all(m["plugin"] == "shrinkbench-core" and m["description"] for m in metrics.values())
@@ -43,7 +43,7 @@ def test_help_explains_the_commands(run_cli):
         (("bench", "-d", "toy-blob"), "did you mean 'toy-blobs'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be a finite number >= 1"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "two"), "'two' is not a number"),
-        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "--checkpoint", "missing.pt"), "cannot read checkpoint"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2", "--checkpoint", "missing.pt"), "cannot read checkpoint"),
         (("report", "nowhere"), "no results.csv in nowhere"),
     ],
 )

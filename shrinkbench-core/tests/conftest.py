@@ -12,13 +12,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture
 def toy_registry():
-    """A registry holding core's metrics and the toy plugin only."""
+    """A registry holding core's metrics and executors and the toy plugin only."""
     import toy_plugin
 
+    from shrinkbench.engine import plugin as core_executors
     from shrinkbench.metrics import plugin as core_metrics
     from shrinkbench.plugins import load_registry
 
-    return load_registry(inline=[("core-metrics", core_metrics), ("toy", toy_plugin)], entry_points=False)
+    return load_registry(inline=[("core-metrics", core_metrics), ("core-executors", core_executors),
+                                 ("toy", toy_plugin)], entry_points=False)
 
 
 @pytest.fixture(autouse=True)

@@ -115,7 +115,7 @@ def test_bad_input_fails_before_writing(toy_registry, tmp_path, changes, error, 
 def test_unreadable_checkpoint_content_is_refused(toy_registry, tmp_path):
     bad = tmp_path / "dense.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ShrinkBenchError, match="cannot read weights"):
+    with pytest.raises(ShrinkBenchError, match="is not a weights file"):
         run_sweep(toy_registry, config(checkpoint=str(bad)), ResultsStore(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
@@ -147,9 +147,11 @@ def test_diverging_run_is_marked_failed_and_the_sweep_goes_on(toy_registry, tmp_
     from shrinkbench import hookimpl
 
     Extra.shrinkbench_strategies = hookimpl(Extra.shrinkbench_strategies)
+    from shrinkbench.engine import plugin as core_executors
     from shrinkbench.metrics import plugin as core_metrics
 
-    registry = load_registry(inline=[("core", core_metrics), ("toy", toy_plugin), ("extra", Extra)], entry_points=False)
+    registry = load_registry(inline=[("core", core_metrics), ("core-executors", core_executors), ("toy", toy_plugin),
+                                     ("extra", Extra)], entry_points=False)
     run_sweep(registry, config(strategies=("toy-nan", "toy-bad-shape", "toy-magnitude"), compressions=(2.0,)),
               ResultsStore(tmp_path))
     rows = {r["strategy"]: r for r in read(tmp_path)}

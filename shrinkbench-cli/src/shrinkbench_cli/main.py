@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from shrinkbench import __version__
-
 from .app import ShrinkBenchGroup, disable_plugins
 from .commands.bench import bench
+from .commands.compare import compare
 from .commands.list_cmd import list_command
 from .commands.new_plugin import new_plugin
 from .commands.report import report
+from .versions import print_version
 
 
 @click.group(cls=ShrinkBenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +22,8 @@ from .commands.report import report
     help="Skip an installed plugin (name as in 'shrinkbench list plugins'); repeatable. "
     "Same as SHRINKBENCH_DISABLE_PLUGINS=a,b.",
 )
-@click.version_option(__version__, prog_name="shrinkbench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=print_version,
+              help="Show the version of the CLI and of every installed plugin distribution, and exit.")
 def cli(disabled: tuple[str, ...]) -> None:
     """ShrinkBench: fair, reproducible benchmarks of neural-network pruning methods.
 
@@ -34,7 +35,8 @@ def cli(disabled: tuple[str, ...]) -> None:
     Quick start:
       shrinkbench list                    what is installed
       shrinkbench bench                   default benchmark on the bundled MNIST subset (~2 min on 2 CPUs)
-      shrinkbench report DIR              table and plots of a results directory
+      shrinkbench report DIR              table, plots and report.html of a results directory
+      shrinkbench compare DIR1 DIR2       several results directories in one table and pair of plots
     """
     disable_plugins(disabled)
 
@@ -42,4 +44,5 @@ def cli(disabled: tuple[str, ...]) -> None:
 cli.add_command(list_command)
 cli.add_command(bench)
 cli.add_command(report)
+cli.add_command(compare)
 cli.add_command(new_plugin)

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .hookspecs import PROJECT_NAME
 from .lazy import lazy_getattr
-from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
+from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
 __version__ = "0.1.0"
 
@@ -78,6 +78,7 @@ __all__ = [
     "CompressionError",
     "DataNotFoundError",
     "DatasetSpec",
+    "ExecutorSpec",
     "IncompatibleError",
     "MaskError",
     "MaskedModel",

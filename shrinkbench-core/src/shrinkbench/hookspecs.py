@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, StrategySpec
+from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, StrategySpec
 
 PROJECT_NAME = "shrinkbench"
 
@@ -80,4 +80,23 @@ def shrinkbench_metrics() -> Iterable[MetricSpec]:
         def shrinkbench_metrics():
             return [MetricSpec("sparsity", "Fraction of zero weights", "my_pkg.metrics:sparsity",
                                columns=("sparsity",))]
+    """
+
+
+@hookspec
+def shrinkbench_executors() -> Iterable[ExecutorSpec]:
+    """Return the executors this plugin provides: ways to dispatch a sweep's dense training and runs.
+
+    ``create(options, context)`` builds the executor for one sweep; ``context`` says how many parallel jobs
+    were asked for, the GPUs to spread them over, the torch threads and the device of each run. Every event a
+    task emits must reach the ``emit`` callback of ``run`` in the calling process; a task whose worker dies
+    must be reported as :class:`shrinkbench.engine.events.TaskLost`. Core's ``sequential`` and ``local``
+    executors register through this hook too.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_executors():
+            return [ExecutorSpec("threads", "Runs tasks in a thread pool", "my_pkg.executor:create",
+                                 options=(("workers", "threads (default 2)"),))]
     """

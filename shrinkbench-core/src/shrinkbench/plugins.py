@@ -30,15 +30,16 @@ import pluggy
 from . import hookspecs
 from .errors import NameConflictError, PluginError, ShrinkBenchError, UnknownNameError
 from .plugin_probe import hard_exits
-from .specs import DatasetSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
+from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
 ENTRY_POINT_GROUP = "shrinkbench"
-KINDS = ("strategies", "models", "datasets", "metrics")
+KINDS = ("strategies", "models", "datasets", "metrics", "executors")
 _SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "strategies": (StrategySpec,),
     "models": (ModelSpec, ModelFamilySpec),
     "datasets": (DatasetSpec,),
     "metrics": (MetricSpec,),
+    "executors": (ExecutorSpec,),
 }
 
 
@@ -162,6 +163,10 @@ class Registry:
     def metric(self, name: str) -> MetricSpec:
         """The metric called ``name``."""
         return self.get("metrics", name)
+
+    def executor(self, name: str) -> ExecutorSpec:
+        """The executor called ``name``."""
+        return self.get("executors", name)
 
     def _family_member(self, name: str) -> ModelSpec:
         prefix, _, member = name.partition(":")

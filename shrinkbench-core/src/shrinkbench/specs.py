@@ -218,6 +218,34 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class ExecutorSpec:
+    """A way to dispatch a sweep's work: in this process, local worker processes, a cluster.
+
+    ``create(options: dict[str, Any], context: shrinkbench.engine.executors.ExecutorContext) -> Executor``
+    returns an object with ``run(tasks, emit)`` (see :mod:`shrinkbench.engine.executors`): every task is a
+    picklable callable ``task(emit)``; the executor runs them all and hands every event they emit to ``emit``
+    in the calling process. ``options`` are ``(name, one-line help)`` pairs: the only keys users may pass
+    (``--executor-option name=value``, or the TOML ``[executor]`` table); values arrive as strings from the
+    command line and as TOML values from a file, and ``create`` converts them.
+
+    Example: ``ExecutorSpec("threads", "Runs in a thread pool", "my_pkg.executor:create",
+    options=(("workers", "number of threads (default 2)"),))``
+    """
+
+    name: str
+    description: str
+    create: Target
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("executor", self.name, self.description)
+
+    def load(self) -> Callable[..., Any]:
+        """The executor-creating callable (imports it on first use)."""
+        return resolve(self.create)
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     """What discovery learned about one installed plugin (one entry point of the ``shrinkbench`` group)."""
 

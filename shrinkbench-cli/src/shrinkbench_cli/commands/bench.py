@@ -50,6 +50,12 @@ from ..options import NumberList
               help="fp32 (default), or autocast to bf16/fp16 (fp16 with a gradient scaler). Part of the configuration.")
 @click.option("--jobs", "-j", type=int, metavar="N",
               help="Runs in N parallel worker processes (default 1). On CUDA, worker k uses GPU k mod (GPUs).")
+@click.option("--executor", metavar="NAME",
+              help="How runs are dispatched: sequential (default for --jobs 1), local (worker processes, default "
+              "for --jobs N), or an installed plugin's (e.g. ray). See 'shrinkbench list executors'.")
+@click.option("--executor-option", multiple=True, metavar="KEY=VALUE",
+              help="An option of the executor (repeatable), e.g. --executor-option address=auto for ray. In a "
+              "config file: an [executor] table with name = ... and the options.")
 @click.option("--threads", metavar="N|auto",
               help="torch threads inside each run (default auto: CPU cores / jobs). An explicit value makes "
               "--jobs 2 reproduce --jobs 1 bit for bit.")

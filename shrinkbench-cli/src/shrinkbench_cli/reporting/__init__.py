@@ -1,1 +1,1 @@
-"""Summaries and plots of a results directory."""
+"""The report of results directories: summaries over seeds, terminal table, plots, HTML page, comparisons."""

@@ -1,44 +1,105 @@
-"""PNG plots: top-1 accuracy against compression and against theoretical speedup."""
+"""PNG plots of top-1 accuracy against compression and against theoretical speedup, for one results directory
+or several compared ones.
+
+Conventions, the same in every plot: one colour per strategy, one marker per results directory; a point is
+the mean over seeds and its error bar the sample standard deviation over seeds. A curve whose points have a
+single seed has no error bar and is drawn dashed with hollow markers, so 1-seed and several-seed curves never
+look alike; the legend gives each curve's seed count. The dense reference is a grey horizontal line at the
+mean over the seeds' dense models, with a band of ± one std when there are several.
+"""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
+import io
+from typing import Any
 
 from shrinkbench import schema
 
-from .summary import Point
+from .results import Results
+from .summary import Dense, Point, seed_text
+
+AXES = (
+    (schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
+    (schema.SPEEDUP, "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png"),
+)
+"""(x column, x label, file name) of each accuracy plot."""
+
+MARKERS = "osD^vP*X"
+DENSE_STYLES = ("--", ":", "-.", (0, (5, 1)))
+LEGEND_TITLE = "error bars: ± std over seeds\n(1 seed: dashed, no bar)"
 
 
-def plot_curves(points: list[Point], dense_top1: float, directory: Path) -> list[Path]:
-    """Write ``accuracy_vs_compression.png`` and ``accuracy_vs_speedup.png`` into ``directory``.
-
-    One line per strategy with the spread over seeds as error bars, log-2 x axis, and the dense model's
-    accuracy as a dashed reference line. Returns the paths written.
-    """
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    for x_col, label, name in ((schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
-                               (schema.SPEEDUP, "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png")):
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-        for strategy in sorted({p.strategy for p in points}):
-            pts = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.mean[x_col])
-            ax.errorbar([p.mean[x_col] for p in pts], [p.mean[schema.TOP1] for p in pts],
-                        yerr=[p.std[schema.TOP1] for p in pts], marker="o", ms=4, capsize=3, label=strategy)
-        if not math.isnan(dense_top1):
-            ax.axhline(dense_top1, color="black", linestyle="--", linewidth=1, label="dense")
+    return plt
+
+
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _curve(ax: Any, x_col: str, points: list[Point], label: str, color: Any, marker: str) -> None:
+    """One strategy of one directory: the mean line, and error bars on the points with several seeds."""
+    points = sorted(points, key=lambda p: p.mean[x_col])
+    xs, ys = [p.mean[x_col] for p in points], [p.mean[schema.TOP1] for p in points]
+    seeds = [p.seeds for p in points]
+    multi = max(seeds) > 1
+    ax.plot(xs, ys, color=color, marker=marker, ms=5, linestyle="-" if multi else "--",
+            markerfacecolor=color if multi else "white", label=f"{label} ({seed_text(min(seeds), max(seeds))})")
+    barred = [p for p in points if p.seeds > 1]
+    if barred:
+        ax.errorbar([p.mean[x_col] for p in barred], [p.mean[schema.TOP1] for p in barred],
+                    yerr=[p.std[schema.TOP1] for p in barred], fmt="none", ecolor=color, capsize=3, lw=1)
+
+
+def _dense_lines(ax: Any, results: list[Results]) -> None:
+    """One grey line per distinct dense reference (directories that share dense models share a line)."""
+    groups: dict[Dense, list[str]] = {}
+    for r in results:
+        if r.dense.seeds:
+            groups.setdefault(r.dense, []).append(r.label)
+    for i, (dense, labels) in enumerate(groups.items()):
+        owner = f" ({', '.join(labels)})" if len(results) > 1 else ""
+        ax.axhline(dense.mean, color="0.35", linestyle=DENSE_STYLES[i % len(DENSE_STYLES)], lw=1,
+                   label=f"dense{owner}: {dense.text(3)}")
+        if dense.seeds > 1:
+            ax.axhspan(dense.mean - dense.std, dense.mean + dense.std, color="0.5", alpha=0.15, lw=0)
+
+
+def accuracy_plots(results: list[Results], title: list[str]) -> dict[str, bytes]:
+    """The two accuracy plots as ``{file name: PNG bytes}`` (names from :data:`AXES`).
+
+    ``title``: the plot title's lines (dataset, model, selection, recipe fingerprint; for a comparison, what
+    differs). Curves are labelled by strategy, prefixed by the directory's label when there are several.
+    """
+    plt = pyplot()
+    strategies = sorted({p.strategy for r in results for p in r.points})
+    colors = plt.get_cmap("tab10" if len(strategies) <= 10 else "tab20").colors
+    out = {}
+    for x_col, x_label, name in AXES:
+        fig, ax = plt.subplots(figsize=(9, 5), dpi=110, layout="constrained")
+        for d, r in enumerate(results):
+            for strategy in sorted({p.strategy for p in r.points}):
+                label = f"{r.label}: {strategy}" if len(results) > 1 else strategy
+                color = colors[strategies.index(strategy) % len(colors)]
+                _curve(ax, x_col, [p for p in r.points if p.strategy == strategy], label, color,
+                       MARKERS[d % len(MARKERS)])
+        _dense_lines(ax, results)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel(label)
-        ax.set_ylabel("top-1 accuracy (test, after finetuning)")
+        ax.xaxis.set_major_formatter("{x:g}")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("top-1 accuracy (test, after finetuning), mean over seeds")
+        fig.suptitle("\n".join(title), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = directory / name
-        fig.savefig(path)
-        plt.close(fig)
-        written.append(path)
-    return written
+        ax.legend(fontsize=8, title=LEGEND_TITLE, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+        out[name] = png_bytes(fig)
+    return out

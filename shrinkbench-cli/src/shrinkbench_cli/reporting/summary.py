@@ -1,4 +1,5 @@
-"""Aggregate result rows over seeds: mean and standard deviation per (strategy, target compression)."""
+"""Aggregate result rows over seeds: mean and sample standard deviation per (strategy, target compression),
+and the dense reference (one dense model per seed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from typing import Any
 from shrinkbench import schema
 
 SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, schema.pre(schema.TOP1), schema.TOP1, schema.TOP5)
+
+SPREAD = "mean ± std over seeds"
+"""How every aggregated number is shown: mean and sample standard deviation (n - 1) over the seeds; a single
+seed has no spread and shows its value alone. Used in table headers, plot legends and captions."""
 
 
 @dataclass(frozen=True)
@@ -23,30 +28,67 @@ class Point:
     std: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Dense:
+    """Test top-1 of the dense models the runs started from: mean and sample std over seeds (one per seed)."""
+
+    mean: float
+    std: float
+    seeds: int
+
+    def text(self, digits: int = 4) -> str:
+        """``0.9500 ± 0.0030 (3 seeds)``; ``0.9500 (1 seed)``; ``unknown`` when no row recorded it."""
+        if self.seeds == 0:
+            return "unknown"
+        return f"{mean_std(self.mean, self.std, self.seeds, digits)} ({seed_text(self.seeds)})"
+
+
+def seed_text(low: int, high: int | None = None) -> str:
+    """``1 seed``, ``3 seeds``, or ``1-3 seeds`` when the points of a curve have different seed counts."""
+    high = low if high is None else high
+    count = f"{low}" if low == high else f"{low}-{high}"
+    return f"{count} seed{'' if high == 1 else 's'}"
+
+
+def mean_std(mean: float, std: float, seeds: int, digits: int) -> str:
+    """``mean ± std`` with ``digits`` decimals; the mean alone for one seed; ``-`` for a missing value."""
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if seeds > 1 else f"{mean:.{digits}f}"
+
+
 def _finite(values: list[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
 
 
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std of ``values`` (NaN, 0 when empty; std 0 for one value)."""
+    mean = statistics.fmean(values) if values else math.nan
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def successful(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose run succeeded (status ``ok``), in their order."""
+    return [r for r in rows if r.get(schema.STATUS, schema.STATUS_OK) == schema.STATUS_OK]
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[Point]:
-    """Mean and std (0 for one seed) of the summary columns, per strategy and target, for successful runs
-    (rows typed by :func:`shrinkbench.schema.parse_row`)."""
+    """Mean and sample std (0 for one seed) of the summary columns, per strategy and target, over the
+    successful runs (rows typed by :func:`shrinkbench.schema.parse_row`), sorted by strategy then target."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    for row in rows:
-        if row.get(schema.STATUS, schema.STATUS_OK) == schema.STATUS_OK:
-            groups.setdefault((row[schema.STRATEGY], row[schema.TARGET]), []).append(row)
+    for row in successful(rows):
+        groups.setdefault((row[schema.STRATEGY], row[schema.TARGET]), []).append(row)
     points = []
     for (strategy, target), members in sorted(groups.items()):
-        mean, std = {}, {}
-        for col in SUMMARY_COLUMNS:
-            values = _finite([r.get(col) for r in members])
-            mean[col] = statistics.fmean(values) if values else math.nan
-            std[col] = statistics.stdev(values) if len(values) > 1 else 0.0
-        points.append(Point(strategy, target, len(members), mean, std))
+        spreads = {col: _spread(_finite([r.get(col) for r in members])) for col in SUMMARY_COLUMNS}
+        points.append(Point(strategy, target, len(members), {c: s[0] for c, s in spreads.items()},
+                            {c: s[1] for c, s in spreads.items()}))
     return points
 
 
-def dense_reference(rows: list[dict[str, Any]]) -> float:
-    """Mean test top-1 of the dense models the runs started from (NaN when unknown)."""
+def dense_reference(rows: list[dict[str, Any]]) -> Dense:
+    """Mean and sample std of the dense models' test top-1 over seeds (``dense_top1``: one value per seed, the
+    same in every row of that seed, failed runs included). ``seeds`` is 0 when no row recorded it."""
     by_seed = {r[schema.SEED]: r.get(schema.DENSE_TOP1) for r in rows}
     values = _finite(list(by_seed.values()))
-    return statistics.fmean(values) if values else math.nan
+    return Dense(*_spread(values), len(values))

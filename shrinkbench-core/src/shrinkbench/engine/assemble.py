@@ -114,6 +114,13 @@ def _device(value: Any) -> str:
     return text
 
 
+def _key_values(value: Any) -> dict[str, str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) and "=" in i for i in items):
+        raise _Bad(f"must be KEY=VALUE (e.g. address=auto), got {value!r}")
+    return {k.strip(): v.strip() for k, _, v in (i.partition("=") for i in items)}
+
+
 def _fraction(value: Any) -> float:
     number = _real(value)
     if not 0 <= number < 1:
@@ -186,6 +193,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("deterministic", _flag, "deterministic algorithms on CUDA (default false)"),
     Setting("compile", _flag, "torch.compile the model (CUDA graphs on CUDA; default false)"),
     Setting("channels_last", _flag, "NHWC memory format for convolutional models (default false)"),
+    Setting("executor", _text, "how runs are dispatched: sequential (default), local (processes), or a plugin's"),
+    Setting("executor_option", _key_values, "an executor option KEY=VALUE (repeatable); in TOML: [executor] table"),
     Setting("batch_size", _integer(1), "batch size of pretraining and finetuning"),
     Setting("pretrain_epochs", _integer(0), "pretraining epochs"),
     Setting("pretrain_lr", _positive, "pretraining learning rate"),
@@ -223,7 +232,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         word = key.replace("-", "_")
-        if word in RECIPE_TABLES:
+        if word == "executor" and isinstance(value, dict):  # [executor] name = "ray", then its options
+            options = dict(value)
+            if "name" in options:
+                out["executor"] = _checked(_text, options.pop("name"), f"config file {path}: executor.name")
+            out["executor_option"] = options
+        elif word in RECIPE_TABLES:
             if not isinstance(value, dict):
                 raise ShrinkBenchError(f"config file {path}: [{word}] must be a table, e.g. [{word}] epochs = 5")
             out[word] = {}
@@ -264,6 +278,7 @@ def build_sweep_config(registry: Any, toml_path: str | Path | None = None,
             raise _unknown(key, list(SETTINGS), "overrides")
         given[key] = _checked(SETTINGS[key].check, value, SETTINGS[key].flag)
     values = {**{k: v for k, v in file_values.items() if k not in RECIPE_TABLES}, **given}
+    options = {**file_values.get("executor_option", {}), **given.get("executor_option", {})}
 
     dataset = values.get("dataset", DEFAULT_DATASET)
     registry.dataset(dataset)  # unknown names fail here, with a suggestion
@@ -298,4 +313,6 @@ def build_sweep_config(registry: Any, toml_path: str | Path | None = None,
         deterministic=values.get("deterministic", False),
         compile=values.get("compile", False),
         channels_last=values.get("channels_last", False),
+        executor=values.get("executor"),
+        executor_options=tuple(sorted(options.items())),
     )

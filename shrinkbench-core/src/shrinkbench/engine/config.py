@@ -85,7 +85,7 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
 # Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
 _NOT_FIXED = ("strategies", "compressions", "seeds", "checkpoint", "checkpoint_sha256", "pretrained",
               "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs", "device", "workers",
-              "deterministic", "compile", "channels_last")
+              "deterministic", "compile", "channels_last", "executor", "executor_options")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -103,7 +103,9 @@ class SweepConfig:
     ``bf16``, ``fp16``), ``threads`` (torch threads inside every run; ``None``: the cores shared by ``jobs``;
     an explicit value makes ``jobs = 2`` reproduce ``jobs = 1`` exactly), ``workers`` (DataLoader processes
     for folder datasets; ``None``: min(8, cores / jobs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else
-    256), ``deterministic``, ``compile`` and ``channels_last`` (see :class:`shrinkbench.engine.runtime.Runtime`).
+    256), ``deterministic``, ``compile`` and ``channels_last`` (see :class:`shrinkbench.engine.runtime.Runtime`),
+    ``executor`` (an installed executor's name; ``None``: ``sequential`` for one job, else ``local``) and its
+    ``executor_options`` (``(name, value)`` pairs).
     """
 
     dataset: str
@@ -131,6 +133,8 @@ class SweepConfig:
     deterministic: bool = False
     compile: bool = False
     channels_last: bool = False
+    executor: str | None = None
+    executor_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -149,6 +153,11 @@ class SweepConfig:
     def results_dir(self) -> Path:
         """Where the results go: ``out``, or ``shrinkbench-results/<dataset>-<model>``."""
         return Path(self.out) if self.out else Path(RESULTS_ROOT) / f"{self.dataset}-{self.model.replace(':', '_')}"
+
+    @property
+    def executor_name(self) -> str:
+        """The executor that runs the sweep: ``executor``, else ``sequential`` (one job) or ``local``."""
+        return self.executor or ("local" if self.jobs > 1 else "sequential")
 
     @property
     def initial_weights(self) -> str | None:
@@ -192,6 +201,7 @@ def sweep_from_json(data: dict[str, Any]) -> SweepConfig:
     data["finetune"] = Recipe(**data["finetune"])
     for key in ("strategies", "compressions", "seeds"):
         data[key] = tuple(data[key])
+    data["executor_options"] = tuple(tuple(pair) for pair in data.get("executor_options", ()))
     return SweepConfig(**data)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .config import RunSpec
 
 __all__ = ["DenseDone", "DenseFailed", "EpochDone", "EpochLog", "Event", "Emit", "RunDone", "RunFailed",
-           "SweepPlanned", "SweepStarted", "TaskLost", "TaskStarted"]
+           "RunFiles", "SweepPlanned", "SweepStarted", "TaskLost", "TaskStarted"]
 
 
 @dataclass
@@ -105,6 +105,16 @@ class RunFailed:
 
 
 @dataclass(frozen=True)
+class RunFiles:
+    """The files of a run's directory (``config.json``, ``metrics.json``, ``log.csv``, weights), sent to the
+    driver to write, for executors whose workers do not share the results directory's file system."""
+
+    key: str
+    run_id: str
+    files: dict[str, bytes]
+
+
+@dataclass(frozen=True)
 class TaskLost:
     """The work ``key`` never reported an outcome: its worker died (killed, crashed, out of memory)."""
 
@@ -112,5 +122,6 @@ class TaskLost:
     reason: str
 
 
-Event = SweepPlanned | SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunDone | RunFailed | TaskLost
+Event = (SweepPlanned | SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunDone | RunFailed
+         | RunFiles | TaskLost)
 Emit = Callable[[Event], None]

@@ -10,17 +10,21 @@ This module does not import torch (worker processes import it when they unpickle
 
 from __future__ import annotations
 
+import difflib
 import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..devices import PINNED_GPU_VAR
+from ..errors import ShrinkBenchError
 from .events import Emit, TaskLost
 
-__all__ = ["Executor", "ProcessExecutor", "SequentialExecutor", "Task", "make_executor"]
+__all__ = ["Executor", "ExecutorContext", "ProcessExecutor", "SequentialExecutor", "Task", "create_executor",
+           "int_option", "make_executor"]
 
 
 class Task(Protocol):
@@ -32,7 +36,12 @@ class Task(Protocol):
 
 
 class Executor(Protocol):
-    """Runs tasks and delivers their events to ``emit`` in the calling process."""
+    """Runs tasks and delivers their events to ``emit`` in the calling process.
+
+    An executor that needs set-up (connecting to a cluster) may also be a context manager: the sweep enters
+    it after validating the configuration and before writing anything, so a failure to start (a bad cluster
+    address) is a one-line :class:`ShrinkBenchError` with nothing written, and exits it at the end.
+    """
 
     def run(self, tasks: Sequence[Task], emit: Emit) -> None:
         """Run every task; return when all have finished or were lost (:class:`TaskLost`)."""
@@ -132,4 +141,49 @@ def _worker(slot: int, todo: Any, events: Any, gpu: int | None) -> None:
 def make_executor(jobs: int, gpus: Sequence[int] = ()) -> SequentialExecutor | ProcessExecutor:
     """The sequential executor for ``jobs <= 1``, else ``jobs`` local worker processes."""
     return SequentialExecutor() if jobs <= 1 else ProcessExecutor(jobs, gpus)
+
+
+@dataclass(frozen=True)
+class ExecutorContext:
+    """What an executor factory knows of the sweep: ``jobs`` runs at a time were asked for, spread over
+    ``gpus`` (machine GPU indices; empty off CUDA), each run with ``threads`` torch threads on ``device``."""
+
+    jobs: int = 1
+    gpus: tuple[int, ...] = ()
+    threads: int = 1
+    device: str = "cpu"
+
+
+def create_executor(spec: Any, options: Mapping[str, Any], context: ExecutorContext) -> Executor:
+    """The executor ``spec`` (an :class:`shrinkbench.specs.ExecutorSpec`) makes for ``options``; an option the
+    spec does not declare is a one-line :class:`ShrinkBenchError` with the closest known one."""
+    known = [name for name, _ in spec.options]
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else (f"known: {', '.join(known)}" if known else "it takes none")
+            raise ShrinkBenchError(f"executor {spec.name!r} has no option {key!r}; {hint}")
+    return spec.load()(dict(options), context)
+
+
+def int_option(options: Mapping[str, Any], key: str, default: int, minimum: int = 1) -> int:
+    """The integer option ``key`` (from a string or a number), or ``default``; a one-line error otherwise."""
+    value = options.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number < minimum or (isinstance(value, float) and value != number):
+        raise ShrinkBenchError(f"executor option {key} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def sequential(options: Mapping[str, Any], context: ExecutorContext) -> SequentialExecutor:
+    """The ``sequential`` executor: every task in this process, one after another (no options)."""
+    return SequentialExecutor()
+
+
+def local(options: Mapping[str, Any], context: ExecutorContext) -> ProcessExecutor:
+    """The ``local`` executor: ``workers`` spawned processes (default: the sweep's jobs), spread over its GPUs."""
+    return ProcessExecutor(int_option(options, "workers", context.jobs), context.gpus)
 

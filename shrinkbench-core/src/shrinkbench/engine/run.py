@@ -8,6 +8,7 @@ that do not fit, a loss that diverges -- becomes a ``failed`` row naming the cau
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,9 +26,9 @@ from ..threads import torch_threads
 from .config import RunSpec, SweepConfig
 from .data import Splits, make_loader
 from .dense import build_model, describe, load_data, load_weights, save_weights
-from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, TaskStarted
+from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, RunFiles, TaskStarted
 from .runtime import Runtime
-from .store import ResultsStore
+from .store import ResultsStore, read_run_files
 from .train import recipe_loss, train
 
 __all__ = ["RunTask", "base_row", "execute", "prune"]
@@ -43,6 +44,9 @@ class RunTask:
     dense: DenseDone
     out_dir: str
     plugins: PluginSet
+    send_files: bool = False
+    """Emit the run directory's files (:class:`RunFiles`) instead of writing them into ``out_dir``: for workers
+    that do not share the results directory's file system."""
 
     @property
     def key(self) -> str:
@@ -120,10 +124,14 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
         model = None
     row[schema.SECONDS] = round(time.perf_counter() - started, 3)
     weights = model
-    ResultsStore(task.out_dir).save_run(
-        run.run_id, {"sweep": config.to_json(), "run": asdict(run)}, row, [asdict(e) for e in epochs],
-        (lambda path: save_weights(weights, path)) if weights is not None else None,
-    )
+    files = ({"sweep": config.to_json(), "run": asdict(run)}, row, [asdict(e) for e in epochs],
+             (lambda path: save_weights(weights, path)) if weights is not None else None)
+    if not task.send_files:
+        ResultsStore(task.out_dir).save_run(run.run_id, *files)
+        return row
+    with tempfile.TemporaryDirectory() as scratch:
+        written = ResultsStore(scratch).save_run(run.run_id, *files)
+        emit(RunFiles(task.key, run.run_id, read_run_files(written)))
     return row
 
 

@@ -21,7 +21,7 @@ from ..errors import ShrinkBenchError
 from ..schema import RUN_ID, format_value, order_columns, parse_row
 from .config import SweepConfig
 
-__all__ = ["ResultsStore"]
+__all__ = ["ResultsStore", "read_run_files"]
 
 Row = dict[str, Any]
 
@@ -123,6 +123,19 @@ class ResultsStore:
             if write_weights is not None:
                 write_weights(tmp / "weights.safetensors")
         return target
+
+    def write_run_files(self, run_id: str, files: dict[str, bytes]) -> Path:
+        """Write ``runs/<run_id>/`` from file contents by name, in one piece (see :meth:`save_run`)."""
+        target = self.run_dir(run_id)
+        with atomic_dir(target) as tmp:
+            for name, content in files.items():
+                (tmp / Path(name).name).write_bytes(content)
+        return target
+
+
+def read_run_files(directory: Path) -> dict[str, bytes]:
+    """The files of a run directory by name (to send to the machine that owns the results directory)."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
 def _csv_text(records: Sequence[Mapping[str, Any]]) -> str:

@@ -7,6 +7,7 @@ for every executor.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,12 @@ from .events import (
     Event,
     RunDone,
     RunFailed,
+    RunFiles,
     SweepPlanned,
     SweepStarted,
     TaskLost,
 )
-from .executors import Executor, make_executor
+from .executors import Executor, ExecutorContext, create_executor
 from .run import RunTask, base_row
 from .store import ResultsStore
 
@@ -73,6 +75,10 @@ def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
         raise IncompatibleError(f"{problem}; pick another --model or --dataset")
     check_reachable(registry, config)
     check_metric_columns(registry)
+    if not registry.list("executors"):
+        raise ShrinkBenchError("no executor is registered: this registry was built without core's plugins; add "
+                               "('core-executors', shrinkbench.engine.plugin) to load_registry(inline=...)")
+    registry.executor(config.executor_name)
     if config.checkpoint:
         if not Path(config.checkpoint).expanduser().is_file():
             raise ShrinkBenchError(f"cannot read checkpoint {config.checkpoint}: no such file; pass the path of a dense "
@@ -126,7 +132,9 @@ def run_sweep(
     """
     emit = progress or (lambda _event: None)
     config = validate(registry, config)
-    executor = executor or make_executor(config.jobs, gpu_indices(config.device))
+    context = ExecutorContext(config.jobs, gpu_indices(config.device), config.threads or 1, config.device)
+    executor = executor or create_executor(registry.executor(config.executor_name), dict(config.executor_options),
+                                           context)
     store = store or ResultsStore(config.results_dir)
     check_writable_dir(store.directory, "results directory", "choose another --out")
     check_writable_dir(cache_dir(), "cache directory", "set SHRINKBENCH_CACHE to a writable directory")
@@ -134,7 +142,16 @@ def run_sweep(
     if config.checkpoint or config.pretrained:
         initial_model(registry, config, 0)  # unreadable or unfitting weights fail now, not in every run
     load_data(registry, config)  # missing data: now
-    store.initialise(config)
+    with contextlib.ExitStack() as started:
+        if hasattr(executor, "__enter__"):
+            started.enter_context(executor)  # e.g. connect to a cluster: fails before anything is written
+        store.initialise(config)
+        return _dispatch(registry, config, store, executor, emit)
+
+
+def _dispatch(registry: Registry, config: SweepConfig, store: ResultsStore, executor: Executor,
+              emit: Emit) -> SweepOutcome:
+    """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
     remember(registry)
     out_dir = str(store.directory.resolve())
 
@@ -156,6 +173,8 @@ def run_sweep(
             dense_errors[event.seed] = event.error
         elif isinstance(event, (RunDone, RunFailed)):
             record(event.row)
+        elif isinstance(event, RunFiles):
+            store.write_run_files(event.run_id, event.files)
         elif isinstance(event, TaskLost) and event.key in runs_by_key:
             run = runs_by_key[event.key]
             row = base_row(config, run, f"lost: {event.reason}")

@@ -1,0 +1,66 @@
+"""The summary table, as text cells shared by the terminal (rich), the HTML report and ``summary.csv``."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from rich.table import Table
+
+from .results import Results
+from .summary import SPREAD, SUMMARY_COLUMNS, Point, mean_std
+
+HEADERS = ("strategy", "target", "seeds", "compression", "speedup", "top1 pre-ft", "top1", "top5")
+LABEL_HEADER = "results"
+_DIGITS = (2, 2, 4, 4, 4)  # decimals of each SUMMARY_COLUMNS entry
+
+
+def point_cells(point: Point) -> list[str]:
+    """The cells of one row of :data:`HEADERS`: mean ± std over seeds, the value alone for one seed."""
+    values = [mean_std(point.mean[c], point.std[c], point.seeds, d) for c, d in zip(SUMMARY_COLUMNS, _DIGITS, strict=True)]
+    return [point.strategy, f"{point.compression_target:g}", str(point.seeds), *values]
+
+
+def table_rows(results: list[Results]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: one row per (strategy, target) of each directory, led by the directory's label
+    when there are several."""
+    labelled = len(results) > 1
+    headers = [LABEL_HEADER, *HEADERS] if labelled else list(HEADERS)
+    rows = [([r.label] if labelled else []) + point_cells(p) for r in results for p in r.points]
+    return headers, rows
+
+
+def caption(results: list[Results]) -> str:
+    """What the cells are: test top-1 after finetuning, the selection mode, the spread, the dense reference."""
+    selections = "/".join(sorted({r.selection for r in results}))
+    if len(results) == 1:
+        dense = f"dense top-1 {results[0].dense.text()}"
+    else:
+        dense = "dense top-1: " + ", ".join(f"{r.label} {r.dense.text()}" for r in results)
+    return f"accuracy after finetuning (test split, select: {selections}); cells: {SPREAD}; {dense}"
+
+
+def rich_table(results: list[Results]) -> Table:
+    """The terminal table (print :func:`caption` above it: a title would wrap to the table's width)."""
+    headers, rows = table_rows(results)
+    table = Table()
+    for header in headers:
+        table.add_column(header, justify="left" if header in (LABEL_HEADER, "strategy") else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def summary_csv(results: list[Results]) -> str:
+    """``summary.csv``: [results,] strategy, compression_target, seeds, then mean and std (sample, over seeds)
+    of each summary column; one row per point."""
+    labelled = len(results) > 1
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([LABEL_HEADER] * labelled + ["strategy", "compression_target", "seeds"]
+                    + [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")])
+    for r in results:
+        for p in r.points:
+            writer.writerow([r.label] * labelled + [p.strategy, p.compression_target, p.seeds]
+                            + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
+    return text.getvalue()

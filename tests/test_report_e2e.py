@@ -1,0 +1,48 @@
+"""``shrinkbench report``, ``compare`` and ``--version`` with every workspace package installed, on the bundled
+MNIST subset: a real model's weights, two recipes compared, every plugin distribution listed."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from shrinkbench import schema
+from shrinkbench.engine.store import ResultsStore
+
+SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-c", "1,16",
+         "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
+
+
+def test_report_then_compare_two_recipes(shrinkbench, tmp_path):
+    base, other = tmp_path / "lr-0.01", tmp_path / "lr-0.05"
+    assert shrinkbench(*SMALL, "--seeds", "0,1", "--out", str(base)).returncode == 0
+    assert shrinkbench(*SMALL, "--finetune-lr", "0.05", "--out", str(other)).returncode == 0
+
+    report = shrinkbench("report", str(base))
+    assert report.returncode == 0, report.stderr
+    assert "dense top-1 " in report.stdout and " ± " in report.stdout and "(2 seeds)" in report.stdout
+    # default sparsity run: the highest compression of the first strategy, lowest seed
+    assert (base / "sparsity_global-magnitude_c16_s0.png").is_file() and (base / "report.html").is_file()
+
+    from shrinkbench_cli.reporting.sparsity import layer_sparsity
+
+    layers = layer_sparsity(base / "runs" / "global-magnitude_c16_s0" / "weights.safetensors")
+    assert [layer.name for layer in layers] == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    assert layers[-1].zeros == 0  # the classifier is not pruned by default
+    row = next(r for r in ResultsStore(base).rows() if r[schema.RUN_ID] == "global-magnitude_c16_s0")
+    params, nonzero_params, _ = schema.SIZE
+    assert sum(layer.zeros for layer in layers) == row[params] - row[nonzero_params]
+
+    compare = shrinkbench("compare", str(base), str(other), "--out", str(tmp_path / "cmp"))
+    assert compare.returncode == 0, compare.stderr
+    assert "finetune.lr (lr-0.01: 0.01, lr-0.05: 0.05)" in compare.stdout
+    assert (tmp_path / "cmp" / "accuracy_vs_speedup.png").is_file()
+
+
+def test_version_lists_every_installed_distribution_once(shrinkbench):
+    result = shrinkbench("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    distributions = {ep.dist.name for ep in metadata.entry_points(group="shrinkbench")}
+    assert {"shrinkbench-core", "shrinkbench-vision", "shrinkbench-magnitude"} <= distributions
+    for name in distributions:
+        assert sum(line.startswith(f"  {name} {metadata.version(name)}:") for line in lines) == 1, name
