@@ -23,6 +23,7 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name.removeprefix("shrinkbench-") for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists()) if (ROOT / "examples").exists() else []
 PYTHON = "3.11"
+OPTIONAL = {"ray"}  # not in the default install: only in their own session
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
 
 
@@ -69,8 +70,8 @@ for _plugin in PLUGINS:
 
 @nox.session(name="all", python=PYTHON)
 def all_packages(session: nox.Session) -> None:
-    """Every workspace package together: the end-to-end CLI tests in tests/."""
-    packages = [arg for p in PLUGINS for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    """Every package of the default install together: the end-to-end CLI tests in tests/."""
+    packages = [arg for p in PLUGINS if p not in OPTIONAL for arg in ("-e", f"plugins/shrinkbench-{p}")]
     session.install(*constraints(session), *CORE, *packages, "pytest")
     isolated_env(session)
     session.run("pytest", "-q", "tests", *session.posargs)
@@ -114,7 +115,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """The README's main job in an isolated venv (not in the default set: it trains models)."""
-    packages = [arg for p in PLUGINS for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    packages = [arg for p in PLUGINS if p not in OPTIONAL for arg in ("-e", f"plugins/shrinkbench-{p}")]
     session.install(*constraints(session), *CORE, *packages)
     session.env.setdefault("SHRINKBENCH_CACHE", os.environ.get("SHRINKBENCH_CACHE", str(Path(session.create_tmp()) / "cache")))
     session.run("shrinkbench", "bench", *session.posargs)

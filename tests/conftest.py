@@ -12,6 +12,9 @@ import pytest
 from shrinkbench.engine.store import ResultsStore
 
 CLI = "from shrinkbench_cli.main import cli; cli()"
+SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-s", "GlobalMagGrad",
+         "-c", "1,4,16", "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
+"""A small sweep (9 runs) that every way of running the same work must reproduce row for row."""
 
 
 def cli_env(cache: Path, **extra: str) -> dict[str, str]:
@@ -38,6 +41,16 @@ def shrinkbench(shared_cache, tmp_path):
                               env=cli_env(shared_cache, **env), cwd=tmp_path, timeout=900)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, shared_cache):
+    """An uninterrupted sequential run of :data:`SMALL`: the rows every other executor must reproduce."""
+    out = tmp_path_factory.mktemp("reference")
+    result = subprocess.run([sys.executable, "-c", CLI, *SMALL, "--out", str(out)], capture_output=True, text=True,
+                            env=cli_env(shared_cache), timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out
 
 
 def read_rows(directory: Path) -> dict[str, dict[str, str]]:

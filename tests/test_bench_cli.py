@@ -8,22 +8,10 @@ import sys
 import time
 
 import pytest
-from conftest import CLI, cli_env, read_rows
+from conftest import CLI, SMALL, cli_env, read_rows
 
-SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-s", "GlobalMagGrad",
-         "-c", "1,4,16", "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
 COLUMNS = ("dataset", "model", "strategy", "seed", "compression_target", "compression", "speedup", "params",
            "nonzero_params", "flops", "nonzero_flops", "top1_pre", "top5_pre", "top1", "top5", "loss", "seconds")
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, shared_cache):
-    """An uninterrupted run of SMALL, the reference every other way of running it must reproduce."""
-    out = tmp_path_factory.mktemp("reference")
-    result = subprocess.run([sys.executable, "-c", CLI, *SMALL, "--out", str(out)], capture_output=True, text=True,
-                            env=cli_env(shared_cache), timeout=900)
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 def test_rows_and_columns(reference):

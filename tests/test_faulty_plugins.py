@@ -1,15 +1,16 @@
 """Broken plugins never take down the command line or a sweep: every failure is recorded, names its culprit,
-and the rest completes (the fixtures are in ``tests/faulty_plugins/``, registered by SHRINKBENCH_PLUGINS)."""
+and the rest completes (the fixtures are in ``tests/fixture_plugins/``, registered by SHRINKBENCH_PLUGINS)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from conftest import SMALL, read_rows
 
 from shrinkbench.engine.store import ResultsStore
 
-FIXTURES = str(Path(__file__).parent / "faulty_plugins")
+FIXTURES = str(Path(__file__).parent / "fixture_plugins")
 TINY = ("-c", "4", "--pretrain-epochs", "1", "--finetune-epochs", "1", "--threads", "1")
 
 
@@ -54,3 +55,14 @@ def test_a_plugin_that_exits_at_import_is_named_and_the_rest_works(shrinkbench, 
                         **with_plugins(module))
     assert bench.returncode == 0, bench.stderr
     assert [r["status"] for r in ResultsStore(out).rows()] == ["ok"]
+
+
+def test_an_executor_plugin_written_from_the_docs_is_discovered_and_used(shrinkbench, reference, tmp_path):
+    """The toy ``threads`` executor gives the rows of the built-in sequential one."""
+    listing = shrinkbench("list", "executors", **with_plugins("sb_threads_executor"))
+    assert listing.returncode == 0 and "threads" in listing.stdout and "sb_threads_executor" in listing.stdout
+    out = tmp_path / "threads"
+    result = shrinkbench(*SMALL, "--executor", "threads", "--executor-option", "workers=2", "--out", str(out),
+                         **with_plugins("sb_threads_executor"))
+    assert result.returncode == 0, result.stderr
+    assert read_rows(out) == read_rows(reference)

@@ -1,0 +1,23 @@
+"""The ``ray`` executor's registration (no Ray import: the executor is named lazily)."""
+
+from __future__ import annotations
+
+from shrinkbench import ExecutorSpec, hookimpl
+
+
+@hookimpl
+def shrinkbench_executors() -> list[ExecutorSpec]:
+    """``ray``: every dense model and run is a Ray task."""
+    return [
+        ExecutorSpec(
+            "ray", "Runs as Ray tasks on this machine or a Ray cluster", "shrinkbench_ray.executor:create",
+            options=(
+                ("address", "Ray cluster to join: auto, host:port or ray://host:port (default: start a local one)"),
+                ("num_cpus", "CPUs per run (default: the run's torch threads)"),
+                ("num_gpus", "GPUs per run, fractions allowed (default: 1 on CUDA, else 0)"),
+                ("max_retries", "retries of a task whose worker or node died (default 2)"),
+                ("files", "shared (workers write into --out) or driver (workers send run files back); "
+                          "default: shared for a local instance, driver for a cluster"),
+            ),
+        ),
+    ]

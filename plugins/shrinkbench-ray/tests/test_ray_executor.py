@@ -1,0 +1,63 @@
+"""The ``ray`` executor in process, on a local Ray instance (2 CPUs, no dashboard) started by the test."""
+
+from __future__ import annotations
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep  # noqa: E402
+from shrinkbench.plugins import load_registry  # noqa: E402
+
+VARYING = {"seconds"}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def config(**changes) -> SweepConfig:
+    base = dict(dataset="ray-blobs", model="ray-mlp", pretrain=Recipe(epochs=2, lr=0.05),
+                finetune=Recipe(epochs=1, lr=0.01, schedule="constant"), strategies=("ray-magnitude",),
+                compressions=(2.0, 4.0, 8.0), seeds=(0, 1), threads=1, device="cpu")
+    return SweepConfig(**{**base, **changes})
+
+
+def rows(directory) -> dict:
+    return {r["run_id"]: {k: v for k, v in r.items() if k not in VARYING} for r in ResultsStore(directory).raw_rows()}
+
+
+def test_the_plugin_registers_the_ray_executor():
+    registry = load_registry()
+    assert registry.executor("ray").options[0][0] == "address"
+    assert registry.plugin_of("executors", "ray") == "shrinkbench-ray"
+
+
+@pytest.mark.parametrize("files", ["shared", "driver"])
+def test_ray_gives_the_rows_of_the_sequential_executor(local_ray, tmp_path, files):
+    registry = load_registry()
+    run_sweep(registry, config(), ResultsStore(tmp_path / "sequential"))
+    events = []
+    run_sweep(registry, config(executor="ray", executor_options=(("files", files),)), ResultsStore(tmp_path / "ray"),
+              progress=events.append)
+    assert rows(tmp_path / "ray") == rows(tmp_path / "sequential") and len(rows(tmp_path / "ray")) == 6
+    for run_id in rows(tmp_path / "ray"):  # the run directories are complete whoever wrote them
+        files_written = {p.name for p in (tmp_path / "ray" / "runs" / run_id).iterdir()}
+        assert files_written == {"config.json", "metrics.json", "log.csv", "weights.safetensors"}
+    kinds = {type(e).__name__ for e in events}
+    assert {"TaskStarted", "EpochDone", "RunDone", "SweepStarted"} <= kinds  # live progress reaches the driver
+
+
+def test_a_task_that_raises_or_whose_worker_dies_is_a_failed_row(local_ray, tmp_path):
+    cfg = config(strategies=("ray-magnitude", "ray-raises", "ray-dies"), compressions=(2.0,), seeds=(0,),
+                 executor="ray", executor_options=(("max_retries", "0"),))
+    run_sweep(load_registry(), cfg, ResultsStore(tmp_path))
+    by_strategy = {r["strategy"]: r for r in ResultsStore(tmp_path).rows()}
+    assert by_strategy["ray-magnitude"]["status"] == "ok"
+    assert by_strategy["ray-raises"]["status"] == "failed"
+    assert by_strategy["ray-raises"]["error"] == ("strategy 'ray-raises' (ray_toy_plugin) raised RuntimeError: "
+                                                   "strategy blew up")
+    assert by_strategy["ray-dies"]["status"] == "failed" and by_strategy["ray-dies"]["error"].startswith("lost: ")
