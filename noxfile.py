@@ -105,6 +105,20 @@ for _example in EXAMPLES:
     example_session(_example)
 
 
+@nox.session(name="pip-install", python=PYTHON)
+def pip_install(session: nox.Session) -> None:
+    """Plain pip, no uv in the loop: wheels of every package installed by name into a fresh venv, and
+    `pip install .` from the clone; then `shrinkbench list` and a 2-run bench (tests/check_pip_install.py)."""
+    wheels = Path(session.create_tmp()) / "wheels"
+    session.run_install("uv", "build", "--quiet", "--all-packages", "--wheel", "-o", str(wheels), external=True)
+    session.run_install("uv", "build", "--quiet", "--wheel", "-o", str(wheels), ".", external=True,
+                        env={"SHRINKBENCH_RELEASE": "1"})  # the meta-distribution as it is published
+    constraints = Path(session.create_tmp()) / "constraints.txt"
+    session.run_install("uv", "export", "--frozen", "--no-hashes", "--all-packages", "--no-emit-workspace",
+                        "--quiet", "-o", str(constraints), external=True, silent=True)
+    session.run("python", "tests/check_pip_install.py", str(wheels), str(constraints), external=False)
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository."""

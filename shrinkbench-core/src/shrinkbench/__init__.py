@@ -29,7 +29,17 @@ from .hookspecs import PROJECT_NAME
 from .lazy import lazy_getattr
 from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
 
-__version__ = "0.1.0"
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("shrinkbench-core")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+__version__ = _version()
+"""The installed version of shrinkbench-core (its single source is ``shrinkbench-core/pyproject.toml``)."""
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Decorator for hook implementations: ``@shrinkbench.hookimpl``."""
