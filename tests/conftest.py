@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shrinkbench import schema
 from shrinkbench.engine.store import ResultsStore
 
 CLI = "from shrinkbench_cli.main import cli; cli()"
@@ -57,4 +58,4 @@ def read_rows(directory: Path) -> dict[str, dict[str, str]]:
     """results.csv as written (text), keyed by run id, without the wall-time column."""
     rows = ResultsStore(directory).raw_rows()
     assert len(rows) == len({r["run_id"] for r in rows}), "duplicate rows"
-    return {r["run_id"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
+    return {r["run_id"]: {k: v for k, v in r.items() if k not in schema.TIMINGS} for r in rows}

@@ -129,7 +129,7 @@ def test_report_prints_mean_std_table_and_writes_every_file(run_cli, dirs, tmp_p
     assert "cells: mean ± std over seeds" in result.stdout and "select: final" in result.stdout
     assert "toy-random" in result.stdout and "13 runs (1 failed)" in result.stdout
     names = {"summary.csv", "accuracy_vs_compression.png", "accuracy_vs_speedup.png",
-             "sparsity_toy-magnitude_c16_s0.png", "report.html"}
+             "accuracy_vs_measured_speedup.png", "sparsity_toy-magnitude_c16_s0.png", "report.html"}
     assert {p.name for p in out.iterdir()} == names
     for name in names - {"summary.csv", "report.html"}:
         data = (out / name).read_bytes()
@@ -142,7 +142,7 @@ def test_html_report_is_self_contained(run_cli, dirs, tmp_path):
     assert run_cli("report", str(dirs["mixed"]), "--to", str(out)).returncode == 0
     page = Page((out / "report.html").read_text())
     assert "src=" not in (out / "report.html").read_text().replace('src="data:image/png;base64,', "")
-    assert len(page.images) == 3
+    assert len(page.images) == 4  # three accuracy plots and the sparsity plot
     embedded = {base64.b64decode(src.split(",", 1)[1]) for src in page.images}
     assert embedded == {p.read_bytes() for p in out.glob("*.png")}
     counts, summary, failed, config = page.tables

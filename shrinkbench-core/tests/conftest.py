@@ -15,11 +15,11 @@ def toy_registry():
     """A registry holding core's metrics and executors and the toy plugin only."""
     import toy_plugin
 
-    from shrinkbench.engine import plugin as core_executors
+    from shrinkbench.engine import plugin as core_engine
     from shrinkbench.metrics import plugin as core_metrics
     from shrinkbench.plugins import load_registry
 
-    return load_registry(inline=[("core-metrics", core_metrics), ("core-executors", core_executors),
+    return load_registry(inline=[("core-metrics", core_metrics), ("core-engine", core_engine),
                                  ("toy", toy_plugin)], entry_points=False)
 
 

@@ -9,12 +9,13 @@ import math
 import pytest
 import torch
 
+from shrinkbench import schema
 from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
 from shrinkbench.engine.dense import build_model, load_weights
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError
 from shrinkbench.metrics.accuracy import evaluate
 
-VARYING = {"seconds"}
+VARYING = schema.TIMINGS
 
 
 def config(**changes) -> SweepConfig:
@@ -147,10 +148,10 @@ def test_diverging_run_is_marked_failed_and_the_sweep_goes_on(toy_registry, tmp_
     from shrinkbench import hookimpl
 
     Extra.shrinkbench_strategies = hookimpl(Extra.shrinkbench_strategies)
-    from shrinkbench.engine import plugin as core_executors
+    from shrinkbench.engine import plugin as core_engine
     from shrinkbench.metrics import plugin as core_metrics
 
-    registry = load_registry(inline=[("core", core_metrics), ("core-executors", core_executors), ("toy", toy_plugin),
+    registry = load_registry(inline=[("core", core_metrics), ("core-engine", core_engine), ("toy", toy_plugin),
                                      ("extra", Extra)], entry_points=False)
     run_sweep(registry, config(strategies=("toy-nan", "toy-bad-shape", "toy-magnitude"), compressions=(2.0,)),
               ResultsStore(tmp_path))

@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("ray")
 
+from shrinkbench import schema  # noqa: E402
 from shrinkbench.engine.store import ResultsStore  # noqa: E402
 
 CLI = "from shrinkbench_cli.main import cli; cli()"
@@ -56,7 +57,7 @@ def kill_tree(process: subprocess.Popen) -> None:
 
 
 def table(directory: Path) -> dict:
-    found = {r["run_id"]: {k: v for k, v in r.items() if k != "seconds"} for r in ResultsStore(directory).raw_rows()}
+    found = {r["run_id"]: {k: v for k, v in r.items() if k not in schema.TIMINGS} for r in ResultsStore(directory).raw_rows()}
     assert len(found) == len(ResultsStore(directory).raw_rows()), "duplicate rows"
     return found
 

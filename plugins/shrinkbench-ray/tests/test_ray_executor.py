@@ -6,10 +6,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from shrinkbench import schema  # noqa: E402
 from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep  # noqa: E402
 from shrinkbench.plugins import load_registry  # noqa: E402
 
-VARYING = {"seconds"}
+VARYING = schema.TIMINGS
 
 
 @pytest.fixture(scope="module")

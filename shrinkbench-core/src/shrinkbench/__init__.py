@@ -27,7 +27,17 @@ from .errors import (
 )
 from .hookspecs import PROJECT_NAME
 from .lazy import lazy_getattr
-from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
+from .specs import (
+    DatasetSpec,
+    ExecutorSpec,
+    MetricSpec,
+    ModelFamilySpec,
+    ModelSpec,
+    PluginInfo,
+    ScheduleSpec,
+    StrategySpec,
+)
+
 
 def _version() -> str:
     from importlib import metadata
@@ -100,6 +110,7 @@ __all__ = [
     "NameConflictError",
     "PluginInfo",
     "PruningContext",
+    "ScheduleSpec",
     "ShrinkBenchError",
     "StrategySpec",
     "UnknownNameError",

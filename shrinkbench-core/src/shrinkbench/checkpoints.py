@@ -107,3 +107,45 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, 
         raise ShrinkBenchError(f"weights in {source} do not fit {type(model).__name__} ({'; '.join(parts)})")
     model.load_state_dict(state)
     return model
+
+
+def load_shrunken(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+    """Load the state of a structurally pruned model into a freshly built dense ``model``, first shrinking its
+    tensors (parameters and buffers) to the stored shapes and the layers' size attributes with them
+    (``in/out_features``, ``in/out_channels``, ``num_features``); return the model.
+
+    Raises :class:`ShrinkBenchError` naming ``source`` when the keys differ (another architecture).
+    """
+    own = model.state_dict()
+    if set(own) != set(state):
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        raise ShrinkBenchError(f"weights in {source} do not fit {type(model).__name__} (missing: {missing[:3]}; "
+                               f"unexpected: {unexpected[:3]})")
+    modules = dict(model.named_modules())
+    for key, value in state.items():
+        if own[key].shape == value.shape:
+            continue
+        owner_name, _, attr = key.rpartition(".")
+        owner = modules[owner_name]
+        current = getattr(owner, attr)
+        replacement = torch.empty(value.shape, dtype=current.dtype, device=current.device)
+        if isinstance(current, nn.Parameter):
+            setattr(owner, attr, nn.Parameter(replacement, requires_grad=current.requires_grad))
+        else:
+            owner.register_buffer(attr, replacement)
+        _resize_attributes(owner, attr, value.shape)
+    model.load_state_dict(state)
+    return model
+
+
+def _resize_attributes(module: nn.Module, attr: str, shape: torch.Size) -> None:
+    if isinstance(module, nn.Linear) and attr == "weight":
+        module.out_features, module.in_features = shape
+    elif isinstance(module, nn.modules.conv._ConvNd) and attr == "weight":
+        if module.groups > 1 and module.groups == module.in_channels == module.out_channels:  # depthwise
+            module.groups = module.in_channels = shape[0]
+        else:
+            module.in_channels = shape[1] * module.groups
+        module.out_channels = shape[0]
+    elif isinstance(module, nn.modules.batchnorm._NormBase) and attr in ("weight", "running_mean"):
+        module.num_features = shape[0]

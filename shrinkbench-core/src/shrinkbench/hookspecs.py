@@ -17,7 +17,15 @@ from collections.abc import Iterable
 
 import pluggy
 
-from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, StrategySpec
+from .specs import (
+    DatasetSpec,
+    ExecutorSpec,
+    MetricSpec,
+    ModelFamilySpec,
+    ModelSpec,
+    ScheduleSpec,
+    StrategySpec,
+)
 
 PROJECT_NAME = "shrinkbench"
 
@@ -99,4 +107,21 @@ def shrinkbench_executors() -> Iterable[ExecutorSpec]:
         def shrinkbench_executors():
             return [ExecutorSpec("threads", "Runs tasks in a thread pool", "my_pkg.executor:create",
                                  options=(("workers", "threads (default 2)"),))]
+    """
+
+
+@hookspec
+def shrinkbench_schedules() -> Iterable[ScheduleSpec]:
+    """Return the pruning schedules this plugin provides: when, and to which compression, a strategy prunes.
+
+    A schedule turns (target compression, finetuning epochs) into rounds; in each round the engine prunes with
+    the run's strategy, optionally rewinds the kept weights, and finetunes, possibly pruning further at given
+    steps. Any strategy composes with any schedule. Core's ``oneshot``, ``iterative`` and ``gradual``
+    register through this hook too.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_schedules():
+            return [ScheduleSpec("twice", "Two rounds", "my_pkg.schedules:twice")]
     """

@@ -75,6 +75,16 @@ class MaskedModel:
         self._handles: list = []
         self.reapply()
 
+    def update(self, masks: Mapping[str, Tensor]) -> None:
+        """Replace the masks (e.g. a schedule's next, sparser step) and zero the newly pruned weights now;
+        optimizers this object already enforces keep enforcing the new masks."""
+        validate_masks(self.model, masks)
+        params = dict(self.model.named_parameters())
+        self.masks = {n: m.to(params[n].device) for n, m in masks.items()}
+        self._params = [params[n] for n in self.masks]
+        self._factors = [m.to(p.dtype) for m, p in zip(self.masks.values(), self._params, strict=True)]
+        self.reapply()
+
     @torch.no_grad()
     def reapply(self) -> None:
         """Zero every pruned weight again (call after any update the optimizer hook does not see)."""

@@ -30,16 +30,26 @@ import pluggy
 from . import hookspecs
 from .errors import NameConflictError, PluginError, ShrinkBenchError, UnknownNameError
 from .plugin_probe import hard_exits
-from .specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelFamilySpec, ModelSpec, PluginInfo, StrategySpec
+from .specs import (
+    DatasetSpec,
+    ExecutorSpec,
+    MetricSpec,
+    ModelFamilySpec,
+    ModelSpec,
+    PluginInfo,
+    ScheduleSpec,
+    StrategySpec,
+)
 
 ENTRY_POINT_GROUP = "shrinkbench"
-KINDS = ("strategies", "models", "datasets", "metrics", "executors")
+KINDS = ("strategies", "models", "datasets", "metrics", "executors", "schedules")
 _SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "strategies": (StrategySpec,),
     "models": (ModelSpec, ModelFamilySpec),
     "datasets": (DatasetSpec,),
     "metrics": (MetricSpec,),
     "executors": (ExecutorSpec,),
+    "schedules": (ScheduleSpec,),
 }
 
 
@@ -167,6 +177,10 @@ class Registry:
     def executor(self, name: str) -> ExecutorSpec:
         """The executor called ``name``."""
         return self.get("executors", name)
+
+    def schedule(self, name: str) -> ScheduleSpec:
+        """The schedule called ``name``."""
+        return self.get("schedules", name)
 
     def _family_member(self, name: str) -> ModelSpec:
         prefix, _, member = name.partition(":")

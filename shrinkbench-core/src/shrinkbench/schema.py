@@ -14,23 +14,26 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "ACCURACY", "COLUMN_ORDER", "FLOPS", "IDENTITY", "INT_COLUMNS", "MEMORY", "PRE_SUFFIX", "SIZE",
-    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "format_value", "order_columns", "parse_row", "pre",
+    "ACCURACY", "COLUMN_ORDER", "FLOPS", "IDENTITY", "INT_COLUMNS", "LATENCY", "MEMORY", "PRE_SUFFIX", "SIZE",
+    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "TIMINGS", "format_value", "order_columns", "parse_row", "pre",
 ]
 
 # -- identity: which run a row is -------------------------------------------------------------------------
 RUN_ID, DATASET, MODEL, STRATEGY, SEED, TARGET = "run_id", "dataset", "model", "strategy", "seed", "compression_target"
-IDENTITY = (RUN_ID, DATASET, MODEL, STRATEGY, SEED, TARGET)
+SCHEDULE = "schedule"
+IDENTITY = (RUN_ID, DATASET, MODEL, STRATEGY, SCHEDULE, SEED, TARGET)
 
 # -- the core metrics' columns (registered by shrinkbench.metrics.plugin) --------------------------------
 SIZE = ("params", "nonzero_params", "compression")
 FLOPS = ("macs", "nonzero_macs", "flops", "nonzero_flops", "speedup")
 MEMORY = ("activations", "activation_bytes", "nonzero_activations")
 ACCURACY = ("top1", "top5", "loss")
+LATENCY = ("latency_ms", "latency_ms_64", "latency_speedup", "latency_speedup_64")
 COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
+FINETUNE_EPOCHS = "finetune_epochs"
 SECONDS, THREADS, STATUS, ERROR = "seconds", "threads", "status", "error"
 DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
 STATUS_OK, STATUS_FAILED = "ok", "failed"
@@ -45,14 +48,18 @@ def pre(column: str) -> str:
 
 
 COLUMN_ORDER: tuple[str, ...] = (
-    *IDENTITY, COMPRESSION, SPEEDUP, "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
-    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH, SECONDS, DEVICE, PRECISION,
+    *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
+    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
+    PRECISION,
     THREADS, STATUS, ERROR,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
-TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, STATUS, ERROR, DEVICE, PRECISION})
-INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, THREADS})
+TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
+"""Columns measured with a clock: they differ from one run of the same work to the next, unlike every other."""
+
+TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, SCHEDULE, STATUS, ERROR, DEVICE, PRECISION})
+INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 
 
 def order_columns(columns: Iterable[str]) -> list[str]:

@@ -55,6 +55,12 @@ class StrategySpec:
     model. It must not change the model's weights, buffers (e.g. batch-norm statistics), hooks, ``.grad`` or
     train/eval mode (``shrinkbench.pruning.eval_mode`` restores modes).
 
+    A ``structured`` strategy removes whole channels or filters instead: ``compute(ctx)`` shrinks ``ctx.model``
+    in place (its layers get fewer channels) so that dense parameters / remaining parameters reaches
+    ``ctx.compression`` within :data:`shrinkbench.engine.run.STRUCTURED_TOLERANCE`, and returns ``None``. The
+    shrunken model is finetuned as it is (no masks) and saved with its new shapes
+    (:func:`shrinkbench.checkpoints.load_shrunken` rebuilds it from the dense architecture).
+
     Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
     "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``
     """
@@ -65,6 +71,7 @@ class StrategySpec:
     aliases: tuple[str, ...] = ()
     needs_data: bool = False
     reference: str = ""
+    structured: bool = False
 
     def __post_init__(self) -> None:
         _check_name("strategy", self.name, self.description)
@@ -242,6 +249,33 @@ class ExecutorSpec:
 
     def load(self) -> Callable[..., Any]:
         """The executor-creating callable (imports it on first use)."""
+        return resolve(self.create)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When and how far a strategy prunes during a run: once before finetuning, in rounds, or gradually.
+
+    ``create(options: dict[str, Any]) -> plan`` returns a callable
+    ``plan(target: float, epochs: int, steps_per_epoch: int, total: int, prunable: int) -> SchedulePlan``
+    (:class:`shrinkbench.engine.schedules.SchedulePlan`): the rounds of pruning and finetuning that reach the
+    ``target`` compression, given the recipe's finetuning ``epochs`` and the model's ``total`` and ``prunable``
+    parameter counts. ``options`` are ``(name, one-line help)`` pairs (``--schedule-option name=value``).
+
+    Example: ``ScheduleSpec("iterative", "k rounds of prune + finetune", "my_pkg.schedules:iterative",
+    options=(("rounds", "number of rounds (default 3)"),))``
+    """
+
+    name: str
+    description: str
+    create: Target
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("schedule", self.name, self.description)
+
+    def load(self) -> Callable[..., Any]:
+        """The plan-creating callable (imports it on first use)."""
         return resolve(self.create)
 
 

@@ -10,6 +10,12 @@ from ..options import NumberList
 @click.command()
 @click.option("--strategy", "-s", multiple=True, metavar="NAME",
               help="Strategy to run (repeatable; aliases like GlobalMagWeight work). Default: every installed one.")
+@click.option("--schedule", multiple=True, metavar="NAME",
+              help="Pruning schedule (repeatable: every strategy runs under each): oneshot (default), iterative "
+              "(rounds of prune + finetune), gradual (cubic sparsity ramp during finetuning). 'shrinkbench list "
+              "schedules' shows their options.")
+@click.option("--schedule-option", multiple=True, metavar="KEY=VALUE",
+              help="A schedule option (repeatable), e.g. rounds=3, rewind_epoch=1, start=0, end=0.75, frequency=10.")
 @click.option("--model", "-m", metavar="NAME", help="Model name (default lenet-300-100; 'timm:resnet18' style for families).")
 @click.option("--dataset", "-d", metavar="NAME", help="Dataset name (default mnist-5k, bundled).")
 @click.option("--compression", "-c", type=NumberList(), metavar="LIST",

@@ -51,7 +51,7 @@ def entry_row(kind: str, entry: Entry) -> dict:
         row.update(num_classes=spec.num_classes, input_shape=list(spec.input_shape), bundled=spec.bundled)
     elif kind == "metrics":
         row["columns"] = list(spec.columns)
-    elif kind == "executors":
+    elif kind in ("executors", "schedules"):
         row["options"] = [f"{name}: {help_text}" for name, help_text in spec.options]
     return row
 
@@ -82,7 +82,7 @@ def _cell(value) -> str:
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
-    """Show installed plugins and the strategies, models, datasets, metrics and executors they provide.
+    """Show installed plugins and the strategies, models, datasets, metrics, executors and schedules they provide.
 
     KIND limits the output to one kind; PATTERN is an fnmatch filter on names (quote it: 'layer-*').
     Model families such as timm are one row ('timm:*') unless PATTERN names them ('timm:resnet*').
@@ -93,8 +93,8 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
       shrinkbench list strategies '*magnitude*'
       shrinkbench list models 'timm:resnet*' --json
 
-    With --json the object has the keys plugins, strategies, models, datasets, metrics and executors (only KIND's key
-    when KIND is given); each holds objects with at least name, plugin (the distribution) and description.
+    With --json the object has the keys plugins, strategies, models, datasets, metrics, executors and schedules (KIND's
+    key only when KIND is given); each holds objects with at least name, plugin (the distribution) and description.
     """
     registry = get_registry()
     kinds = [kind] if kind else list(CHOICES)
@@ -112,7 +112,8 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
         if k == "plugins":
             columns = ["name", "plugin", "version", "status", "error"]
         else:
-            columns = ["name", "description", "plugin"] + {"strategies": ["aliases"], "executors": ["options"]}.get(k, [])
+            columns = ["name", "description", "plugin"] + {"strategies": ["aliases"], "executors": ["options"],
+                                                          "schedules": ["options"]}.get(k, [])
         if len(data[k]) > PLAIN_ABOVE:
             click.echo(_plain(k, data[k], columns))
         else:

@@ -19,15 +19,17 @@ import click
 def report(directory: str, to: str | None, run_id: str | None) -> None:
     """Summarise the results in DIRECTORY (written by 'shrinkbench bench').
 
-    Prints top-1/top-5 accuracy, achieved compression and theoretical speedup per strategy and target
-    compression as mean ± std over seeds (sample std; a single seed shows its value alone), with the dense
-    models' top-1 as mean ± std over seeds. Writes, into DIRECTORY (or --to):
+    Prints top-1/top-5 accuracy, achieved compression, theoretical and measured speedup per method (a
+    strategy, with its schedule when not one-shot, and its finetuning epochs) and target compression as
+    mean ± std over seeds (sample std; a single seed shows its value alone), with the dense models' top-1 as
+    mean ± std over seeds. Writes, into DIRECTORY (or --to):
 
     \b
       summary.csv                  the table (mean and std columns)
       accuracy_vs_compression.png  top-1 against achieved compression / theoretical
-      accuracy_vs_speedup.png      speedup (log-2 axis): a curve per strategy, error
-                                   bars ± std over seeds, dense top-1 as reference
+      accuracy_vs_speedup.png      speedup / measured speedup (log-2 axis): a curve
+      accuracy_vs_measured_speedup.png  per method, error bars ± std over seeds,
+                                   dense top-1 as reference
       sparsity_RUN_ID.png          zero weights per weight tensor of one run (--run)
       report.html                  all of the above in one self-contained page, with
                                    the fixed configuration, run counts, failed runs

@@ -1,5 +1,5 @@
-"""PNG plots of top-1 accuracy against compression and against theoretical speedup, for one results directory
-or several compared ones.
+"""PNG plots of top-1 accuracy against compression, theoretical speedup and measured speedup, for one results
+directory or several compared ones.
 
 Conventions, the same in every plot: one colour per strategy, one marker per results directory; a point is
 the mean over seeds and its error bar the sample standard deviation over seeds. A curve whose points have a
@@ -16,11 +16,12 @@ from typing import Any
 from shrinkbench import schema
 
 from .results import Results
-from .summary import Dense, Point, seed_text
+from .summary import LATENCY_SPEEDUP, Dense, Point, seed_text
 
 AXES = (
     (schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
     (schema.SPEEDUP, "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png"),
+    (LATENCY_SPEEDUP, "measured speedup (dense / pruned forward time, batch 64)", "accuracy_vs_measured_speedup.png"),
 )
 """(x column, x label, file name) of each accuracy plot."""
 

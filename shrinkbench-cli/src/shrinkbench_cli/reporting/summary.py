@@ -10,7 +10,9 @@ from typing import Any
 
 from shrinkbench import schema
 
-SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, schema.pre(schema.TOP1), schema.TOP1, schema.TOP5)
+LATENCY_SPEEDUP = "latency_speedup_64"
+SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, LATENCY_SPEEDUP, schema.pre(schema.TOP1), schema.TOP1,
+                   schema.TOP5)
 
 SPREAD = "mean ± std over seeds"
 """How every aggregated number is shown: mean and sample standard deviation (n - 1) over the seeds; a single
@@ -19,13 +21,15 @@ seed has no spread and shows its value alone. Used in table headers, plot legend
 
 @dataclass(frozen=True)
 class Point:
-    """One point of a curve: a strategy at a target compression, over its seeds."""
+    """One point of a curve: a method (a strategy, with its schedule when it is not one-shot) at a target
+    compression, over its seeds, and the finetuning epochs it spent (its budget)."""
 
     strategy: str
     compression_target: float
     seeds: int
     mean: dict[str, float]
     std: dict[str, float]
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,17 +76,25 @@ def successful(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get(schema.STATUS, schema.STATUS_OK) == schema.STATUS_OK]
 
 
+def method(row: dict[str, Any]) -> str:
+    """How a row's method is named: its strategy, ``strategy+schedule`` when the schedule is not one-shot, so
+    that schedules with different finetuning budgets never share a curve."""
+    schedule = row.get(schema.SCHEDULE) or "oneshot"
+    return row[schema.STRATEGY] if schedule == "oneshot" else f"{row[schema.STRATEGY]}+{schedule}"
+
+
 def summarize(rows: list[dict[str, Any]]) -> list[Point]:
-    """Mean and sample std (0 for one seed) of the summary columns, per strategy and target, over the
-    successful runs (rows typed by :func:`shrinkbench.schema.parse_row`), sorted by strategy then target."""
+    """Mean and sample std (0 for one seed) of the summary columns, per method (:func:`method`) and target,
+    over the successful runs (rows typed by :func:`shrinkbench.schema.parse_row`), sorted by method then target."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for row in successful(rows):
-        groups.setdefault((row[schema.STRATEGY], row[schema.TARGET]), []).append(row)
+        groups.setdefault((method(row), row[schema.TARGET]), []).append(row)
     points = []
-    for (strategy, target), members in sorted(groups.items()):
+    for (name, target), members in sorted(groups.items()):
         spreads = {col: _spread(_finite([r.get(col) for r in members])) for col in SUMMARY_COLUMNS}
-        points.append(Point(strategy, target, len(members), {c: s[0] for c, s in spreads.items()},
-                            {c: s[1] for c, s in spreads.items()}))
+        budgets = [r[schema.FINETUNE_EPOCHS] for r in members if isinstance(r.get(schema.FINETUNE_EPOCHS), int)]
+        points.append(Point(name, target, len(members), {c: s[0] for c, s in spreads.items()},
+                            {c: s[1] for c, s in spreads.items()}, max(budgets) if budgets else None))
     return points
 
 

@@ -10,15 +10,17 @@ from rich.table import Table
 from .results import Results
 from .summary import SPREAD, SUMMARY_COLUMNS, Point, mean_std
 
-HEADERS = ("strategy", "target", "seeds", "compression", "speedup", "top1 pre-ft", "top1", "top5")
+HEADERS = ("strategy", "target", "seeds", "ft epochs", "compression", "speedup", "measured", "top1 pre-ft", "top1",
+           "top5")
 LABEL_HEADER = "results"
-_DIGITS = (2, 2, 4, 4, 4)  # decimals of each SUMMARY_COLUMNS entry
+_DIGITS = (2, 2, 2, 4, 4, 4)  # decimals of each SUMMARY_COLUMNS entry
 
 
 def point_cells(point: Point) -> list[str]:
     """The cells of one row of :data:`HEADERS`: mean ± std over seeds, the value alone for one seed."""
     values = [mean_std(point.mean[c], point.std[c], point.seeds, d) for c, d in zip(SUMMARY_COLUMNS, _DIGITS, strict=True)]
-    return [point.strategy, f"{point.compression_target:g}", str(point.seeds), *values]
+    epochs = "-" if point.epochs is None else str(point.epochs)
+    return [point.strategy, f"{point.compression_target:g}", str(point.seeds), epochs, *values]
 
 
 def table_rows(results: list[Results]) -> tuple[list[str], list[list[str]]]:
@@ -52,15 +54,15 @@ def rich_table(results: list[Results]) -> Table:
 
 
 def summary_csv(results: list[Results]) -> str:
-    """``summary.csv``: [results,] strategy, compression_target, seeds, then mean and std (sample, over seeds)
+    """``summary.csv``: [results,] strategy, compression_target, seeds, finetune_epochs, then mean and std (sample, over seeds)
     of each summary column; one row per point."""
     labelled = len(results) > 1
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow([LABEL_HEADER] * labelled + ["strategy", "compression_target", "seeds"]
+    writer.writerow([LABEL_HEADER] * labelled + ["strategy", "compression_target", "seeds", "finetune_epochs"]
                     + [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")])
     for r in results:
         for p in r.points:
-            writer.writerow([r.label] * labelled + [p.strategy, p.compression_target, p.seeds]
+            writer.writerow([r.label] * labelled + [p.strategy, p.compression_target, p.seeds, p.epochs]
                             + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
     return text.getvalue()

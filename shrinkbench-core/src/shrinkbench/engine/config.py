@@ -25,6 +25,7 @@ DEFAULT_DATASET = "mnist-5k"
 DEFAULT_MODEL = "lenet-300-100"
 DEFAULT_COMPRESSIONS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 RESULTS_ROOT = "shrinkbench-results"
+DEFAULT_SCHEDULE = "oneshot"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
 
 
 # Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
-_NOT_FIXED = ("strategies", "compressions", "seeds", "checkpoint", "checkpoint_sha256", "pretrained",
+_NOT_FIXED = ("strategies", "compressions", "seeds", "schedules", "rewind_epochs", "checkpoint", "checkpoint_sha256", "pretrained",
               "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs", "device", "workers",
               "deterministic", "compile", "channels_last", "executor", "executor_options")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -106,6 +107,10 @@ class SweepConfig:
     256), ``deterministic``, ``compile`` and ``channels_last`` (see :class:`shrinkbench.engine.runtime.Runtime`),
     ``executor`` (an installed executor's name; ``None``: ``sequential`` for one job, else ``local``) and its
     ``executor_options`` (``(name, value)`` pairs).
+
+    ``schedules`` vary like strategies (every strategy runs under every schedule; ``oneshot`` by default);
+    ``schedule_options`` are fixed. ``rewind_epochs`` (dense epochs whose weights rewinding needs) is derived
+    from them by the sweep.
     """
 
     dataset: str
@@ -135,6 +140,9 @@ class SweepConfig:
     channels_last: bool = False
     executor: str | None = None
     executor_options: tuple[tuple[str, Any], ...] = ()
+    schedules: tuple[str, ...] = (DEFAULT_SCHEDULE,)
+    schedule_options: tuple[tuple[str, Any], ...] = ()
+    rewind_epochs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.val_fraction < 1:
@@ -181,11 +189,12 @@ class SweepConfig:
         return _hash(self.fixed_part())
 
     def runs(self) -> list[RunSpec]:
-        """Every (strategy, compression, seed) combination, seeds outermost."""
+        """Every (strategy, schedule, compression, seed) combination, seeds outermost."""
         return [
-            RunSpec(strategy, compression, seed)
+            RunSpec(strategy, compression, seed, schedule)
             for seed in self.seeds
             for strategy in self.strategies
+            for schedule in self.schedules
             for compression in self.compressions
         ]
 
@@ -199,8 +208,10 @@ def sweep_from_json(data: dict[str, Any]) -> SweepConfig:
     data = dict(data)
     data["pretrain"] = Recipe(**data["pretrain"])
     data["finetune"] = Recipe(**data["finetune"])
-    for key in ("strategies", "compressions", "seeds"):
-        data[key] = tuple(data[key])
+    for key in ("strategies", "compressions", "seeds", "schedules", "rewind_epochs"):
+        data[key] = tuple(data.get(key, ()))
+    data["schedules"] = data["schedules"] or (DEFAULT_SCHEDULE,)
+    data["schedule_options"] = tuple(tuple(pair) for pair in data.get("schedule_options", ()))
     data["executor_options"] = tuple(tuple(pair) for pair in data.get("executor_options", ()))
     return SweepConfig(**data)
 
@@ -212,11 +223,14 @@ class RunSpec:
     strategy: str
     compression: float
     seed: int
+    schedule: str = DEFAULT_SCHEDULE
 
     @property
     def run_id(self) -> str:
-        """A stable, file-system-safe identifier, e.g. ``global-magnitude_c4_s0``."""
-        return f"{self.strategy}_c{self.compression:g}_s{self.seed}"
+        """A stable, file-system-safe identifier, e.g. ``global-magnitude_c4_s0`` (one-shot) or
+        ``global-magnitude+iterative_c4_s0``."""
+        method = self.strategy if self.schedule == DEFAULT_SCHEDULE else f"{self.strategy}+{self.schedule}"
+        return f"{method}_c{self.compression:g}_s{self.seed}"
 
 
 @dataclass(frozen=True)

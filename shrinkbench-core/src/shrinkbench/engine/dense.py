@@ -122,12 +122,19 @@ def _paths(config: SweepConfig, seed: int) -> tuple[Path, Path]:
     return directory / f"{digest}.safetensors", directory / f"{digest}.json"
 
 
+def _rewind_path(config: SweepConfig, seed: int, epoch: int) -> Path:
+    weights, _ = _paths(config, seed)
+    return weights.with_name(f"{weights.stem}-epoch{epoch}.safetensors")
+
+
 def cached_dense(config: SweepConfig, seed: int) -> DenseDone | None:
-    """The dense model of ``seed`` when it is already in the cache, else ``None``."""
+    """The dense model of ``seed`` when it is already in the cache (with the rewind checkpoints the config
+    needs), else ``None``."""
     weights, meta = _paths(config, seed)
-    if weights.is_file() and meta.is_file():
+    rewind = {str(e): str(_rewind_path(config, seed, e)) for e in config.rewind_epochs}
+    if weights.is_file() and meta.is_file() and all(Path(p).is_file() for p in rewind.values()):
         try:
-            return DenseDone(_key(seed), seed, str(weights), json.loads(meta.read_text()))
+            return DenseDone(_key(seed), seed, str(weights), {**json.loads(meta.read_text()), "rewind": rewind})
         except (OSError, ValueError):
             return None
     return None
@@ -149,6 +156,11 @@ def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -
     loss_fn = recipe_loss(config.pretrain)
     eval_batch, workers = config.eval_batch_size or 256, config.workers or 0
     epochs: list[dict[str, Any]] = []
+    rewind = {str(e): str(_rewind_path(config, seed, e)) for e in config.rewind_epochs}
+    weights, meta_path = _paths(config, seed)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    if 0 in config.rewind_epochs:  # rewinding to the start: the weights pretraining begins from
+        save_weights(model, Path(rewind["0"]))
     if not config.checkpoint:
         loader = make_loader(splits.train, config.pretrain.batch_size, True, seed, device, spec.augmented, workers,
                              drop_last=config.compile)
@@ -157,17 +169,17 @@ def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -
 
         def on_epoch(log: EpochLog) -> None:
             epochs.append(vars(log))
+            if log.epoch in config.rewind_epochs:
+                save_weights(model, Path(rewind[str(log.epoch)]))
             emit(EpochDone(key, log))
 
         train(model, config.pretrain, loader, val, on_epoch=on_epoch, runtime=runtime)
     test = evaluate(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers), loss_fn)
     meta = {"key": json.loads(json.dumps(dense_key(config, seed), default=lambda o: getattr(o, "__dict__", str(o)))),
             "dense_top1": test["top1"], "dense_top5": test["top5"], "dense_loss": test["loss"], "epochs": epochs}
-    weights, meta_path = _paths(config, seed)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, weights)
     atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    return DenseDone(key, seed, str(weights), meta)
+    return DenseDone(key, seed, str(weights), {**meta, "rewind": rewind})
 
 
 @dataclass(frozen=True)

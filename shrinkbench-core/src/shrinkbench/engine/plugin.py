@@ -1,9 +1,9 @@
-"""Core's own executors, registered through the public ``shrinkbench_executors`` hook like any plugin's."""
+"""Core's own executors and schedules, registered through the public hooks like any plugin's."""
 
 from __future__ import annotations
 
 from .. import hookimpl
-from ..specs import ExecutorSpec
+from ..specs import ExecutorSpec, ScheduleSpec
 
 
 @hookimpl
@@ -15,4 +15,22 @@ def shrinkbench_executors() -> list[ExecutorSpec]:
         ExecutorSpec("local", "Runs in spawned worker processes on this machine, one GPU each on CUDA (--jobs N)",
                      "shrinkbench.engine.executors:local",
                      options=(("workers", "worker processes (default: --jobs)"),)),
+    ]
+
+
+@hookimpl
+def shrinkbench_schedules() -> list[ScheduleSpec]:
+    """``oneshot`` (the default), ``iterative`` and ``gradual``."""
+    return [
+        ScheduleSpec("oneshot", "Prune once to the target, then finetune (the original ShrinkBench protocol)",
+                     "shrinkbench.engine.schedules:oneshot"),
+        ScheduleSpec("iterative", "Rounds of prune + finetune along a geometric path, optional rewinding",
+                     "shrinkbench.engine.schedules:iterative",
+                     options=(("rounds", "rounds (default 3); total finetuning = rounds x epochs"),
+                              ("rewind_epoch", "reset kept weights to this epoch of the dense run (0: its init)"))),
+        ScheduleSpec("gradual", "Sparsity rises during finetuning on Zhu & Gupta's cubic schedule",
+                     "shrinkbench.engine.schedules:gradual",
+                     options=(("start", "first pruning step, as a fraction of the finetuning (default 0)"),
+                              ("end", "last pruning step, as a fraction (default 0.75)"),
+                              ("frequency", "steps between pruning steps (default: a quarter epoch)"))),
     ]

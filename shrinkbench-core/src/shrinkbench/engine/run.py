@@ -1,4 +1,5 @@
-"""One run: dense weights -> masks -> metrics before finetuning -> finetune with masks enforced -> metrics.
+"""One run: dense weights -> the schedule's prune / finetune rounds (:mod:`.rounds`) -> metrics before the
+last finetuning and at the end -> the run's row and directory.
 
 A run is a pure function of its :class:`RunTask`, so it executes in this process, a worker process or on
 another machine and gives the same row. Anything that goes wrong inside it -- a plugin that raises, masks
@@ -7,6 +8,7 @@ that do not fit, a loss that diverges -- becomes a ``failed`` row naming the cau
 
 from __future__ import annotations
 
+import copy
 import math
 import tempfile
 import time
@@ -16,22 +18,23 @@ from typing import Any
 import torch
 
 from .. import schema
+from ..checkpoints import read_state_dict
 from ..devices import device_name
-from ..errors import CompressionError
-from ..masking import MaskedModel, apply_masks, validate_masks
 from ..metrics.collect import measure_all
 from ..plugins import PluginSet, Registry, registry_for
-from ..pruning import count_parameters, make_context, weights_to_keep
+from ..pruning import count_parameters, prunable_parameters
 from ..threads import torch_threads
 from .config import RunSpec, SweepConfig
-from .data import Splits, make_loader
+from .data import make_loader
 from .dense import build_model, describe, load_data, load_weights, save_weights
 from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, RunFiles, TaskStarted
+from .rounds import run_rounds
 from .runtime import Runtime
+from .schedules import SchedulePlan
 from .store import ResultsStore, read_run_files
-from .train import recipe_loss, train
+from .train import recipe_loss
 
-__all__ = ["RunTask", "base_row", "execute", "prune"]
+__all__ = ["RunTask", "base_row", "execute", "schedule_plan"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ class RunTask:
         """The run id."""
         return self.run.run_id
 
+    @property
+    def label(self) -> str:
+        """How progress bars name the run."""
+        method = self.run.strategy if self.run.schedule == "oneshot" else f"{self.run.strategy} {self.run.schedule}"
+        return f"{method} x{self.run.compression:g} seed {self.run.seed}"
+
     def __call__(self, emit: Emit) -> dict[str, Any]:
         """Carry out the run; emit its start, its epochs and :class:`RunDone` or :class:`RunFailed`."""
-        emit(TaskStarted(self.key, f"{self.run.strategy} x{self.run.compression:g} seed {self.run.seed}",
-                         self.config.finetune.epochs))
         row = execute(self, emit)
         emit((RunDone if row[schema.STATUS] == schema.STATUS_OK else RunFailed)(self.key, self.run, row))
         return row
@@ -72,7 +79,8 @@ def base_row(config: SweepConfig, run: RunSpec, error: str = "") -> dict[str, An
     """The identity columns of a run's row; with ``error``, the whole row of a run that failed before starting."""
     return {
         schema.RUN_ID: run.run_id, schema.DATASET: config.dataset, schema.MODEL: config.model,
-        schema.STRATEGY: run.strategy, schema.SEED: run.seed, schema.TARGET: run.compression,
+        schema.STRATEGY: run.strategy, schema.SCHEDULE: run.schedule, schema.SEED: run.seed,
+        schema.TARGET: run.compression,
         schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error,
         schema.DEVICE: config.device, schema.PRECISION: config.precision, schema.THREADS: config.threads,
     }
@@ -93,32 +101,43 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
         spec = registry.dataset(config.dataset)
         splits = load_data(registry, config)
         model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
+        dense_model = copy.deepcopy(model)
         test_loader = evaluation_loader(config, splits.test, runtime)
         example = next(iter(test_loader))[0][:1]
         loss_fn = recipe_loss(config.finetune)
-        masked = prune(registry, config, run, model, splits, runtime)
-        pre = measure_all(registry, model, example, test_loader, data_only=True, loss_fn=loss_fn)
-        row.update({schema.pre(k): v for k, v in pre.values.items()})
-        torch.manual_seed(run.seed)
-        loader = make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
-                             spec.augmented, config.workers or 0, drop_last=config.compile)
-        val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
+
+        def loader():
+            return make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
+                               spec.augmented, config.workers or 0, drop_last=config.compile)
+
+        plan = schedule_plan(registry, config, run, model, len(loader()))
+        row[schema.FINETUNE_EPOCHS] = plan.total_epochs
+        emit(TaskStarted(task.key, task.label, plan.total_epochs))
+        notes: list[str] = []
+
+        def measure_pre(pruned) -> None:
+            pre = measure_all(registry, pruned, example, test_loader, data_only=True, loss_fn=loss_fn,
+                              reference=dense_model)
+            row.update({schema.pre(k): v for k, v in pre.values.items()})
+            notes.extend(pre.notes)
 
         def record(log: EpochLog) -> None:
             epochs.append(log)
             emit(EpochDone(task.key, log))
 
-        result = train(model, config.finetune, loader, val_loader, masked,
-                       select_best_val=config.selection == "best-val", on_epoch=record, runtime=runtime)
-        model = masked.remove()
-        post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn)
+        torch.manual_seed(run.seed)
+        val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
+        result = run_rounds(registry, config, run, model, splits, runtime, plan, rewind_state(task, plan),
+                            loader, val_loader, measure_pre, record)
+        model = result.model
+        post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn, reference=dense_model)
         row.update(post.values)
         row[schema.SELECTED_EPOCH] = result.selected_epoch
         if result.compile_seconds is not None:
             row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
         if epochs and epochs[-1].val_top1 is not None:
             row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
-        row[schema.ERROR] = "; ".join(result.notes + pre.notes + post.notes)
+        row[schema.ERROR] = "; ".join(result.notes + notes + post.notes)
     except Exception as exc:  # noqa: BLE001 - any failure inside a run is that run's failed row
         row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: describe(exc)})
         model = None
@@ -135,41 +154,25 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
     return row
 
 
+def schedule_plan(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module,
+                  steps_per_epoch: int) -> SchedulePlan:
+    """The rounds the run's schedule plans for its target, the finetuning recipe and the model's sizes."""
+    spec = registry.schedule(run.schedule)
+    prunable = prunable_parameters(model, include_classifier=config.include_classifier)
+    with registry.blame("schedules", spec.name):
+        plan = spec.load()(dict(config.schedule_options))
+        return plan(run.compression, config.finetune.epochs, steps_per_epoch, count_parameters(model),
+                    sum(p.numel() for p in prunable.values()))
+
+
+def rewind_state(task: RunTask, plan: SchedulePlan) -> dict[str, torch.Tensor] | None:
+    """The dense run's weights at the plan's rewind epoch (``None`` when it does not rewind)."""
+    if plan.rewind_epoch is None:
+        return None
+    path = task.dense.meta.get("rewind", {}).get(str(plan.rewind_epoch))
+    return read_state_dict(path) if path else None
+
+
 def evaluation_loader(config: SweepConfig, dataset, runtime: Runtime):
     """Unshuffled batches of an evaluation split on the run's device."""
     return make_loader(dataset, config.eval_batch_size or 256, False, 0, runtime.torch_device, False, config.workers or 0)
-
-
-def prune(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module, splits: Splits,
-          runtime: Runtime) -> MaskedModel:
-    """Compute the strategy's masks on the dense model (training batches on the run's device), check them and
-    apply them (returns the MaskedModel)."""
-    spec = registry.strategy(run.strategy)
-    batch_loader = make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
-                               registry.dataset(config.dataset).augmented, config.workers or 0)
-
-    def batches():
-        return iter(batch_loader)
-
-    ctx = make_context(model, run.compression, seed=run.seed, batches=batches,
-                       include_classifier=config.include_classifier, loss_fn=recipe_loss(config.finetune))
-    torch.manual_seed(run.seed)
-    with registry.blame("strategies", spec.name):
-        masks = spec.load()(ctx)
-    validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {spec.name!r}")
-    check_target(model, ctx.prunable, masks, run.compression, f"strategy {spec.name!r}")
-    return apply_masks(model, masks)
-
-
-def check_target(model: torch.nn.Module, prunable: dict, masks: dict, compression: float, who: str) -> None:
-    """Raise :class:`CompressionError` when ``masks`` keep more or fewer weights than ``compression`` needs,
-    beyond a tolerance for ties (5 weights, or 0.1% of the prunable weights if more)."""
-    want = weights_to_keep(model, prunable, compression)
-    kept = sum(int(m.count_nonzero()) for m in masks.values())
-    total = count_parameters(model)
-    n_prunable = sum(p.numel() for p in prunable.values())
-    tolerance = max(5, n_prunable // 1000)
-    if abs(kept - want) > tolerance:
-        achieved = total / (total - n_prunable + kept) if total - n_prunable + kept else math.inf
-        raise CompressionError(f"{who} achieved {achieved:.2f}x for target {compression:g}x: it keeps {kept:,} of "
-                               f"{n_prunable:,} prunable weights, {want:,} expected (tolerance {tolerance:,})")

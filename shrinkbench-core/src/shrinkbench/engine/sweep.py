@@ -8,6 +8,7 @@ for every executor.
 from __future__ import annotations
 
 import contextlib
+import difflib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,9 @@ def validate(registry: Registry, config: SweepConfig) -> SweepConfig:
     check_metric_columns(registry)
     if not registry.list("executors"):
         raise ShrinkBenchError("no executor is registered: this registry was built without core's plugins; add "
-                               "('core-executors', shrinkbench.engine.plugin) to load_registry(inline=...)")
+                               "('core-engine', shrinkbench.engine.plugin) to load_registry(inline=...)")
     registry.executor(config.executor_name)
+    config = check_schedules(registry, config)
     if config.checkpoint:
         if not Path(config.checkpoint).expanduser().is_file():
             raise ShrinkBenchError(f"cannot read checkpoint {config.checkpoint}: no such file; pass the path of a dense "
@@ -100,6 +102,31 @@ def check_reachable(registry: Registry, config: SweepConfig) -> None:
             weights_to_keep(model, prunable, compression)
         except CompressionError as exc:
             raise CompressionError(f"model {config.model!r}: {exc}") from None
+
+
+def check_schedules(registry: Registry, config: SweepConfig) -> SweepConfig:
+    """Check the schedules and their options (each option must be one a chosen schedule declares); return
+    the config with the dense epochs that rewinding will need (``rewind_epochs``)."""
+    specs = [registry.schedule(name) for name in config.schedules]
+    declared = {option for spec in specs for option, _ in spec.options}
+    for key, _ in config.schedule_options:
+        if key not in declared:
+            close = difflib.get_close_matches(key, sorted(declared), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(declared)) or 'none'}"
+            raise ShrinkBenchError(f"no chosen schedule ({', '.join(config.schedules)}) takes option {key!r}; {hint}")
+    rewind: set[int] = set()
+    for spec in specs:
+        with registry.blame("schedules", spec.name):
+            plan = spec.load()(dict(config.schedule_options))(2.0, config.finetune.epochs, 1, 100, 50)
+        if plan.rewind_epoch is not None:
+            rewind.add(plan.rewind_epoch)
+    if rewind and config.checkpoint and rewind != {0}:
+        raise ShrinkBenchError("rewinding to a pretraining epoch needs the dense pretraining run, not --checkpoint")
+    too_late = [e for e in rewind if e > config.pretrain.epochs]
+    if too_late:
+        raise ShrinkBenchError(f"rewind_epoch {too_late[0]} is after the last pretraining epoch "
+                               f"({config.pretrain.epochs}); choose one from 0 to {config.pretrain.epochs}")
+    return replace(config, rewind_epochs=tuple(sorted(rewind)))
 
 
 def resolve_runtime(config: SweepConfig) -> SweepConfig:

@@ -78,13 +78,16 @@ def train(
     select_best_val: bool = False,
     on_epoch: Callable[[EpochLog], None] | None = None,
     runtime: Runtime | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (already on ``runtime``'s device) in place for ``recipe.epochs`` epochs.
 
     With ``masked``, pruned weights stay exactly zero after every step. With ``select_best_val``, the model
     ends with the weights of the epoch that scored best on ``val_loader`` (never the test split); otherwise
     with the last epoch's. With ``runtime.compile``, a model that fails to compile trains eagerly and the
-    result's ``notes`` say so. Raises :class:`DivergedError` when the loss stops being finite.
+    result's ``notes`` say so. ``on_step(step)`` is called after every optimizer step with the step's index
+    (from 0), e.g. to prune further during training. Raises :class:`DivergedError` when the loss stops being
+    finite.
     """
     runtime = runtime or Runtime()
     optimizer = make_optimizer(model, recipe, fused=runtime.fused_optimizer or runtime.compile)
@@ -96,6 +99,7 @@ def train(
     result = TrainResult()
     best: tuple[float, int, dict] | None = None
     device = runtime.torch_device
+    global_step = 0
 
     def step(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)
@@ -138,6 +142,9 @@ def train(
             loss_sum += loss
             correct += hits
             seen += targets.shape[0]
+            if on_step is not None:
+                on_step(global_step)
+            global_step += 1
             if (index + 1) % CHECK_EVERY == 0 and not math.isfinite(loss_sum.item()):
                 raise DivergedError(f"training loss became {loss_sum.item()} in epoch {epoch + 1}")
         total_loss = loss_sum.item()

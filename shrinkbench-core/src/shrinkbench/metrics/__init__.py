@@ -24,9 +24,12 @@ class MetricContext:
     model's device, batch size 1 for size/FLOP counts), and for data metrics an evaluation ``loader`` of
     ``(inputs, targets)`` batches on the model's device. ``loss_fn(logits, targets, reduction=...)`` is the
     run's recipe loss (cross-entropy by default). A metric must leave the model as it found it: weights,
-    buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`)."""
+    buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`). ``reference`` is
+    the dense model the run started from (``None`` when measuring a model on its own): compression and speedups
+    compare against it, which matters when structured pruning made the model itself smaller."""
 
     model: nn.Module
     example_input: Tensor
     loader: Iterable[Any] | None = None
     loss_fn: LossFn = field(default=cross_entropy)
+    reference: nn.Module | None = None

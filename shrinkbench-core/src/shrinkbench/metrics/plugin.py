@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .. import hookimpl
-from ..schema import ACCURACY, FLOPS, MEMORY, SIZE
+from ..schema import ACCURACY, FLOPS, LATENCY, MEMORY, SIZE
 from ..specs import MetricSpec
 
 
 @hookimpl
 def shrinkbench_metrics() -> list[MetricSpec]:
-    """Size, FLOPs, activation memory and accuracy."""
+    """Size, FLOPs, activation memory, latency and accuracy."""
     return [
         MetricSpec(
             "size",
@@ -28,6 +28,12 @@ def shrinkbench_metrics() -> list[MetricSpec]:
             "Activation elements and bytes of one forward pass, per example",
             "shrinkbench.metrics.memory:measure",
             columns=MEMORY,
+        ),
+        MetricSpec(
+            "latency",
+            "Measured forward time at batch 1 and 64 (median, warm), and the dense model's time over it",
+            "shrinkbench.metrics.latency:measure",
+            columns=LATENCY,
         ),
         MetricSpec(
             "accuracy",

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from ..pruning import count_parameters
 from . import MetricContext
 
 __all__ = ["measure"]
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
-    """``params`` (distinct parameters), ``nonzero_params`` and ``compression`` = params / nonzero_params."""
-    params = {id(p): p for p in ctx.model.parameters()}.values()
-    total = sum(p.numel() for p in params)
-    nonzero = sum(int(p.detach().count_nonzero()) for p in params)
+    """``params`` (distinct parameters of the model as it is), ``nonzero_params``, and ``compression`` = dense
+    params (of ``ctx.reference`` when given: a structurally pruned model has fewer) / nonzero params."""
+    total = count_parameters(ctx.model)
+    dense = count_parameters(ctx.reference) if ctx.reference is not None else total
+    nonzero = sum(int(p.detach().count_nonzero()) for p in {id(p): p for p in ctx.model.parameters()}.values())
     return {
         "params": float(total),
         "nonzero_params": float(nonzero),
-        "compression": total / nonzero if nonzero else float("inf"),
+        "compression": dense / nonzero if nonzero else float("inf"),
     }
