@@ -20,3 +20,4 @@ python3 -c "from shrinkbench_vision.datasets.synthetic import write_cifar; write
 python3 -m shrinkbench_cli bench -d cifar10 -m resnet56 --data-root "$DATA" --device cuda \
     -s global-magnitude -s random -c 4 --pretrain-epochs 1 --finetune-epochs 1 --out /tmp/sb-gpu --no-report
 python3 -c "import csv; [print({k: r[k] for k in ('run_id', 'device', 'status', 'top1', 'seconds')}) for r in csv.DictReader(open('/tmp/sb-gpu/results.csv'))]"
+python3 benchmarks/nm_latency.py

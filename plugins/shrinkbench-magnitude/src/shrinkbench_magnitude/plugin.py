@@ -7,11 +7,13 @@ from shrinkbench import StrategySpec, hookimpl
 _STRATEGIES = "shrinkbench_magnitude.strategies"
 _HAN = "Han et al. 2015, Learning both Weights and Connections for Efficient Neural Networks (NeurIPS)"
 _SHRINKBENCH = "Blalock et al. 2020, What is the State of Neural Network Pruning? (MLSys), MagAct"
+_NVIDIA = "Mishra et al. 2021, Accelerating Sparse Deep Neural Networks (arXiv:2104.08378)"
 
 
 @hookimpl
 def shrinkbench_strategies() -> list[StrategySpec]:
-    """``global-magnitude``, ``layer-magnitude``, ``global-activation`` and ``layer-activation``."""
+    """``global-magnitude``, ``layer-magnitude``, ``global-activation``, ``layer-activation`` and
+    ``2:4-magnitude``."""
     return [
         StrategySpec("global-magnitude", "Largest |w|, one threshold over all layers",
                      f"{_STRATEGIES}:global_magnitude", aliases=("GlobalMagWeight",), reference=_HAN),
@@ -23,4 +25,6 @@ def shrinkbench_strategies() -> list[StrategySpec]:
         StrategySpec("layer-activation", "Largest |w| x mean |input|, same fraction per layer",
                      f"{_STRATEGIES}:layer_activation", aliases=("LayerMagAct",), needs_data=True,
                      reference=_SHRINKBENCH),
+        StrategySpec("2:4-magnitude", "Largest |w|, at most 2 of every 4 consecutive inputs (sparse tensor cores)",
+                     "shrinkbench_magnitude.n_m:nm_magnitude", reference=_NVIDIA),
     ]
