@@ -16,7 +16,8 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 
 DEFAULT = {"shrinkbench-core": "shrinkbench-core", "shrinkbench-cli": "shrinkbench-cli",
            **{f"shrinkbench-{p}": f"plugins/shrinkbench-{p}" for p in ("magnitude", "gradient", "random", "vision", "timm")}}
-EXTRAS = {"ray": {"shrinkbench-ray": "plugins/shrinkbench-ray"}}
+EXTRAS = {"ray": {"shrinkbench-ray": "plugins/shrinkbench-ray"},
+          "structured": {"shrinkbench-structured": "plugins/shrinkbench-structured"}}
 
 
 class MetaDependencies(MetadataHookInterface):

@@ -23,7 +23,8 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name.removeprefix("shrinkbench-") for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists()) if (ROOT / "examples").exists() else []
 PYTHON = "3.11"
-OPTIONAL = {"ray"}  # not in the default install: only in their own session
+OPTIONAL = {"ray", "structured"}  # not in the default install: only in their own session
+TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"]}  # what a plugin's tests need besides it
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
 
 
@@ -57,7 +58,8 @@ def plugin_session(plugin: str) -> None:
 
     @nox.session(name=f"plugin-{plugin}", python=PYTHON)
     def session_fn(session: nox.Session) -> None:
-        session.install(*constraints(session), *CORE, "-e", f"plugins/shrinkbench-{plugin}", "pytest")
+        session.install(*constraints(session), *CORE, "-e", f"plugins/shrinkbench-{plugin}",
+                        *TEST_EXTRAS.get(plugin, []), "pytest")
         isolated_env(session)
         session.run("pytest", "-q", f"plugins/shrinkbench-{plugin}/tests", *session.posargs)
 

@@ -47,6 +47,9 @@ def main() -> None:
     print(f"{'strategy':<20} {'plugin':<24} {'data':<5} {'median ms':>10} {'min ms':>10}")
     for name in names:
         spec = registry.strategy(name)
+        if spec.structured:  # it would shrink the shared model: see benchmarks/structured_latency.py
+            print(f"{spec.name:<20} skipped: a structured strategy (timed by structured_latency.py)")
+            continue
         compute = spec.load()
         batches = (lambda: iter([batch])) if spec.needs_data else None
         times = []

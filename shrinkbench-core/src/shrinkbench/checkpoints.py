@@ -111,8 +111,10 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, 
 
 def load_shrunken(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
     """Load the state of a structurally pruned model into a freshly built dense ``model``, first shrinking its
-    tensors (parameters and buffers) to the stored shapes and the layers' size attributes with them
-    (``in/out_features``, ``in/out_channels``, ``num_features``); return the model.
+    tensors (parameters and buffers) to the stored shapes and the layers' size attributes with them: linear
+    (``in/out_features``), convolutions (``in/out_channels``, depthwise ``groups``, transposed too), batch norm
+    (``num_features``), group norm, layer norm and PReLU; return the model. Other layers whose shapes change
+    (attention, embeddings, recurrent layers) load their tensors but keep stale size attributes.
 
     Raises :class:`ShrinkBenchError` naming ``source`` when the keys differ (another architecture).
     """
@@ -142,10 +144,18 @@ def _resize_attributes(module: nn.Module, attr: str, shape: torch.Size) -> None:
     if isinstance(module, nn.Linear) and attr == "weight":
         module.out_features, module.in_features = shape
     elif isinstance(module, nn.modules.conv._ConvNd) and attr == "weight":
-        if module.groups > 1 and module.groups == module.in_channels == module.out_channels:  # depthwise
-            module.groups = module.in_channels = shape[0]
-        else:
-            module.in_channels = shape[1] * module.groups
-        module.out_channels = shape[0]
+        depthwise = module.groups > 1 and module.groups == module.in_channels == module.out_channels
+        if depthwise:  # weight (channels, 1, ...): every channel is its own group
+            module.groups = module.in_channels = module.out_channels = shape[0]
+        elif module.transposed:  # weight (in, out / groups, ...)
+            module.in_channels, module.out_channels = shape[0], shape[1] * module.groups
+        else:  # weight (out, in / groups, ...)
+            module.out_channels, module.in_channels = shape[0], shape[1] * module.groups
     elif isinstance(module, nn.modules.batchnorm._NormBase) and attr in ("weight", "running_mean"):
         module.num_features = shape[0]
+    elif isinstance(module, nn.GroupNorm) and attr == "weight":
+        module.num_channels = shape[0]
+    elif isinstance(module, nn.LayerNorm) and attr == "weight":
+        module.normalized_shape = tuple(shape)
+    elif isinstance(module, nn.PReLU) and attr == "weight":
+        module.num_parameters = shape[0]

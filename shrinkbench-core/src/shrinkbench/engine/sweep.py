@@ -114,6 +114,11 @@ def check_schedules(registry: Registry, config: SweepConfig) -> SweepConfig:
             close = difflib.get_close_matches(key, sorted(declared), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(declared)) or 'none'}"
             raise ShrinkBenchError(f"no chosen schedule ({', '.join(config.schedules)}) takes option {key!r}; {hint}")
+    structured = [name for name in config.strategies if registry.strategy(name).structured]
+    if structured and "gradual" in config.schedules:
+        raise ShrinkBenchError(f"the gradual schedule prunes during training, which structured strategies "
+                               f"({', '.join(structured)}) cannot: removing channels replaces the layers the "
+                               "optimizer updates; use oneshot or iterative with them")
     rewind: set[int] = set()
     for spec in specs:
         with registry.blame("schedules", spec.name):
