@@ -26,6 +26,9 @@ PYTHON = "3.11"
 OPTIONAL = {"ray", "structured"}  # not in the default install: only in their own session
 TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"]}  # what a plugin's tests need besides it
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
+TEST_TOOLS = ["pytest", "pytest-timeout"]
+# A test that hangs (a child process waiting forever) fails after this long instead of stalling CI.
+PYTEST = ["pytest", "-q", "--timeout=900"]
 
 
 def constraints(session: nox.Session) -> list[str]:
@@ -48,9 +51,9 @@ def isolated_env(session: nox.Session) -> None:
 @nox.session(name="core", python=PYTHON)
 def core(session: nox.Session) -> None:
     """Core and CLI with no plugin installed: listing works and shows only core's metrics."""
-    session.install(*constraints(session), *CORE, "pytest")
+    session.install(*constraints(session), *CORE, *TEST_TOOLS)
     isolated_env(session)
-    session.run("pytest", "-q", "shrinkbench-core/tests", "shrinkbench-cli/tests", *session.posargs)
+    session.run(*PYTEST, "shrinkbench-core/tests", "shrinkbench-cli/tests", *session.posargs)
 
 
 def plugin_session(plugin: str) -> None:
@@ -59,9 +62,9 @@ def plugin_session(plugin: str) -> None:
     @nox.session(name=f"plugin-{plugin}", python=PYTHON)
     def session_fn(session: nox.Session) -> None:
         session.install(*constraints(session), *CORE, "-e", f"plugins/shrinkbench-{plugin}",
-                        *TEST_EXTRAS.get(plugin, []), "pytest")
+                        *TEST_EXTRAS.get(plugin, []), *TEST_TOOLS)
         isolated_env(session)
-        session.run("pytest", "-q", f"plugins/shrinkbench-{plugin}/tests", *session.posargs)
+        session.run(*PYTEST, f"plugins/shrinkbench-{plugin}/tests", *session.posargs)
 
     session_fn.__doc__ = f"shrinkbench-{plugin} alone with core and the CLI: its own tests."
 
@@ -74,9 +77,9 @@ for _plugin in PLUGINS:
 def all_packages(session: nox.Session) -> None:
     """Every package of the default install together: the end-to-end CLI tests in tests/."""
     packages = [arg for p in PLUGINS if p not in OPTIONAL for arg in ("-e", f"plugins/shrinkbench-{p}")]
-    session.install(*constraints(session), *CORE, *packages, "pytest")
+    session.install(*constraints(session), *CORE, *packages, *TEST_TOOLS)
     isolated_env(session)
-    session.run("pytest", "-q", "tests", *session.posargs)
+    session.run(*PYTEST, "tests", *session.posargs)
 
 
 def example_session(example: str) -> None:
@@ -96,10 +99,10 @@ def run_example(session: nox.Session, example: str) -> None:
     wheels = Path(session.create_tmp()) / "wheels"
     for package in ("shrinkbench-core", "shrinkbench-cli", "shrinkbench-vision"):
         session.run_install("uv", "build", "--quiet", "--package", package, "--wheel", "-o", str(wheels), external=True)
-    session.install(*constraints(session), *sorted(str(w) for w in wheels.glob("*.whl")), "pytest")
+    session.install(*constraints(session), *sorted(str(w) for w in wheels.glob("*.whl")), *TEST_TOOLS)
     session.install(*constraints(session), f"examples/{example}")
     isolated_env(session)
-    session.run("pytest", "-q", f"examples/{example}/tests", *session.posargs)
+    session.run(*PYTEST, f"examples/{example}/tests", *session.posargs)
     session.run("python", "tests/check_installed_plugin.py", example, external=False)
 
 

@@ -33,7 +33,8 @@ def test_disabling_a_plugin_removes_its_rows(shrinkbench):
     names = {s["name"] for s in json.loads(result.stdout)["strategies"]}
     assert "random" not in names and "layer-random" not in names and "global-magnitude" in names
     env_result = shrinkbench("list", "strategies", "--json", SHRINKBENCH_DISABLE_PLUGINS="magnitude,gradient")
-    assert {s["plugin"] for s in json.loads(env_result.stdout)["strategies"]} == {"shrinkbench-random"}
+    plugins = {s["plugin"] for s in json.loads(env_result.stdout)["strategies"]}
+    assert "shrinkbench-random" in plugins and not plugins & {"shrinkbench-magnitude", "shrinkbench-gradient"}
 
 
 def test_a_broken_plugin_is_shown_failed_and_the_rest_works(shrinkbench):
@@ -54,10 +55,10 @@ def test_pattern_filters_and_families_expand_lazily(shrinkbench):
 
 
 def faulty(name: str) -> dict[str, str]:
-    """Environment registering one of tests/faulty_plugins as a plugin."""
+    """Environment registering one of tests/fixture_plugins as a plugin."""
     from pathlib import Path
 
-    return {"SHRINKBENCH_PLUGINS": name, "PYTHONPATH": str(Path(__file__).parent / "faulty_plugins")}
+    return {"SHRINKBENCH_PLUGINS": name, "PYTHONPATH": str(Path(__file__).parent / "fixture_plugins")}
 
 
 def test_a_misspelled_hook_is_reported_and_the_rest_works(shrinkbench):

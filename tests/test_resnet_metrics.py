@@ -18,10 +18,10 @@ def resnet18():
 def test_dense_macs_and_params(resnet18):
     x = torch.zeros(1, 3, 224, 224)
     counts = flops.count(resnet18, x)
-    assert counts["macs"] == pytest.approx(1.82e9, rel=0.01)
+    # convolutions and the classifier only: thop's 1,824,033,792 also counted batch norm as 4 "MACs" an element
+    assert counts["macs"] == 1_814_073_344
     assert counts["flops"] == 2 * counts["macs"]
-    # FlopCounterMode counts only convolutions and matmuls: thop's extra is batch norm (and nothing else)
-    assert flops.torch_flop_count(resnet18, x) / 2 == pytest.approx(counts["macs"], rel=0.01)
+    assert flops.torch_flop_count(resnet18, x) / 2 == counts["macs"]
     assert size.measure(MetricContext(resnet18, x))["params"] == 11_689_512
 
 
@@ -31,6 +31,7 @@ def test_nonzero_macs_halve_when_every_layer_is_half_pruned():
         for weight in prunable_parameters(model, include_classifier=True).values():
             weight.view(-1)[: weight.numel() // 2] = 0
     counts = flops.count(model, torch.zeros(1, 3, 224, 224))
-    # batch-norm MACs (0.5% of the total) stay dense, so the ratio is 2 within 1%
-    assert counts["nonzero_macs"] == pytest.approx(counts["macs"] / 2, rel=0.01)
-    assert counts["speedup"] == pytest.approx(2, rel=0.01)
+    # every multiply-accumulate reads a half-pruned weight (batch norm is not counted); the 1e-6 is the few
+    # initial weights that are exactly zero in the kept half
+    assert counts["nonzero_macs"] == pytest.approx(counts["macs"] / 2, rel=1e-6)
+    assert counts["speedup"] == pytest.approx(2, rel=1e-6)

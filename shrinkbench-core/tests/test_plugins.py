@@ -29,7 +29,9 @@ def test_inline_plugin_lists_and_looks_up_aliases(toy_registry):
     assert [e.name for e in toy_registry.list("strategies")] == ["toy-magnitude", "toy-random"]
     assert toy_registry.strategy("ToyMag").name == "toy-magnitude"
     assert [e.name for e in toy_registry.list("strategies", "*random")] == ["toy-random"]
-    assert {e.name for e in toy_registry.list("metrics")} == {"accuracy", "flops", "memory", "size"}
+    assert {e.name for e in toy_registry.list("metrics")} == {"accuracy", "flops", "latency", "memory", "size"}
+    assert {e.name for e in toy_registry.list("schedules")} == {"oneshot", "iterative", "gradual"}
+    assert {e.name for e in toy_registry.list("executors")} == {"sequential", "local"}
 
 
 def test_unknown_name_suggests_close_match(toy_registry):

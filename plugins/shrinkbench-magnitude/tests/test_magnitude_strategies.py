@@ -206,3 +206,34 @@ def test_activation_leaves_mixed_modes_and_batchnorm_alone():
     assert [m.training for m in model] == [T, F, T, T, T]
     assert torch.equal(model[1].running_mean, stats)
     assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+def test_attention_in_proj_rows_read_query_key_and_value_inputs():
+    """Cross-attention: token 0 queries tokens 1-2. mean |query| = (1, 2), mean |key| = mean |value| = (10, 20)."""
+
+    class Cross(nn.Sequential):  # [attention, classifier]; the value goes by keyword
+        def forward(self, x):
+            context = x[:, 1:]
+            return self[1](self[0](x[:, :1], context, key_padding_mask=None, value=context)[0][:, 0])
+
+    model = Cross(nn.MultiheadAttention(2, 1, batch_first=True), nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].in_proj_weight.fill_(-1.0)
+    batch = torch.tensor([[[1.0, -2.0], [10.0, 20.0], [-10.0, -20.0]]])
+    ctx = make_context(model, 1, batches=lambda: iter([(batch, None)]))
+    with pytest.warns(UserWarning, match="out_proj"):  # read functionally: its input is never seen
+        means = strategies.input_activation_means(ctx)
+        scores = strategies.activation_scores(ctx)["0.in_proj_weight"]
+    assert means["0.in_proj_weight"].tolist() == [[1, 2], [10, 20], [10, 20]]
+    assert scores.tolist() == [[1, 2], [1, 2], [10, 20], [10, 20], [10, 20], [10, 20]]
+
+
+@pytest.mark.parametrize("fn", [strategies.global_activation, strategies.layer_activation])
+def test_transposed_conv_reads_its_input_channel_on_axis_0(fn):
+    model = nn.Sequential()
+    model.add_module("up", nn.ConvTranspose2d(2, 1, 1, bias=False))  # weight [in 2, out 1, 1, 1]
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("classifier", nn.Linear(9, 1, bias=False))
+    model = _with_weights(model, up=[[[[5.0]]], [[[1.0]]]])
+    masks = _masks(fn, model, 11 / (1 + 9), channel_batch())  # scores (5 * 1, 1 * 100): keep channel 1's
+    assert masks["up.weight"].flatten().tolist() == [F, T]

@@ -96,3 +96,22 @@ def test_a_bad_address_is_one_line_exit_2_and_writes_nothing(tmp_path):
     assert process.returncode == 2 and len(lines) == 1, stderr
     assert "cannot connect to the Ray cluster at '127.0.0.1:1'" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_temporary_directory_inside_the_virtualenv_still_runs(tmp_path):
+    """nox and tox set TMPDIR inside the virtualenv, where Ray's workers refuse to start (and ray.init waits
+    forever): the executor moves the local instance's files out of it."""
+    venv = tmp_path / "venv"
+    (venv / "tmp").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_TMPDIR"}
+    env.update(VIRTUAL_ENV=str(venv), TMPDIR=str(venv / "tmp"), COLUMNS="200")
+    process = subprocess.Popen([sys.executable, "-c", CLI, *SWEEP[:8], "2", "--seeds", "0", *SWEEP[11:],
+                                "--executor", "ray", "--out", str(tmp_path / "out")], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        kill_tree(process)
+    assert process.returncode == 0, stderr
+    assert [r["status"] for r in ResultsStore(tmp_path / "out").rows()] == ["ok"]
+

@@ -9,13 +9,14 @@ ray = pytest.importorskip("ray")
 from shrinkbench import schema  # noqa: E402
 from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep  # noqa: E402
 from shrinkbench.plugins import load_registry  # noqa: E402
+from shrinkbench_ray.executor import local_temp_dir  # noqa: E402
 
 VARYING = schema.TIMINGS
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=local_temp_dir())
     yield
     ray.shutdown()
 

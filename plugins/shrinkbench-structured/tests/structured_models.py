@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -113,9 +114,12 @@ def batches(n: int = 2, size: int = 8, shape: tuple[int, ...] = (3, 32, 32), see
             for _ in range(n)]
 
 
-def prune(fn, model: nn.Module, compression: float, data: list, seed: int = 0) -> nn.Module:
-    """Run a structured strategy function on ``model`` in place, ``data`` as training batches; return it."""
-    fn(make_context(model, compression, seed=seed, batches=lambda: iter(data)))
+def prune(fn, model: nn.Module, compression: float, data: list, seed: int = 0,
+          dense_parameters: int | None = None) -> nn.Module:
+    """Run a structured strategy function on ``model`` in place, ``data`` as training batches; return it.
+    ``dense_parameters`` is what the engine passes when a schedule prunes a shrunken model again."""
+    ctx = make_context(model, compression, seed=seed, batches=lambda: iter(data))
+    fn(dataclasses.replace(ctx, dense_parameters=dense_parameters))
     return model
 
 

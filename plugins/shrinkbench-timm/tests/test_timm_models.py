@@ -53,7 +53,13 @@ def test_in_channels_and_image_size_follow_the_dataset(registry):
 def test_impossible_shapes_fail_up_front(registry):
     with pytest.raises(IncompatibleError, match="timm:inception_v3. cannot take 3x32x32"):
         registry.model("timm:inception_v3").load()(10, CIFAR, None)  # found by the build-time forward pass
-    assert registry.model("timm:resnet18").incompatibility((1, 28, 28))  # below the family's 32px
+    assert registry.model("timm:resnet18").incompatibility((1, 28, 28)) is None  # no blanket minimum size
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_small_100"])
+def test_convolutional_models_take_mnist_digits(registry, one_thread, name):
+    model = registry.model(f"timm:{name}").load()(10, (1, 28, 28), None)
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
 def test_local_weights_file(registry, tmp_path):

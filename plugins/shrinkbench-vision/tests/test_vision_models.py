@@ -72,7 +72,7 @@ def test_torchvision_family_is_lazy_and_lists_resnet18(registry):
     family = registry.get("models", "torchvision:*")
     assert isinstance(family, ModelFamilySpec)
     assert "torchvision:resnet18" in [e.name for e in registry.list("models", "torchvision:res*")]
-    assert registry.model("torchvision:resnet18").incompatibility(MNIST)  # 28px < 32px
+    assert registry.model("torchvision:resnet18").incompatibility(MNIST) is None  # no blanket minimum size
 
 
 def test_torchvision_resnet18_builds_with_10_classes(registry, one_thread):
@@ -91,9 +91,18 @@ def test_torchvision_heads_are_found(registry, name, head, one_thread):
     assert find_classifier(model) == head
 
 
-def test_torchvision_size_limits(registry):
-    with pytest.raises(IncompatibleError, match="63px"):
-        registry.model("torchvision:alexnet").load()(10, CIFAR, None)
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_torchvision_models_take_mnist_digits(registry, name, one_thread):
+    model = registry.model(f"torchvision:{name}").load()(10, MNIST, None)
+    assert model.training  # the build-time forward pass restored the mode
+    assert model(torch.randn(3, *MNIST)).shape == (3, 10)
+
+
+def test_torchvision_size_limits_are_found_by_a_forward_pass(registry):
+    with pytest.raises(IncompatibleError, match=r"^model 'torchvision:alexnet' cannot take 1x28x28 inputs: ") as info:
+        registry.model("torchvision:alexnet").load()(10, MNIST, None)  # its pooling runs out of pixels
+    assert "\n" not in str(info.value)
+    assert registry.model("torchvision:alexnet").load()(10, (3, 64, 64), None)(torch.randn(1, 3, 64, 64)).shape == (1, 10)
 
 
 def test_local_pretrained_weights_replace_the_head(registry, tmp_path):

@@ -6,6 +6,7 @@ import click
 
 from .app import ShrinkBenchGroup, disable_plugins
 from .commands.bench import bench
+from .commands.check_models import check_models
 from .commands.compare import compare
 from .commands.list_cmd import list_command
 from .commands.new_plugin import new_plugin
@@ -28,15 +29,19 @@ def cli(disabled: tuple[str, ...]) -> None:
     """ShrinkBench: fair, reproducible benchmarks of neural-network pruning methods.
 
     Everything but the pruning method is fixed (data, model, dense weights, finetuning recipe, metrics), so
-    results of different strategies compare directly. Strategies, models, datasets and metrics come from
-    installed plugins.
+    results of different strategies compare directly. Strategies, models, datasets, metrics, schedules and
+    executors come from installed plugins.
 
     \b
     Quick start:
       shrinkbench list                    what is installed
-      shrinkbench bench                   default benchmark on the bundled MNIST subset (~2 min on 2 CPUs)
+      shrinkbench bench                   default benchmark on the bundled MNIST subset (DEFAULT_BENCH_TIME)
       shrinkbench report DIR              table, plots and report.html of a results directory
-      shrinkbench compare DIR1 DIR2       several results directories in one table and pair of plots
+      shrinkbench compare DIR1 DIR2       several results directories in one table and set of plots
+      shrinkbench check-models 'timm:*'   does every zoo model prune, train masked and count right?
+
+    Exit codes: 0 success; 1 some runs (or model checks) failed; 2 bad input (one line on stderr, nothing
+    written); 130 interrupted (completed runs are kept; the same command resumes).
     """
     disable_plugins(disabled)
 
@@ -45,4 +50,5 @@ cli.add_command(list_command)
 cli.add_command(bench)
 cli.add_command(report)
 cli.add_command(compare)
+cli.add_command(check_models)
 cli.add_command(new_plugin)

@@ -1,5 +1,6 @@
 """Facts about a model's modules that every part of ShrinkBench agrees on: which module is the classifier,
-which module owns a parameter, and how to run a model in eval mode without disturbing it.
+which module owns a parameter, how to run a model in eval mode without disturbing it, and whether a model
+takes an input shape at all.
 
 One definition each, used by the pruning helpers, the metrics, the engine, the test kit and the zoo plugins.
 """
@@ -7,11 +8,14 @@ One definition each, used by the pruning helpers, the metrics, the engine, the t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import torch
 from torch import nn
 
-__all__ = ["CLASSIFIER_ATTR", "eval_mode", "find_classifier", "owner_module", "set_classifier"]
+from .errors import IncompatibleError
+
+__all__ = ["CLASSIFIER_ATTR", "check_forward", "eval_mode", "find_classifier", "owner_module", "set_classifier"]
 
 CLASSIFIER_ATTR = "shrinkbench_classifier"
 """The model attribute naming its classifier module (qualified name); strategies leave that layer dense."""
@@ -92,3 +96,28 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+_FORWARD_ERRORS = (AssertionError, ValueError, RuntimeError, IndexError, ZeroDivisionError)
+"""What a model raises when an input is too small for its down-sampling or the wrong shape for its layers."""
+
+
+def check_forward(model: nn.Module, name: str, input_shape: Sequence[int]) -> None:
+    """Run one zero input of ``input_shape`` (no batch axis) through ``model`` in eval mode without autograd.
+
+    Every module's mode is restored. Raises :class:`IncompatibleError` (``model NAME cannot take CxHxW
+    inputs: ...``, one line) when the architecture cannot take that shape; other errors, running out of
+    memory included, propagate.
+    """
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    except _FORWARD_ERRORS as exc:
+        if isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc):
+            raise
+        shape = "x".join(str(s) for s in input_shape)
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        text = text if len(text) <= 200 else text[:200] + "..."
+        raise IncompatibleError(f"model {name!r} cannot take {shape} inputs: {text}") from None

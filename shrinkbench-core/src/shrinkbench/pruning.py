@@ -27,6 +27,7 @@ from .masking import Masks
 from .modules import eval_mode, find_classifier, owner_module
 
 __all__ = [
+    "ATTENTION_WEIGHTS",
     "PRUNABLE_TYPES",
     "Batch",
     "Masks",
@@ -44,29 +45,51 @@ __all__ = [
     "weights_to_keep",
 ]
 
-PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+)
+"""Module types (subclasses included) whose ``weight`` is the weight of a linear or convolution operation."""
+
+ATTENTION_WEIGHTS: tuple[str, ...] = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+"""The ``nn.MultiheadAttention`` parameters used as linear weights (packed, or separate when kdim/vdim differ)."""
 
 Batch = tuple[Tensor, Tensor]
 """A training or evaluation batch: ``(inputs, integer targets)``."""
 
 
-def prunable_parameters(model: nn.Module, include_classifier: bool = False) -> dict[str, nn.Parameter]:
+def prunable_parameters(
+    model: nn.Module, include_classifier: bool = False, *, include_embeddings: bool = False
+) -> dict[str, nn.Parameter]:
     """The weights a strategy may prune, by qualified parameter name, in module order.
 
-    These are the ``weight`` tensors of linear and convolution layers; the classifier's weight is left out
-    unless ``include_classifier`` is true (as in ShrinkBench). Parameters shared by several modules appear once.
+    These are the tensors used as the weight of a linear or convolution operation: the ``weight`` of every
+    :data:`PRUNABLE_TYPES` module (``nn.MultiheadAttention.out_proj`` included) and the
+    :data:`ATTENTION_WEIGHTS` of every ``nn.MultiheadAttention``; ``nn.Embedding`` weights only when
+    ``include_embeddings`` is true. Norms, biases, position embeddings and class tokens never are. The
+    classifier's weight is left out unless ``include_classifier`` is true (as in ShrinkBench). Parameters
+    shared by several modules appear once, under their first name.
     """
     skip = None if include_classifier else find_classifier(model)
     out: dict[str, nn.Parameter] = {}
     seen: set[int] = set()
     for name, module in model.named_modules():
-        if not isinstance(module, PRUNABLE_TYPES) or name == skip:
+        if name == skip:
             continue
-        weight = getattr(module, "weight", None)
-        if isinstance(weight, nn.Parameter) and id(weight) not in seen:
-            seen.add(id(weight))
-            out[f"{name}.weight" if name else "weight"] = weight
+        for attr in _weight_attributes(module, include_embeddings):
+            weight = getattr(module, attr, None)
+            if isinstance(weight, nn.Parameter) and id(weight) not in seen:
+                seen.add(id(weight))
+                out[f"{name}.{attr}" if name else attr] = weight
     return out
+
+
+def _weight_attributes(module: nn.Module, include_embeddings: bool) -> tuple[str, ...]:
+    """The names of ``module``'s own parameters that :func:`prunable_parameters` may return."""
+    if isinstance(module, PRUNABLE_TYPES) or (include_embeddings and isinstance(module, nn.Embedding)):
+        return ("weight",)
+    if isinstance(module, nn.MultiheadAttention):
+        return ATTENTION_WEIGHTS
+    return ()
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -197,6 +220,8 @@ class PruningContext:
     ``batches()`` yields training batches ``(inputs, targets)`` for data-driven strategies (``None`` when
     the caller gives no data), already on the model's device; ``generator`` is seeded from ``seed`` for any
     randomness; ``loss_fn(logits, targets)`` is the loss of the run's recipe (cross-entropy by default).
+    ``dense_parameters`` is the parameter count of the dense model the run started from: a structured
+    strategy's target is relative to it, also when a schedule prunes an already shrunken model again.
     """
 
     model: nn.Module
@@ -205,6 +230,7 @@ class PruningContext:
     seed: int = 0
     batches: Callable[[], Iterator[Batch]] | None = None
     loss_fn: LossFn = field(default=cross_entropy)
+    dense_parameters: int | None = None
 
     @property
     def generator(self) -> torch.Generator:

@@ -60,6 +60,9 @@ def activation_scores(ctx: PruningContext) -> dict[str, Tensor]:
     Linear: ``score[o, i] = |w[o, i]| * mean over examples (and leading axes) of |x[:, i]|``.
     ConvNd: ``score[o, i, k...] = |w[o, i, k...]| * mean over examples and positions of |x[:, c(o, i)]|``,
     where ``c(o, i)`` is the input channel that weight reads (``i`` shifted by the group of ``o``).
+    ConvTransposeNd: ``score[i, o, k...] = |w[i, o, k...]| * mean|x[:, i]|`` (the input channel is axis 0).
+    ``nn.MultiheadAttention``: the rows of ``in_proj_weight`` that project the query, key and value are scaled
+    by the mean |query|, |key| and |value| features; ``q/k/v_proj_weight`` by their own input's.
     """
     means = input_activation_means(ctx)
     scores = {}
@@ -69,33 +72,55 @@ def activation_scores(ctx: PruningContext) -> dict[str, Tensor]:
     return scores
 
 
+_ATTENTION_INPUTS = {"in_proj_weight": ("query", "key", "value"), "q_proj_weight": ("query",),
+                     "k_proj_weight": ("key",), "v_proj_weight": ("value",)}
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _inputs_of(name: str, module: nn.Module) -> tuple[str, ...]:
+    """Which forward arguments of its owner ``module`` the prunable parameter ``name`` multiplies."""
+    if isinstance(module, nn.MultiheadAttention):
+        return _ATTENTION_INPUTS[name.rpartition(".")[2]]
+    return ("input",)
+
+
 def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
     """Mean |input| per input feature/channel of every prunable weight's layer, over ``ctx.batch()``.
 
     The model runs once in eval mode under ``torch.no_grad()`` (BatchNorm statistics and dropout untouched;
     every module's mode is restored and the temporary forward-pre-hooks removed). A layer called several
-    times averages over all calls. A layer whose ``forward`` never runs (e.g. ``MultiheadAttention.out_proj``,
-    read by a functional call) gets the mean of the other layers' values, with a warning.
+    times averages over all calls. An ``nn.MultiheadAttention`` weight reads the module's query, key or value
+    argument; the packed ``in_proj_weight`` gets one row per block, shape ``(3, embed_dim)``. A layer whose
+    ``forward`` never runs (e.g. ``MultiheadAttention.out_proj``, read by a functional call) gets the mean of
+    the other layers' values, with a warning.
     """
     model = ctx.model
-    sums: dict[str, Tensor] = {}
-    counts: dict[str, int] = {}
+    sums: dict[tuple[str, str], Tensor] = {}
+    counts: dict[tuple[str, str], int] = {}
 
-    def recorder(name: str, module: nn.Module):
-        def record(_module: nn.Module, args: tuple) -> None:
-            if not args or not isinstance(args[0], Tensor):
-                return
-            x = args[0].detach()
-            axis = x.dim() - 1 if isinstance(module, nn.Linear) else x.dim() - module.weight.dim() + 1
-            reduce = [d for d in range(x.dim()) if d != axis]
-            total = x.abs().float().sum(dim=reduce)
-            sums[name] = sums[name] + total if name in sums else total
-            counts[name] = counts.get(name, 0) + x.numel() // x.shape[axis]
+    def add(key: tuple[str, str], x: Tensor, axis: int) -> None:
+        x = x.detach()
+        total = x.abs().float().sum(dim=[d for d in range(x.dim()) if d != axis])
+        sums[key] = sums[key] + total if key in sums else total
+        counts[key] = counts.get(key, 0) + x.numel() // x.shape[axis]
+
+    def recorder(module_name: str, module: nn.Module):
+        def record(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+            if isinstance(module, nn.MultiheadAttention):
+                for index, arg in enumerate(("query", "key", "value")):
+                    x = args[index] if len(args) > index else kwargs.get(arg)
+                    if isinstance(x, Tensor):
+                        add((module_name, arg), x, x.dim() - 1)
+            elif args and isinstance(args[0], Tensor):
+                x = args[0]
+                axis = x.dim() - 1 if isinstance(module, nn.Linear) else x.dim() - module.weight.dim() + 1
+                add((module_name, "input"), x, axis)
 
         return record
 
-    handles = [owner_module(model, name).register_forward_pre_hook(recorder(name, owner_module(model, name)))
-               for name in ctx.prunable]
+    owners = {name.rpartition(".")[0]: owner_module(model, name) for name in ctx.prunable}
+    handles = [module.register_forward_pre_hook(recorder(module_name, module), with_kwargs=True)
+               for module_name, module in owners.items()]
     inputs, _targets = ctx.batch()
     device = next(iter(ctx.prunable.values())).device
     try:
@@ -104,7 +129,12 @@ def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
     finally:
         for handle in handles:
             handle.remove()
-    means = {name: sums[name] / counts[name] for name in sums}
+    means: dict[str, Tensor] = {}
+    for name in ctx.prunable:
+        keys = [(name.rpartition(".")[0], arg) for arg in _inputs_of(name, owner_module(model, name))]
+        if all(key in sums for key in keys):
+            rows = [sums[key] / counts[key] for key in keys]
+            means[name] = torch.stack(rows) if len(rows) > 1 else rows[0]
     unseen = [name for name in ctx.prunable if name not in means]
     if unseen:
         fill = torch.cat([m.reshape(-1) for m in means.values()]).mean() if means else torch.tensor(1.0)
@@ -117,14 +147,25 @@ def input_activation_means(ctx: PruningContext) -> dict[str, Tensor]:
 
 
 def _input_width(weight: Tensor, module: nn.Module) -> int:
+    if isinstance(module, _TRANSPOSED):
+        return weight.shape[0]
     return weight.shape[1] * getattr(module, "groups", 1)
 
 
 def _broadcast_to_weight(mean: Tensor, weight: Tensor, module: nn.Module) -> Tensor:
-    """Per-input values (length in_features / in_channels) arranged to multiply ``weight`` elementwise."""
+    """Per-input values (length in_features / in_channels) arranged to multiply ``weight`` elementwise.
+
+    For attention weights ``mean`` may hold one row per block of the weight's rows (query, key, value).
+    """
+    mean = mean.to(weight.device)
+    if isinstance(module, nn.MultiheadAttention):
+        blocks = mean.reshape(-1, 1, weight.shape[1])
+        return blocks.expand(-1, weight.shape[0] // blocks.shape[0], -1).reshape(weight.shape)
+    if isinstance(module, _TRANSPOSED):
+        return mean.reshape(-1, *([1] * (weight.dim() - 1)))
     out_dim, in_per_group = weight.shape[0], weight.shape[1]
     groups = getattr(module, "groups", 1)
     if groups == 1:
-        return mean.reshape(1, in_per_group, *([1] * (weight.dim() - 2))).to(weight.device)
+        return mean.reshape(1, in_per_group, *([1] * (weight.dim() - 2)))
     per_weight = mean.reshape(groups, 1, in_per_group).expand(groups, out_dim // groups, in_per_group)
-    return per_weight.reshape(out_dim, in_per_group, *([1] * (weight.dim() - 2))).to(weight.device)
+    return per_weight.reshape(out_dim, in_per_group, *([1] * (weight.dim() - 2)))

@@ -26,7 +26,7 @@ from shrinkbench.engine.executors import ExecutorContext, int_option
 from shrinkbench.engine.run import RunTask
 from shrinkbench.errors import ShrinkBenchError
 
-__all__ = ["RayExecutor", "create"]
+__all__ = ["RayExecutor", "create", "local_temp_dir"]
 
 FILES = ("shared", "driver")
 
@@ -75,9 +75,10 @@ class RayExecutor:
         if ray.is_initialized():
             return self
         _check_reachable(self.address)
+        temp_dir = local_temp_dir() if self.address is None else None
         try:
             if self.address is None:
-                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=temp_dir)
             else:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # noqa: BLE001 - every connection failure is the user's to fix
@@ -171,6 +172,24 @@ def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
         raise ShrinkBenchError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
                                f"({exc.strerror or exc}); start the cluster with 'ray start --head' or fix the "
                                "address") from None
+
+
+def local_temp_dir() -> str | None:
+    """Where a local Ray instance should keep its session files, or None for Ray's own choice.
+
+    Ray's choice is ``$RAY_TMPDIR``, else ``$TMPDIR``, else ``/tmp`` (plus ``/ray``); its workers refuse to start
+    when that lies inside the active virtualenv (``$VIRTUAL_ENV``) -- nox and tox put ``$TMPDIR`` there -- and
+    ``ray.init`` then waits for them forever. Then ``/tmp`` (or ``/var/tmp``, or the home directory) is used.
+    """
+    venv = os.environ.get("VIRTUAL_ENV")
+    base = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or tempfile.gettempdir()
+    if not venv or not Path(base).resolve().is_relative_to(Path(venv).resolve()):
+        return None
+    for candidate in ("/tmp", "/var/tmp", str(Path.home())):
+        if os.access(candidate, os.W_OK) and not Path(candidate).resolve().is_relative_to(Path(venv).resolve()):
+            return os.path.join(candidate, "ray")
+    raise ShrinkBenchError(f"the temporary directory {base} lies inside the virtualenv {venv}, where Ray's workers "
+                           "refuse to start; set RAY_TMPDIR to a directory outside it")
 
 
 def _drain(events: Any, emit: Emit) -> None:

@@ -22,11 +22,8 @@ from . import importance
 from .graph import channel_groups, remove, trace
 from .search import dry_run, search
 
-__all__ = ["DENSE_ATTR", "TAYLOR_BATCHES", "bn_scale", "l1_filter", "shrink", "taylor_channel"]
+__all__ = ["TAYLOR_BATCHES", "bn_scale", "l1_filter", "shrink", "taylor_channel"]
 
-DENSE_ATTR = "shrinkbench_dense_parameters"
-"""Model attribute holding its parameter count before the first removal: targets stay relative to the dense
-model when a schedule prunes the same model again (the context gives only the target)."""
 TAYLOR_BATCHES = 4
 """Training batches over which ``taylor-channel`` averages its importance."""
 
@@ -73,7 +70,7 @@ def shrink(ctx: PruningContext, scorer: Scorer, scope: str, criterion: str, batc
     who = type(model).__name__
     data = _first_batches(ctx, batches)
     example = data[0][0][:1]
-    dense = getattr(model, DENSE_ATTR, None) or count_parameters(model)
+    dense = ctx.dense_parameters or count_parameters(model)  # the target is relative to the dense model
     graph = trace(model, example)
     groups, blocked = channel_groups(graph, model)
     if not groups:
@@ -85,7 +82,6 @@ def shrink(ctx: PruningContext, scorer: Scorer, scope: str, criterion: str, batc
         raise ShrinkBenchError(f"no removable channel group of {who} can be ranked by {criterion}")
     plan = search(lambda p: dry_run(model, example, p), scores, scope, dense, ctx.compression, who)
     remove(graph, model, plan)
-    setattr(model, DENSE_ATTR, dense)
 
 
 def _first_batches(ctx: PruningContext, count: int) -> list[Batch]:

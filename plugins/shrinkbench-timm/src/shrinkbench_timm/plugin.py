@@ -9,6 +9,5 @@ from shrinkbench import ModelFamilySpec, hookimpl
 def shrinkbench_models() -> list[ModelFamilySpec]:
     """Every architecture of ``timm.list_models()`` as ``timm:<name>``."""
     return [
-        ModelFamilySpec("timm", "timm model", "shrinkbench_timm.names:names", "shrinkbench_timm.zoo:build",
-                        min_size=32),
+        ModelFamilySpec("timm", "timm model", "shrinkbench_timm.names:names", "shrinkbench_timm.zoo:build"),
     ]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import torch
 from torch import nn
 
-from shrinkbench import eval_mode, find_classifier, set_classifier
+from shrinkbench import find_classifier, set_classifier
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError
+from shrinkbench.modules import check_forward
 
 from . import weights
 from .offline import import_timm
@@ -48,7 +48,7 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
     if source is not None and source.tag is None:
         first_conv = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv")
         weights.load_file_into(model, source.path, classifier, first_conv if isinstance(first_conv, str) else None)
-    check_forward(model, name, input_shape)
+    check_forward(model, f"timm:{name}", input_shape)
     return set_classifier(model, classifier)
 
 
@@ -68,17 +68,6 @@ def _create(timm: ModuleType, arch: str, kwargs: dict, size: tuple[int, int]) ->
         return timm.create_model(arch, **kwargs)
     except _BUILD_ERRORS as exc:
         raise IncompatibleError(f"{where} cannot be built for this dataset: {_first_line(exc)}") from None
-
-
-def check_forward(model: nn.Module, name: str, input_shape: tuple[int, int, int]) -> None:
-    """Run one zero image through ``model`` (eval mode, no grad), restoring its modes; raise
-    :class:`IncompatibleError` when the architecture cannot take that shape."""
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    except _BUILD_ERRORS as exc:
-        shape = "x".join(str(s) for s in input_shape)
-        raise IncompatibleError(f"model 'timm:{name}' cannot take {shape} inputs: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

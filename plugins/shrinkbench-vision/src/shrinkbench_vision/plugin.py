@@ -59,6 +59,6 @@ def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
         ModelSpec("vgg-bn-drop", "CIFAR VGG with batch norm and dropout, cifar.torch (15.0M params)",
                   _M + "vgg:vgg_bn_drop", max_size=32),
         ModelFamilySpec("torchvision", "torchvision classification model", _M + "torchvision_family:names",
-                        _M + "torchvision_family:build", min_size=32),
+                        _M + "torchvision_family:build"),
     ]
     return specs

@@ -153,7 +153,7 @@ def prune_structured(registry: Registry, config: SweepConfig, run: RunSpec, mode
                        include_classifier=config.include_classifier, loss_fn=recipe_loss(config.finetune))
     torch.manual_seed(run.seed)
     with registry.blame("strategies", spec.name):
-        spec.load()(ctx)
+        spec.load()(replace(ctx, dense_parameters=dense_params))
     achieved = dense_params / count_parameters(model)
     if abs(achieved / compression - 1) > STRUCTURED_TOLERANCE:
         raise CompressionError(f"strategy {spec.name!r} achieved {achieved:.2f}x for target {compression:g}x "

@@ -5,6 +5,8 @@ dataset's channels. ``pretrained`` is either the path of a local state dict, or 
 (``DEFAULT``, ``IMAGENET1K_V1``, ``ResNet18_Weights.IMAGENET1K_V2``) that must already be in torch's hub cache
 (``$TORCH_HOME/hub/checkpoints``). Nothing is downloaded: missing weights raise :class:`WeightsNotFoundError`.
 When the weights were trained for another number of classes, their head is dropped and a fresh one kept.
+A one-example forward pass at build time turns "this architecture cannot take these images" (too small for its
+down-sampling, a fixed size) into an :class:`IncompatibleError` before any training starts.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ from shrinkbench import find_classifier, set_classifier
 from shrinkbench.cache import cached_names
 from shrinkbench.checkpoints import weights_file
 from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, WeightsNotFoundError
+from shrinkbench.modules import check_forward
 
 from .weights import load_weights
-
-# Smallest image side that survives the model's down-sampling (found by running each model); others take 32.
-MIN_SIZE = {"alexnet": 63, "inception_v3": 75, "maxvit_t": 224}
 
 
 def names() -> list[str]:
@@ -42,19 +42,15 @@ def names() -> list[str]:
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None) -> nn.Module:
     """Build torchvision's ``name`` for ``num_classes`` and ``(C, H, W)`` inputs, optionally with local weights.
 
-    Raises :class:`IncompatibleError` when the model cannot take that image size, :class:`WeightsNotFoundError`
-    when ``pretrained`` names weights that are not on this machine.
+    Raises :class:`IncompatibleError` when the model cannot take that input shape (found by building it and
+    running one example), :class:`WeightsNotFoundError` when ``pretrained`` names weights that are not on this
+    machine.
     """
     from torchvision import models
 
     if name not in models.list_models(module=models):
         raise UnknownNameError("model", f"torchvision:{name}", [f"torchvision:{n}" for n in names()])
     channels, height, width = input_shape
-    smallest = MIN_SIZE.get(name, 32)
-    if min(height, width) < smallest:
-        raise IncompatibleError(
-            f"model 'torchvision:{name}' needs images of at least {smallest}px, the dataset's are {min(height, width)}px"
-        )
     weights_file = resolve_pretrained(name, pretrained)
     try:
         model = models.get_model(name, weights=None, num_classes=num_classes, **_size_kwargs(name, height, width))
@@ -67,6 +63,7 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
         load_weights(model, weights_file, skip_prefix=classifier)
     if channels != 3:
         adapt_first_conv(model, channels)
+    check_forward(model, f"torchvision:{name}", input_shape)
     return set_classifier(model, classifier)
 
 

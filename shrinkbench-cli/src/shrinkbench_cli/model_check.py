@@ -1,0 +1,131 @@
+"""What ``shrinkbench check-models`` checks on one model: it builds at a small size, prunes to the target,
+trains under masks with pruned weights exactly zero and kept weights moving, and its MACs are right.
+
+Runs inside the command's per-model process. Problems are one-line strings; those starting with ``note:``
+describe the model (layer collapse, weights nobody prunes) and do not fail it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+SIDES = (32, 64, 224)
+STEPS = 20
+BATCH = 8  # batch norm over fewer examples is unstable once depthwise kernels are pruned
+NUM_CLASSES = 10
+MAC_TOLERANCE = 0.01
+LR = 0.01
+MOVABLE = 1e-6  # relative change; float32 resolves 1.2e-7
+
+
+def check_one(plugin_set, name: str, strategy: str, compression: float, seed: int) -> dict:  # noqa: ANN001
+    """Build ``name``, prune it, train it under masks and count its MACs; the row of the result table."""
+    import torch
+
+    from shrinkbench.masking import apply_masks, validate_masks
+    from shrinkbench.plugins import registry_for
+    from shrinkbench.pruning import count_parameters, make_context
+
+    registry = registry_for(plugin_set)
+    torch.manual_seed(seed)  # the model's initial weights
+    model, shape, refusal = build_smallest(registry, name)
+    if model is None:
+        return {"status": "skipped", "reason": f"cannot build: {refusal}"}
+    generator = torch.Generator().manual_seed(seed)
+    batches = [(torch.randn((BATCH, *shape), generator=generator),
+                torch.randint(NUM_CLASSES, (BATCH,), generator=generator)) for _ in range(STEPS)]
+    ctx = make_context(model, compression, seed, batches=lambda: iter(batches))
+    masks = registry.strategy(strategy).load()(ctx)
+    validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {strategy!r}")
+    kept_before = {n: p.detach()[masks[n]].clone() for n, p in ctx.prunable.items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+    apply_masks(model, masks).enforce(optimizer)
+    movable: set[str] = set()
+    problems = [train(model, optimizer, batches, lambda: find_movable(ctx.prunable, masks, movable)),
+                *weight_problems(ctx.prunable, masks, kept_before, movable)]
+    row = count_check(model, batches[0][0][:1])
+    found = [p for p in [*problems, row.pop("problem")] if p]
+    failures = [p for p in found if not p.startswith("note:")]
+    nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
+    return {"status": "failed" if failures else "ok", "reason": "; ".join(failures or found), "px": shape[-1],
+            "compression": round(count_parameters(model) / nonzero, 4), **row}
+
+
+def weight_problems(prunable: dict, masks: dict, kept_before: dict, movable: set[str]) -> list[str]:
+    """Pruned entries that are not zero; ``movable`` tensors whose kept entries never changed. Unchanged
+    tensors that no training step could move (layer collapse, vanishing gradients) give a note instead."""
+    import torch
+
+    revived = [n for n, p in prunable.items() if p.detach()[~masks[n]].count_nonzero()]
+    unchanged = [n for n, p in prunable.items()
+                 if kept_before[n].numel() and torch.equal(p.detach()[masks[n]], kept_before[n])]
+    frozen = [n for n in unchanged if n in movable]
+    starved = [n for n in unchanged if n not in movable]
+    collapsed = sum(not m.any() for m in masks.values())
+    return [f"{len(revived)} weight tensors grew pruned entries back ({revived[0]})" if revived else "",
+            f"kept weights of {len(frozen)} tensors never changed ({frozen[0]})" if frozen else "",
+            f"note: no usable gradient reaches {len(starved)} tensors ({collapsed} fully pruned)" if starved else ""]
+
+
+def find_movable(prunable: dict, masks: dict, found: set[str]) -> None:
+    """Add to ``found`` the weights whose current ``.grad`` would move a kept entry by more than
+    :data:`MOVABLE` of its value in a plain SGD step of lr :data:`LR` (well above float32 rounding)."""
+    for name, weight in prunable.items():
+        if name not in found and weight.grad is not None:
+            if ((LR * weight.grad).abs() > MOVABLE * weight.detach().abs())[masks[name]].any():
+                found.add(name)
+
+
+def count_check(model, x) -> dict:  # noqa: ANN001
+    """MACs of ``x`` by ShrinkBench and by FlopCounterMode, speedup, and the problem when they disagree (or a
+    note naming weights read by a counted operation that are not prunable, the classifier aside)."""
+    from shrinkbench.metrics import flops
+    from shrinkbench.metrics.macs import count_ops, total_macs
+    from shrinkbench.pruning import prunable_parameters
+
+    ops = count_ops(model, x)
+    macs, nonzero = total_macs(ops)
+    reference = flops.torch_flop_count(model, x) / 2
+    unprunable = sorted({op.weight for op in ops if op.weight} - set(prunable_parameters(model, True)))
+    problem = f"note: {len(unprunable)} weights read by counted operations are not prunable ({unprunable[0]})" \
+        if unprunable else ""
+    if abs(macs - reference) > MAC_TOLERANCE * reference:
+        problem = f"MACs {macs:,} vs FlopCounterMode {reference:,.0f}"
+    speedup = round(macs / nonzero, 4) if nonzero else float("inf")
+    return {"macs": macs, "reference_macs": reference, "speedup": speedup, "problem": problem}
+
+
+def train(model, optimizer, batches: list, after_backward: Callable[[], None] | None = None) -> str | None:  # noqa: ANN001
+    """SGD steps in train mode on ``batches`` (``after_backward`` runs before each step); the problem when the
+    loss stops being finite, else ``None``."""
+    import torch
+
+    model.train()
+    for step, (x, y) in enumerate(batches, 1):
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        if not torch.isfinite(loss):
+            return f"loss is {loss.item()} at step {step}"
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        optimizer.step()
+    return None
+
+
+def build_smallest(registry, name: str):  # noqa: ANN001, ANN201
+    """``(model, input shape, None)`` at the first of :data:`SIDES` the model takes, else ``(None, None, why)``."""
+    from shrinkbench.errors import IncompatibleError
+
+    spec = registry.model(name)
+    refusal = "no size fits"
+    for side in SIDES:
+        shape = (spec.in_channels or 3, side, side)
+        reason = spec.incompatibility(shape)
+        if reason is None:
+            try:
+                return spec.load()(NUM_CLASSES, shape, None), shape, None
+            except IncompatibleError as exc:
+                reason = str(exc)
+        refusal = reason
+    return None, None, refusal

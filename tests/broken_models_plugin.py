@@ -1,0 +1,40 @@
+"""A model family whose members fail ``check-models`` in known ways (registered with SHRINKBENCH_PLUGINS)."""
+
+from __future__ import annotations
+
+import time
+
+from shrinkbench import ModelFamilySpec, hookimpl
+from shrinkbench.errors import IncompatibleError
+
+
+@hookimpl
+def shrinkbench_models() -> list[ModelFamilySpec]:
+    """``broken:diverges`` (trains to NaN), ``broken:hangs``, ``broken:hog`` (8 GB), ``broken:refuses``."""
+    return [ModelFamilySpec("broken", "a model that fails check-models", "broken_models_plugin:names",
+                            "broken_models_plugin:build")]
+
+
+def names() -> list[str]:
+    """The members of the family."""
+    return ["diverges", "hangs", "hog", "refuses"]
+
+
+def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None):
+    """An MLP whose logits are scaled by 1e20 (one SGD step sends them to infinity), or the named failure."""
+    import torch
+    from torch import nn
+
+    if name == "refuses":
+        raise IncompatibleError(f"model 'broken:refuses' takes no {input_shape} input")
+    if name == "hangs":
+        time.sleep(600)
+    if name == "hog":
+        torch.ones(2 * 2**30)  # 8 GB: more than the address-space limit the test sets
+
+    class Diverges(nn.Sequential):
+        def forward(self, x):
+            return super().forward(x) * 1e20
+
+    return Diverges(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], 16),
+                    nn.Linear(16, num_classes))

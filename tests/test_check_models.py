@@ -1,0 +1,51 @@
+"""``check-models`` on real torchvision/timm models and on a family that fails in every way it can."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import cli_env
+
+CHECK = "from shrinkbench_cli.commands.check_models import check_models; check_models()"
+
+
+def check_models(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = cli_env(tmp_path / "cache", SHRINKBENCH_PLUGINS="broken_models_plugin",
+                  PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", CHECK, *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
+
+
+def test_each_model_is_checked_in_its_own_limited_process(tmp_path):
+    result = check_models(tmp_path, "torchvision:resnet18", "timm:resnet18", "broken:diverges", "broken:hog",
+                          "broken:refuses", "--memory-gb", "6", "--json", str(tmp_path / "rows.json"),
+                          "--csv", str(tmp_path / "rows.csv"))
+    assert result.returncode == 1, result.stdout + result.stderr  # a model that built failed
+    rows = {row["model"]: row for row in json.loads((tmp_path / "rows.json").read_text())}
+    assert list(rows) == ["broken:diverges", "broken:hog", "broken:refuses", "timm:resnet18", "torchvision:resnet18"]
+    for name in ("timm:resnet18", "torchvision:resnet18"):
+        assert rows[name]["status"] == "ok" and rows[name]["px"] == 32, rows[name]
+        assert rows[name]["compression"] == 4.0 and rows[name]["macs"] == rows[name]["reference_macs"]
+    outcome = {name: (row["status"], row["reason"]) for name, row in rows.items()}
+    assert outcome["broken:diverges"] == ("failed", "loss is nan at step 2")
+    assert outcome["broken:hog"] == ("failed", "out of memory (limit 6 GB)")
+    assert outcome["broken:refuses"] == ("skipped", "cannot build: model 'broken:refuses' takes no (3, 224, 224) input")
+    assert "2 ok, 2 failed, 1 skipped" in result.stdout
+    assert (tmp_path / "rows.csv").read_text().startswith("model,status,px,seconds,reason,")
+
+
+def test_a_hanging_model_is_killed_at_the_timeout(tmp_path):
+    result = check_models(tmp_path, "broken:hangs", "--timeout", "2", "--json", str(tmp_path / "rows.json"))
+    assert result.returncode == 1
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert (row["status"], row["reason"]) == ("failed", "timed out after 2 s") and row["seconds"] < 10
+
+
+def test_a_model_that_cannot_be_built_is_skipped_not_failed(tmp_path):
+    result = check_models(tmp_path, "broken:refuses")
+    assert result.returncode == 0, result.stderr
+    assert "0 ok, 0 failed, 1 skipped" in result.stdout
