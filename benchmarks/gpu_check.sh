@@ -2,7 +2,7 @@
 # The GPU evidence of the accelerated engine, as ONE script for a lent CUDA machine (see benchmarks/README.md).
 #
 # Prepare on the development machine (no GPU needed), from the repository root:
-#   uv build --all-packages -o .whl && pip download --no-deps -d .whl thop platformdirs
+#   uv build --all-packages -o .whl && pip download --no-deps -d .whl platformdirs
 # then run on the GPU machine, carrying .whl:
 #   bash benchmarks/gpu_check.sh            # about 5 minutes on one H100/H200
 # It installs the wheels into /tmp/site (no network), prints the GPU, runs benchmarks/epoch_time.py eager and

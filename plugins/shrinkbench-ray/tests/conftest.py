@@ -17,10 +17,11 @@ os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
 def toy_plugin_environment(tmp_path_factory):
     """SHRINKBENCH_PLUGINS names the toy plugin, PYTHONPATH finds it -- set before any Ray instance starts, so
     its workers inherit both."""
-    saved = {k: os.environ.get(k) for k in ("SHRINKBENCH_PLUGINS", "PYTHONPATH", "SHRINKBENCH_CACHE")}
+    saved = {k: os.environ.get(k) for k in ("SHRINKBENCH_PLUGINS", "PYTHONPATH", "SHRINKBENCH_CACHE", "RAY_TOY_LOG")}
     os.environ["SHRINKBENCH_PLUGINS"] = "ray_toy_plugin"
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), saved["PYTHONPATH"]) if p)
     os.environ["SHRINKBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["RAY_TOY_LOG"] = str(tmp_path_factory.mktemp("strategy-calls"))
     import sys
 
     sys.path.insert(0, str(HERE))

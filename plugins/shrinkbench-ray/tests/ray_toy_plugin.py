@@ -4,12 +4,14 @@ Ray workers import it too: its folder is on PYTHONPATH)."""
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from shrinkbench import DatasetSpec, ModelSpec, StrategySpec, hookimpl
+from shrinkbench import DatasetSpec, MetricSpec, ModelSpec, StrategySpec, hookimpl
 
 
 def blobs(split: str, root=None, augment: bool = False) -> TensorDataset:
@@ -37,6 +39,21 @@ def magnitude(ctx):
     return ctx.masks({n: p.detach().abs() for n, p in ctx.prunable.items()})
 
 
+def slow(ctx):
+    """Global |w| after a 1 s pause; opens a record of this run in $RAY_TOY_LOG (``clock`` closes it)."""
+    (Path(os.environ["RAY_TOY_LOG"]) / f"{os.getpid()}-{time.time()}").write_text("")
+    time.sleep(1.0)
+    return magnitude(ctx)
+
+
+def clock(ctx):
+    """Stamps the time on the record its process's latest ``ray-slow`` run opened (metrics run at a run's end)."""
+    records = sorted(Path(os.environ["RAY_TOY_LOG"]).glob(f"{os.getpid()}-*"), key=lambda p: float(p.name.split("-")[1]))
+    if records:
+        records[-1].write_text(str(time.time()))
+    return {"toy_clock": 0.0}
+
+
 def raises(ctx):
     """An exception that is not ShrinkBench's."""
     raise RuntimeError("strategy blew up")
@@ -61,4 +78,10 @@ def shrinkbench_models():
 @hookimpl
 def shrinkbench_strategies():
     return [StrategySpec("ray-magnitude", "Global |w|", magnitude), StrategySpec("ray-raises", "Raises", raises),
+            StrategySpec("ray-slow", "Global |w| after a 1 s pause", slow),
             StrategySpec("ray-dies", "Kills its worker", dies)]
+
+
+@hookimpl
+def shrinkbench_metrics():
+    return [MetricSpec("ray-clock", "Stamps the end of a ray-slow run", clock, columns=("toy_clock",))]

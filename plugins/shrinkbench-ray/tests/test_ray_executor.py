@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -63,3 +66,18 @@ def test_a_task_that_raises_or_whose_worker_dies_is_a_failed_row(local_ray, tmp_
     assert by_strategy["ray-raises"]["error"] == ("strategy 'ray-raises' (ray_toy_plugin) raised RuntimeError: "
                                                    "strategy blew up")
     assert by_strategy["ray-dies"]["status"] == "failed" and by_strategy["ray-dies"]["error"].startswith("lost: ")
+
+
+def test_runs_share_the_cpus_without_oversubscribing(local_ray, tmp_path):
+    """2 CPUs, 1 per run: two runs at a time, never three (a task blocked on sending an event must keep its CPU,
+    or Ray starts a third run -- and a fresh worker -- on it)."""
+    log = Path(os.environ["RAY_TOY_LOG"])
+    for old in log.iterdir():
+        old.unlink()
+    cfg = config(strategies=("ray-slow",), finetune=Recipe(epochs=20, lr=0.01, schedule="constant"), executor="ray",
+                 executor_options=(("num_cpus", "1"),))
+    run_sweep(load_registry(), cfg, ResultsStore(tmp_path))
+    intervals = [(float(f.name.split("-")[1]), float(f.read_text())) for f in log.iterdir()]  # run start, end
+    assert len(intervals) == 6
+    most = max(sum(start <= moment < end for start, end in intervals) for moment, _ in intervals)
+    assert most == 2

@@ -35,7 +35,7 @@ def cli(disabled: tuple[str, ...]) -> None:
     \b
     Quick start:
       shrinkbench list                    what is installed
-      shrinkbench bench                   default benchmark on the bundled MNIST subset (DEFAULT_BENCH_TIME)
+      shrinkbench bench                   default benchmark on the bundled MNIST subset (~30 s on 2 CPUs)
       shrinkbench report DIR              table, plots and report.html of a results directory
       shrinkbench compare DIR1 DIR2       several results directories in one table and set of plots
       shrinkbench check-models 'timm:*'   does every zoo model prune, train masked and count right?

@@ -86,7 +86,7 @@ def bench(config_file: str | None, no_report: bool, **overrides) -> None:
 
     \b
     Examples:
-      shrinkbench bench                                      # bundled default (48 runs, about a minute on 2 CPUs)
+      shrinkbench bench                                      # bundled default: 54 runs, ~30 s on 2 CPUs
       shrinkbench bench -s global-magnitude -s random -c 2,8,32 --seeds 0,1,2
       shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --device cuda --compile
       shrinkbench bench -d imagenet -m torchvision:resnet18 --pretrained IMAGENET1K_V1 --pretrain-epochs 0
