@@ -45,7 +45,7 @@ def main() -> None:
         quick = {
             "shrinkbench --help": [SHRINKBENCH, "--help"],
             "shrinkbench list": [SHRINKBENCH, "list"],
-            "uv run shrinkbench list": ["uv", "run", "--no-sync", "shrinkbench", "list"],
+            "uv run shrinkbench list": ["uv", "run", "shrinkbench", "list"],
         }
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         timm = [SHRINKBENCH, "list", "models", "timm:*"]
