@@ -223,7 +223,7 @@ def _run_remote(task: Any, events: Any, dense_blob: bytes | None, send_weights: 
     if isinstance(task, RunTask) and dense_blob is not None and not Path(task.dense.path).is_file():
         task = dataclasses.replace(task, dense=dataclasses.replace(task.dense, path=_materialise(task.dense, dense_blob)))
     returned: dict[str, Any] = {}
-    last_put: list[Any] = []
+    puts: list[Any] = []
 
     def emit(event: Any) -> None:
         if isinstance(event, RunFiles):
@@ -231,13 +231,14 @@ def _run_remote(task: Any, events: Any, dense_blob: bytes | None, send_weights: 
             return
         if isinstance(event, DenseDone) and send_weights:
             returned["dense"] = (event.path, Path(event.path).read_bytes())
-        # Fire and forget: a task blocked in ray.get lends its CPUs back to Ray, which then starts another task
-        # (and a fresh worker) on them -- with a blocking put per event, 2 CPUs ran 3 runs at once.
-        last_put[:] = [events.actor.put_nowait.remote(event)]
+        # Not waited for here: a task blocked in ray.get lends its CPUs back to Ray, which then starts another
+        # task (and a fresh worker) on them -- with a blocking put per event, 2 CPUs ran 3 runs at once.
+        puts.append(events.actor.put_nowait.remote(event))
 
-    task(emit)
-    if last_put:  # one caller's calls to an actor run in order: the last one done means all are
-        ray.get(last_put[0])
+    try:
+        task(emit)
+    finally:  # every event is in the queue before the driver sees this task's outcome
+        ray.get(puts)
     return returned or None
 
 
