@@ -22,9 +22,13 @@ SWEEP = ("bench", "-d", "ray-blobs", "-m", "ray-mlp", "-s", "ray-magnitude", "-c
          "--pretrain-epochs", "2", "--finetune-epochs", "3", "--threads", "1", "--device", "cpu", "--no-report")
 
 
-def shrinkbench(*args: str, ray_dir: Path, **popen) -> subprocess.Popen:
-    env = {**os.environ, "RAY_TMPDIR": str(ray_dir), "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-c", CLI, *args], env=env, text=True, **popen)
+def shrinkbench(*args: str, ray_dir: Path | None, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """The CLI in a subprocess; Ray keeps its files in ``ray_dir`` (None: Ray's own choice); ``env`` adds to the
+    environment."""
+    environment = {k: v for k, v in os.environ.items() if k != "RAY_TMPDIR"} | {"COLUMNS": "200"} | (env or {})
+    if ray_dir is not None:
+        environment["RAY_TMPDIR"] = str(ray_dir)
+    return subprocess.Popen([sys.executable, "-c", CLI, *args], env=environment, text=True, **popen)
 
 
 def descendants(pid: int) -> list[int]:
@@ -56,6 +60,14 @@ def kill_tree(process: subprocess.Popen) -> None:
             pass
 
 
+def finish(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for ``process`` and return its stdout and stderr; kill it and whatever it started in any case."""
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        kill_tree(process)
+
+
 def table(directory: Path) -> dict:
     found = {r["run_id"]: {k: v for k, v in r.items() if k not in schema.TIMINGS} for r in ResultsStore(directory).raw_rows()}
     assert len(found) == len(ResultsStore(directory).raw_rows()), "duplicate rows"
@@ -79,10 +91,7 @@ def test_killed_driver_resumes_with_no_lost_or_duplicated_row(tmp_path):
     assert 1 <= len(table(out)) < 6
     resumed = shrinkbench(*SWEEP, "--executor", "ray", "--out", str(out), ray_dir=ray_dir,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        stdout, stderr = resumed.communicate(timeout=600)
-    finally:
-        kill_tree(resumed)
+    stdout, stderr = finish(resumed, timeout=600)
     assert resumed.returncode == 0, stderr
     assert "already complete" in stdout
     assert table(out) == table(tmp_path / "sequential")
@@ -103,15 +112,10 @@ def test_a_temporary_directory_inside_the_virtualenv_still_runs(tmp_path):
     forever): the executor moves the local instance's files out of it."""
     venv = tmp_path / "venv"
     (venv / "tmp").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_TMPDIR"}
-    env.update(VIRTUAL_ENV=str(venv), TMPDIR=str(venv / "tmp"), COLUMNS="200")
-    process = subprocess.Popen([sys.executable, "-c", CLI, *SWEEP[:8], "2", "--seeds", "0", *SWEEP[11:],
-                                "--executor", "ray", "--out", str(tmp_path / "out")], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _, stderr = process.communicate(timeout=300)
-    finally:
-        kill_tree(process)
+    process = shrinkbench(*SWEEP[:8], "2", "--seeds", "0", *SWEEP[11:], "--executor", "ray", "--out",
+                          str(tmp_path / "out"), ray_dir=None, env={"VIRTUAL_ENV": str(venv), "TMPDIR": str(venv / "tmp")},
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, stderr = finish(process, timeout=300)
     assert process.returncode == 0, stderr
     assert [r["status"] for r in ResultsStore(tmp_path / "out").rows()] == ["ok"]
 
