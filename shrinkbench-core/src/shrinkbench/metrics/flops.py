@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..pruning import count_parameters
 from . import MetricContext
 from .macs import count_ops, forward_with_autograd, total_macs
 
@@ -39,10 +40,11 @@ def count(model: nn.Module, example_input: torch.Tensor) -> dict[str, float]:
 def measure(ctx: MetricContext) -> dict[str, float]:
     """The flops metric: :func:`count` per example of ``ctx.example_input``. With a dense ``ctx.reference``
     whose MACs differ (a structurally pruned model is smaller), the speedup is the reference's MACs over the
-    model's nonzero MACs."""
+    model's nonzero MACs. A reference with as many parameters as the model (masks only) has the model's MACs
+    and is not counted again."""
     batch = ctx.example_input.shape[0]
     totals = count(ctx.model, ctx.example_input)
-    if ctx.reference is not None:
+    if ctx.reference is not None and count_parameters(ctx.reference) != count_parameters(ctx.model):
         dense = count(ctx.reference, ctx.example_input)["macs"]
         totals["speedup"] = dense / totals["nonzero_macs"] if totals["nonzero_macs"] else float("inf")
     return {k: (v if k == "speedup" else v / batch) for k, v in totals.items()}
