@@ -7,6 +7,17 @@ import difflib
 from collections.abc import Iterable
 
 
+def one_line(exc: BaseException, limit: int = 300, *, with_type: bool = True) -> str:
+    """``exc`` as one line for users: ``Type: message`` (the message alone with ``with_type=False``; the type's
+    name when there is no message), whitespace collapsed, a message over ``limit`` characters cut with "..."."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if with_type else text
+
+
 class ShrinkBenchError(Exception):
     """Bad input or setup; the message names the problem and the fix in one line."""
 
@@ -60,7 +71,4 @@ class PluginError(ShrinkBenchError):
         passes through (its message is already meant for users), anything else becomes a :class:`PluginError`."""
         if isinstance(exc, ShrinkBenchError):
             return exc
-        text = " ".join(str(exc).split())
-        if len(text) > 300:
-            text = text[:297] + "..."
-        return cls(f"{who} raised {type(exc).__name__}{': ' + text if text else ''}")
+        return cls(f"{who} raised {one_line(exc)}")

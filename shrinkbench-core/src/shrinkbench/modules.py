@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from .errors import IncompatibleError
+from .errors import IncompatibleError, one_line
 
 __all__ = ["CLASSIFIER_ATTR", "check_forward", "eval_mode", "find_classifier", "owner_module", "set_classifier"]
 
@@ -118,6 +118,5 @@ def check_forward(model: nn.Module, name: str, input_shape: Sequence[int]) -> No
         if isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc):
             raise
         shape = "x".join(str(s) for s in input_shape)
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        text = text if len(text) <= 200 else text[:200] + "..."
-        raise IncompatibleError(f"model {name!r} cannot take {shape} inputs: {text}") from None
+        raise IncompatibleError(f"model {name!r} cannot take {shape} inputs: "
+                                f"{one_line(exc, 200, with_type=False)}") from None

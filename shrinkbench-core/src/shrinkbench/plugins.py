@@ -28,7 +28,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import NameConflictError, PluginError, ShrinkBenchError, UnknownNameError
+from .errors import NameConflictError, PluginError, ShrinkBenchError, UnknownNameError, one_line
 from .plugin_probe import hard_exits
 from .specs import (
     DatasetSpec,
@@ -337,7 +337,7 @@ def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Regist
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - one plugin must not break the others
             if _strict():
                 raise
-            registry.plugins.append(PluginInfo(name, dist, version, "failed", _one_line(exc)))
+            registry.plugins.append(PluginInfo(name, dist, version, "failed", _plugin_failure(exc)))
             continue
         info = PluginInfo(name, dist, version, "ok")
         owners[name] = info
@@ -353,7 +353,7 @@ def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Regist
             except Exception as exc:  # noqa: BLE001
                 if _strict():
                     raise
-                _mark_failed(registry, info, f"shrinkbench_{kind}: {_one_line(exc)}")
+                _mark_failed(registry, info, f"shrinkbench_{kind}: {_plugin_failure(exc)}")
 
     for dist, messages in registry.conflict_messages().items():
         for info in [p for p in registry.plugins if p.distribution == dist and p.status == "ok"]:
@@ -368,13 +368,11 @@ def _mark_failed(registry: Registry, info: PluginInfo, error: str, status: str =
     registry.plugins[index] = PluginInfo(old.name, old.distribution, old.version, status, joined)
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
+def _plugin_failure(exc: BaseException) -> str:
+    """Why a plugin failed, in one line (``sys.exit()`` at import says so: its message alone would hide it)."""
     if isinstance(exc, SystemExit):
         return f"SystemExit: called sys.exit({exc.code!r}) while being imported"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}"
+    return one_line(exc)
 
 
 _default: Registry | None = None

@@ -24,7 +24,7 @@ from shrinkbench.engine.dense import DenseTask
 from shrinkbench.engine.events import DenseDone, Emit, RunFiles, TaskLost
 from shrinkbench.engine.executors import ExecutorContext, int_option
 from shrinkbench.engine.run import RunTask
-from shrinkbench.errors import ShrinkBenchError
+from shrinkbench.errors import ShrinkBenchError, one_line
 
 __all__ = ["RayExecutor", "create", "local_temp_dir"]
 
@@ -83,8 +83,7 @@ class RayExecutor:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # noqa: BLE001 - every connection failure is the user's to fix
             where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray instance"
-            detail = " ".join(str(exc).split())[:200]
-            raise ShrinkBenchError(f"cannot connect to {where} ({type(exc).__name__}: {detail}); start the cluster "
+            raise ShrinkBenchError(f"cannot connect to {where} ({one_line(exc, 200)}); start the cluster "
                                    "with 'ray start --head', or leave out the address option for a local one") from None
         self._owns_ray = True
         return self
@@ -118,7 +117,7 @@ class RayExecutor:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         _drain(events, emit)
-                        emit(TaskLost(task.key, _reason(exc)))
+                        emit(TaskLost(task.key, one_line(exc, 200)))
                         continue
                     _drain(events, emit)
                     self._finish(task, result, emit)
@@ -204,11 +203,6 @@ def _drain(events: Any, emit: Emit) -> None:
             emit(event)
         if not batch:
             return
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def _run_remote(task: Any, events: Any, dense_blob: bytes | None, send_weights: bool) -> dict[str, Any] | None:

@@ -23,8 +23,9 @@ import torch_pruning as tp
 from torch import nn
 
 from shrinkbench import ShrinkBenchError, eval_mode, find_classifier
+from shrinkbench.errors import one_line
 
-__all__ = ["SHRINKABLE", "Plan", "channel_groups", "one_line", "remove", "trace"]
+__all__ = ["SHRINKABLE", "Plan", "channel_groups", "remove", "trace"]
 
 SHRINKABLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd,
                                            nn.modules.batchnorm._BatchNorm)
@@ -32,13 +33,6 @@ SHRINKABLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd,
 
 Plan = Mapping[str, Sequence[int]]
 """Channels to remove: root layer's qualified name -> channel indices of that layer's outputs."""
-
-
-def one_line(exc: BaseException, limit: int = 160) -> str:
-    """``exc`` as a short single line: its type and the first ``limit`` characters of its message."""
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= limit else text[:limit] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def trace(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
@@ -51,7 +45,7 @@ def trace(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
             return tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
     except Exception as exc:  # noqa: BLE001 - any failure means Torch-Pruning cannot follow this model
         raise ShrinkBenchError(f"Torch-Pruning cannot trace {type(model).__name__} to find its channel "
-                               f"dependencies ({one_line(exc)})") from None
+                               f"dependencies ({one_line(exc, 160)})") from None
 
 
 def channel_groups(graph: tp.DependencyGraph, model: nn.Module) -> tuple[dict[str, tp.Group], set[str]]:

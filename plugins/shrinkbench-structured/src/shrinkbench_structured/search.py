@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from shrinkbench import ShrinkBenchError, eval_mode
 from shrinkbench.engine.rounds import STRUCTURED_TOLERANCE
+from shrinkbench.errors import one_line
 from shrinkbench.pruning import count_parameters
 
-from .graph import Plan, one_line, remove, trace
+from .graph import Plan, remove, trace
 
 __all__ = ["PRECISION", "SCOPES", "dry_run", "make_plan", "search"]
 
@@ -75,7 +76,7 @@ def dry_run(model: nn.Module, example: Tensor, plan: Plan) -> int:
         raise
     except Exception as exc:  # noqa: BLE001 - Torch-Pruning left the copy inconsistent
         raise ShrinkBenchError(f"Torch-Pruning cannot remove channels of {type(model).__name__} "
-                               f"consistently ({one_line(exc)})") from None
+                               f"consistently ({one_line(exc, 160)})") from None
     if was != now:
         raise ShrinkBenchError(f"removing channels changed the output of {type(model).__name__} from "
                                f"{tuple(was)} to {tuple(now)}")

@@ -14,7 +14,7 @@ from types import ModuleType
 from torch import nn
 
 from shrinkbench import find_classifier, set_classifier
-from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError
+from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameError, one_line
 from shrinkbench.modules import check_forward
 
 from . import weights
@@ -63,13 +63,8 @@ def _create(timm: ModuleType, arch: str, kwargs: dict, size: tuple[int, int]) ->
         except TypeError:
             pass  # a convolutional network: takes any size, has no img_size argument
         except _BUILD_ERRORS as exc:
-            raise IncompatibleError(f"{where} cannot take {size[0]}x{size[1]} images: {_first_line(exc)}") from None
+            raise IncompatibleError(f"{where} cannot take {size[0]}x{size[1]} images: {one_line(exc, 200, with_type=False)}") from None
     try:
         return timm.create_model(arch, **kwargs)
     except _BUILD_ERRORS as exc:
-        raise IncompatibleError(f"{where} cannot be built for this dataset: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text[:200] + "...") if len(text) > 200 else text or type(exc).__name__
+        raise IncompatibleError(f"{where} cannot be built for this dataset: {one_line(exc, 200, with_type=False)}") from None

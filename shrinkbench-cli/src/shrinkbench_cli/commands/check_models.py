@@ -114,6 +114,8 @@ def _child(sender, memory_gb: float, job: tuple) -> None:  # noqa: ANN001 - a mu
 
     import torch
 
+    from shrinkbench.errors import one_line
+
     from ..model_check import check_one
 
     limit = int(memory_gb * 2**30)
@@ -123,13 +125,8 @@ def _child(sender, memory_gb: float, job: tuple) -> None:  # noqa: ANN001 - a mu
         result = check_one(*job)
     except Exception as exc:  # noqa: BLE001 - any error is this model's failure, reported in one line
         memory = isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
-        result = {"status": "failed", "reason": f"out of memory (limit {memory_gb:g} GB)" if memory else _one_line(exc)}
+        result = {"status": "failed", "reason": f"out of memory (limit {memory_gb:g} GB)" if memory else one_line(exc)}
     sender.send(result)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def result_table(rows: list[dict]):  # noqa: ANN201 - a rich Table
