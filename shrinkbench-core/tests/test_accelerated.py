@@ -163,3 +163,115 @@ def test_folder_like_datasets_go_through_seeded_dataloader_workers():
     assert not torch.equal(labels[1], labels[2])  # and moves on from epoch to epoch
     views = [torch.cat([x for x, _ in make_loader(Noisy(), 8, True, 3, "cpu", workers=2)]) for _ in range(2)]
     torch.testing.assert_close(views[0], views[1])  # worker seeds follow the loader's seed
+
+
+def test_mask_factors_keep_the_channels_last_layout_of_their_weights():
+    """Otherwise the foreach multiply after each step leaves its fused path (strides differ)."""
+    from shrinkbench.masking import apply_masks
+
+    conv = nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+    masks = {"weight": torch.rand(conv.weight.shape, generator=torch.Generator().manual_seed(0)) > 0.5}
+    masked = apply_masks(conv, masks)
+    (factor,) = masked._factors
+    assert factor.stride() == conv.weight.stride() and factor.dtype == conv.weight.dtype
+    assert torch.equal(conv.weight.detach() != 0, masks["weight"] & (conv.weight.detach() != 0))
+    assert not conv.weight.detach()[~masks["weight"]].any()
+
+
+def test_compile_on_the_cpu_keeps_the_foreach_optimizer(monkeypatch):
+    """--compile forced fused=True on CPU/MPS, outside the compile fallback; only CUDA gets the fused kernel."""
+    from shrinkbench.engine import train as train_module
+
+    asked = []
+    real = train_module.make_optimizer
+    monkeypatch.setattr(train_module, "make_optimizer", lambda *a, **k: asked.append(k.get("fused")) or real(*a, **k))
+    x, y = blobs(32)
+    train(mlp(), Recipe(epochs=1, lr=0.05), make_loader(TensorDataset(x, y), 8, True, drop_last=True),
+          runtime=Runtime(compile=True, compile_backend="eager"))
+    assert asked == [False]
+    assert Runtime("cuda:0").fused_optimizer and not Runtime("mps", compile=True).fused_optimizer
+
+
+class Recompiling(nn.Module):
+    """Guards on a Python counter that changes every call, so Dynamo recompiles at every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.net(x) * (1 + 0 * self.calls)
+
+
+def test_hitting_dynamos_recompile_limit_is_said_in_the_row_not_silent():
+    x, y = blobs(48)
+    with torch._dynamo.config.patch(recompile_limit=2):
+        result = train(Recompiling(), Recipe(epochs=1, lr=0.05),
+                       make_loader(TensorDataset(x, y), 8, True, drop_last=True),
+                       runtime=Runtime(compile=True, compile_backend="eager"))
+    assert len(result.epochs) == 1 and math.isfinite(result.epochs[0].train_loss)
+    assert any(note.startswith("recompile limit hit at step 3, ran eager") for note in result.notes), result.notes
+
+
+def test_a_run_that_reuses_an_earlier_runs_compiled_graphs_says_so():
+    """Dynamo caches per process: the second run of an architecture compiles nothing, and its compile time
+    is not a compile time."""
+    x, y = blobs(16)
+    notes = []
+    for width in (8, 8, 12):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 4))
+        result = train(model, Recipe(epochs=1, lr=0.05), make_loader(TensorDataset(x, y), 8, True, drop_last=True),
+                       runtime=Runtime(compile=True, compile_backend="eager"))
+        assert result.compile_seconds is not None
+        notes.append([n for n in result.notes if n.startswith("compile: reused")])
+    assert notes[1] and not notes[2]
+
+
+class WarnsNondeterministic(nn.Sequential):
+    """Stands in for a CUDA kernel without a deterministic version: it raises torch's own warning."""
+
+    def forward(self, x):
+        import warnings
+
+        warnings.warn("adaptive_avg_pool2d_backward_cuda does not have a deterministic implementation, but you "
+                      "set 'torch.use_deterministic_algorithms(True, warn_only=True)'.", UserWarning, stacklevel=1)
+        return super().forward(x)
+
+
+def test_a_deterministic_run_that_used_a_nondeterministic_op_says_so():
+    """--deterministic used warn_only=True and still recorded the run as deterministic."""
+    runtime = Runtime(deterministic=True)
+    with runtime.watch_determinism() as found:
+        WarnsNondeterministic(nn.Flatten())(torch.zeros(1, 4))
+    assert found == ["adaptive_avg_pool2d_backward_cuda"]
+    with runtime.watch_determinism() as clean:
+        nn.Flatten()(torch.zeros(1, 4))
+    assert clean == []
+    torch.use_deterministic_algorithms(False)
+
+
+def test_rows_record_determinism_and_tf32(toy_registry, tmp_path):
+    run_sweep(toy_registry, config(deterministic=True), ResultsStore(tmp_path / "d"))
+    row = ResultsStore(tmp_path / "d").rows()[0]
+    assert row["status"] == "ok" and row["deterministic"] is True and row["tf32"] is False  # no TF32 on a CPU
+    torch.use_deterministic_algorithms(False)
+    run_sweep(toy_registry, config(), ResultsStore(tmp_path / "n"))
+    assert ResultsStore(tmp_path / "n").rows()[0]["deterministic"] is False
+
+
+def test_evaluation_runs_in_the_training_precision():
+    """--precision applied to training only; evaluation (accuracy, validation, latency) now uses it too."""
+    from shrinkbench.metrics.accuracy import evaluate
+
+    seen = []
+    model = mlp()
+    model.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    x, y = blobs(16)
+    loader = make_loader(TensorDataset(x, y), 8, False)
+    fp32 = evaluate(model, loader)
+    bf16 = evaluate(model, loader, autocast=Runtime(precision="bf16").autocast)
+    assert seen == [torch.float32] * 2 + [torch.bfloat16] * 2
+    assert bf16["loss"] == pytest.approx(fp32["loss"], rel=0.05)

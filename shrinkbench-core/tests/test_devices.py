@@ -55,9 +55,9 @@ def test_threads_auto_shares_the_cores_between_jobs():
     assert (explicit.threads, explicit.workers, explicit.eval_batch_size) == (3, 0, 64)
 
 
-def test_gpu_placement_of_workers(monkeypatch):
+def test_gpu_placement_of_workers(fake_cuda, monkeypatch):
     assert gpu_indices("cpu") == () and gpu_indices("cuda:3") == (3,)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    fake_cuda(4)
     assert gpu_indices("cuda") == (0, 1, 2, 3)
     monkeypatch.setenv("SHRINKBENCH_PINNED_GPU", "2")
     assert local_device("cuda:2") == "cuda:0" and local_device("cpu") == "cpu"

@@ -67,22 +67,24 @@ class MaskedModel:
 
     def __init__(self, model: nn.Module, masks: Mapping[str, Tensor]) -> None:
         validate_masks(model, masks)
-        params = dict(model.named_parameters())
         self.model = model
-        self.masks: Masks = {n: m.to(params[n].device) for n, m in masks.items()}
-        self._params = [params[n] for n in self.masks]
-        self._factors = [m.to(p.dtype) for m, p in zip(self.masks.values(), self._params, strict=True)]
         self._handles: list = []
-        self.reapply()
+        self._set(masks)
 
     def update(self, masks: Mapping[str, Tensor]) -> None:
         """Replace the masks (e.g. a schedule's next, sparser step) and zero the newly pruned weights now;
         optimizers this object already enforces keep enforcing the new masks."""
         validate_masks(self.model, masks)
+        self._set(masks)
+
+    def _set(self, masks: Mapping[str, Tensor]) -> None:
+        """Keep ``masks`` on their parameters' devices with a multiplier per parameter that has the
+        parameter's dtype *and memory layout* (channels-last weights get channels-last factors: the fused
+        ``_foreach_mul_`` takes its fast path only when the strides agree), then zero the pruned weights."""
         params = dict(self.model.named_parameters())
-        self.masks = {n: m.to(params[n].device) for n, m in masks.items()}
+        self.masks: Masks = {n: m.to(params[n].device) for n, m in masks.items()}
         self._params = [params[n] for n in self.masks]
-        self._factors = [m.to(p.dtype) for m, p in zip(self.masks.values(), self._params, strict=True)]
+        self._factors = [torch.empty_like(p).copy_(m) for m, p in zip(self.masks.values(), self._params, strict=True)]
         self.reapply()
 
     @torch.no_grad()

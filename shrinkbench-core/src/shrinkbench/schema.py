@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = [
     "ACCURACY", "COLUMN_ORDER", "FLOPS", "IDENTITY", "INT_COLUMNS", "LATENCY", "MEMORY", "PRE_SUFFIX", "SIZE",
-    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "TIMINGS", "format_value", "order_columns", "parse_row", "pre",
+    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "BOOL_COLUMNS", "TIMINGS", "format_value", "order_columns", "parse_row", "pre",
 ]
 
 # -- identity: which run a row is -------------------------------------------------------------------------
@@ -36,6 +36,7 @@ VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch
 FINETUNE_EPOCHS = "finetune_epochs"
 SECONDS, THREADS, STATUS, ERROR = "seconds", "threads", "status", "error"
 DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
+TF32, DETERMINISTIC = "tf32", "deterministic"
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 
 PRE_SUFFIX = "_pre"
@@ -50,8 +51,7 @@ def pre(column: str) -> str:
 COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
-    PRECISION,
-    THREADS, STATUS, ERROR,
+    PRECISION, TF32, DETERMINISTIC, THREADS, STATUS, ERROR,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
@@ -59,6 +59,7 @@ TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
 """Columns measured with a clock: they differ from one run of the same work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, SCHEDULE, STATUS, ERROR, DEVICE, PRECISION})
+BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 
 
@@ -92,14 +93,16 @@ def _number(text: str) -> float:
 
 
 def parse_row(raw: Mapping[str, str]) -> dict[str, Any]:
-    """A row read from ``results.csv`` with typed values: text columns stay ``str``, :data:`INT_COLUMNS`
-    become ``int`` (``None`` when empty), every other column ``float`` (NaN when empty). A third-party column
+    """A row read from ``results.csv`` with typed values: text columns stay ``str``, :data:`BOOL_COLUMNS` become
+    ``bool`` (``None`` when empty), :data:`INT_COLUMNS` become ``int`` (``None`` when empty), every other column ``float`` (NaN when empty). A third-party column
     that does not parse as a number stays text."""
     row: dict[str, Any] = {}
     for column, text in raw.items():
         text = text or ""
         if column in TEXT_COLUMNS:
             row[column] = text
+        elif column in BOOL_COLUMNS:
+            row[column] = {"true": True, "false": False}.get(text.lower())
         elif column in INT_COLUMNS:
             row[column] = int(float(text)) if text else None
         elif text == "":

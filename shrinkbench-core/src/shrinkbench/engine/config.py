@@ -86,7 +86,7 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
 # Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
 _NOT_FIXED = ("strategies", "compressions", "seeds", "schedules", "rewind_epochs", "checkpoint", "checkpoint_sha256", "pretrained",
               "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs", "device", "workers",
-              "deterministic", "compile", "channels_last", "executor", "executor_options")
+              "deterministic", "compile", "channels_last", "tf32", "executor", "executor_options")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -104,7 +104,8 @@ class SweepConfig:
     ``bf16``, ``fp16``), ``threads`` (torch threads inside every run; ``None``: the cores shared by ``jobs``;
     an explicit value makes ``jobs = 2`` reproduce ``jobs = 1`` exactly), ``workers`` (DataLoader processes
     for folder datasets; ``None``: min(8, cores / jobs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else
-    256), ``deterministic``, ``compile`` and ``channels_last`` (see :class:`shrinkbench.engine.runtime.Runtime`),
+    256), ``deterministic``, ``compile``, ``channels_last`` and ``tf32`` (see
+    :class:`shrinkbench.engine.runtime.Runtime`),
     ``executor`` (an installed executor's name; ``None``: ``sequential`` for one job, else ``local``) and its
     ``executor_options`` (``(name, value)`` pairs).
 
@@ -138,6 +139,7 @@ class SweepConfig:
     deterministic: bool = False
     compile: bool = False
     channels_last: bool = False
+    tf32: bool = True
     executor: str | None = None
     executor_options: tuple[tuple[str, Any], ...] = ()
     schedules: tuple[str, ...] = (DEFAULT_SCHEDULE,)

@@ -174,7 +174,8 @@ def make_dense(registry: Registry, config: SweepConfig, seed: int, emit: Emit) -
             emit(EpochDone(key, log))
 
         train(model, config.pretrain, loader, val, on_epoch=on_epoch, runtime=runtime)
-    test = evaluate(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers), loss_fn)
+    test = evaluate(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers), loss_fn,
+                    runtime.autocast)
     meta = {"key": json.loads(json.dumps(dense_key(config, seed), default=lambda o: getattr(o, "__dict__", str(o)))),
             "dense_top1": test["top1"], "dense_top5": test["top5"], "dense_loss": test["loss"], "epochs": epochs}
     save_weights(model, weights)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import accelerator
 from ..devices import PINNED_GPU_VAR
 from ..errors import ShrinkBenchError
 from .events import Emit, TaskLost
@@ -59,9 +60,12 @@ class SequentialExecutor:
 class ProcessExecutor:
     """Runs tasks in ``jobs`` spawned worker processes (each starts with a clean torch).
 
-    ``gpus``: GPU indices to spread the workers over (worker k sees only ``gpus[k % len(gpus)]``, through
-    ``CUDA_VISIBLE_DEVICES`` set before torch starts). A worker that dies is replaced, and its task reported
-    lost. Ctrl-C in the driver stops every worker at once (workers ignore SIGINT themselves).
+    ``gpus``: this process's GPU indices to spread the workers over: worker k sees only ``gpus[k % len(gpus)]``,
+    through ``CUDA_VISIBLE_DEVICES`` set before torch starts to the GPU's *physical* id (translated through this
+    process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). A worker that dies is replaced on
+    the same GPU, and its task reported lost. Workers are not daemons, so a task may start processes of its own
+    (DataLoader workers for image folders); they stop when the driver finishes, is interrupted (Ctrl-C stops
+    every worker at once; workers ignore SIGINT themselves) or disappears.
     """
 
     def __init__(self, jobs: int, gpus: Sequence[int] = ()) -> None:
@@ -77,17 +81,18 @@ class ProcessExecutor:
         workers: dict[int, Any] = {}
         running: dict[int, int | None] = {}
         finished: set[int] = set()
+        physical = [accelerator.physical_gpu(index) for index in self.gpus]
+        gpu_of: dict[int, str | None] = {}
 
-        def start(slot: int) -> None:
-            gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
-            process = ctx.Process(target=_worker, args=(slot, todo, events, gpu), daemon=True)
+        def start(slot: int, gpu: str | None) -> None:
+            process = ctx.Process(target=_worker, args=(slot, todo, events, gpu, os.getpid()), daemon=False)
             process.start()
-            workers[slot], running[slot] = process, None
+            workers[slot], running[slot], gpu_of[slot] = process, None, gpu
             todo.put(None)  # this worker's stop signal, queued after every task
 
         try:
             for slot in range(min(self.jobs, len(tasks))):
-                start(slot)
+                start(slot, physical[slot % len(physical)] if physical else None)
             next_slot = len(workers)
             while len(finished) < len(tasks):
                 try:
@@ -102,7 +107,7 @@ class ProcessExecutor:
                             finished.add(index)
                             emit(TaskLost(tasks[index].key, f"worker process died (exit code {process.exitcode})"))
                         if len(finished) + sum(i is not None for i in running.values()) < len(tasks):
-                            start(next_slot)
+                            start(next_slot, gpu_of[slot])  # the dead worker's GPU
                             next_slot += 1
                     if not workers:  # every worker is gone: whatever did not report is lost
                         for index in sorted(set(range(len(tasks))) - finished):
@@ -122,20 +127,35 @@ class ProcessExecutor:
                     process.terminate()
             for process in workers.values():
                 process.join(timeout=5)
+                if process.is_alive():  # not a daemon: it would hold the driver's exit
+                    process.kill()
+                    process.join(timeout=5)
             todo.cancel_join_thread()
             events.cancel_join_thread()
 
 
-def _worker(slot: int, todo: Any, events: Any, gpu: int | None) -> None:
-    """A worker process: take tasks until the stop signal, report each start, event and end."""
+def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> None:
+    """A worker process: take tasks until the stop signal (or until the driver is gone), report each start,
+    event and end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
     if gpu is not None:  # before the first task imports torch
-        os.environ["CUDA_VISIBLE_DEVICES"] = os.environ[PINNED_GPU_VAR] = str(gpu)
-    while (item := todo.get()) is not None:
+        os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = gpu
+    while (item := _next_task(todo, driver)) is not None:
         index, task = item
         events.put(("start", slot, index))
         task(lambda event: events.put(("event", slot, event)))
         events.put(("end", slot, index))
+
+
+def _next_task(todo: Any, driver: int) -> Any:
+    """The next item of the queue, or ``None`` once the driver process has gone (a non-daemon worker must
+    not outlive a driver that was killed)."""
+    while True:
+        try:
+            return todo.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != driver:
+                return None
 
 
 def make_executor(jobs: int, gpus: Sequence[int] = ()) -> SequentialExecutor | ProcessExecutor:

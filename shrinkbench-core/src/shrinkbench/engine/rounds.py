@@ -60,6 +60,7 @@ class Pruner:
         if self.spec.structured:
             prune_structured(self.registry, self.config, self.run, self.model, self.splits, self.runtime,
                              compression, self.dense_params)
+            self.runtime.place(self.model)  # the new, smaller layers back to the run's memory format
             return
         masks = prune_once(self.registry, self.config, self.run, self.model, self.splits, self.runtime, compression)
         if self.masked is None:

@@ -93,51 +93,15 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
     row[schema.DENSE_TOP1] = task.dense.meta.get("dense_top1", math.nan)
     epochs: list[EpochLog] = []
     model = None
+    runtime = Runtime.of(config)
     try:
-        registry = registry_for(task.plugins)
-        runtime = Runtime.of(config)
-        runtime.setup()
-        row[schema.DEVICE] = device_name(config.device)
-        spec = registry.dataset(config.dataset)
-        splits = load_data(registry, config)
-        model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
-        dense_model = copy.deepcopy(model)
-        test_loader = evaluation_loader(config, splits.test, runtime)
-        example = next(iter(test_loader))[0][:1]
-        loss_fn = recipe_loss(config.finetune)
-
-        def loader():
-            return make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
-                               spec.augmented, config.workers or 0, drop_last=config.compile)
-
-        plan = schedule_plan(registry, config, run, model, len(loader()))
-        row[schema.FINETUNE_EPOCHS] = plan.total_epochs
-        emit(TaskStarted(task.key, task.label, plan.total_epochs))
-        notes: list[str] = []
-
-        def measure_pre(pruned) -> None:
-            pre = measure_all(registry, pruned, example, test_loader, data_only=True, loss_fn=loss_fn,
-                              reference=dense_model)
-            row.update({schema.pre(k): v for k, v in pre.values.items()})
-            notes.extend(pre.notes)
-
-        def record(log: EpochLog) -> None:
-            epochs.append(log)
-            emit(EpochDone(task.key, log))
-
-        torch.manual_seed(run.seed)
-        val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
-        result = run_rounds(registry, config, run, model, splits, runtime, plan, rewind_state(task, plan),
-                            loader, val_loader, measure_pre, record)
-        model = result.model
-        post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn, reference=dense_model)
-        row.update(post.values)
-        row[schema.SELECTED_EPOCH] = result.selected_epoch
-        if result.compile_seconds is not None:
-            row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
-        if epochs and epochs[-1].val_top1 is not None:
-            row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
-        row[schema.ERROR] = "; ".join(result.notes + notes + post.notes)
+        with runtime.watch_determinism() as nondeterministic:
+            model = _run(task, runtime, row, epochs, emit)
+        row[schema.DETERMINISTIC] = config.deterministic and not nondeterministic
+        if nondeterministic:
+            notes = [row[schema.ERROR]] if row[schema.ERROR] else []
+            row[schema.ERROR] = "; ".join([*notes, f"not deterministic: {', '.join(nondeterministic)} "
+                                                   "have no deterministic implementation"])
     except Exception as exc:  # noqa: BLE001 - any failure inside a run is that run's failed row
         row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: describe(exc)})
         model = None
@@ -152,6 +116,57 @@ def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
         written = ResultsStore(scratch).save_run(run.run_id, *files)
         emit(RunFiles(task.key, run.run_id, read_run_files(written)))
     return row
+
+
+def _run(task: RunTask, runtime: Runtime, row: dict[str, Any], epochs: list[EpochLog], emit: Emit) -> torch.nn.Module:
+    """The run itself, filling ``row`` and ``epochs``; returns the finished model."""
+    config, run = task.config, task.run
+    registry = registry_for(task.plugins)
+    runtime.setup()
+    row[schema.DEVICE] = device_name(config.device)
+    row[schema.TF32] = runtime.uses_tf32
+    spec = registry.dataset(config.dataset)
+    splits = load_data(registry, config)
+    model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
+    dense_model = copy.deepcopy(model)
+    test_loader = evaluation_loader(config, splits.test, runtime)
+    example = next(iter(test_loader))[0][:1]
+    loss_fn = recipe_loss(config.finetune)
+
+    def loader():
+        return make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
+                           spec.augmented, config.workers or 0, drop_last=config.compile)
+
+    plan = schedule_plan(registry, config, run, model, len(loader()))
+    row[schema.FINETUNE_EPOCHS] = plan.total_epochs
+    emit(TaskStarted(task.key, task.label, plan.total_epochs))
+    notes: list[str] = []
+
+    def measure_pre(pruned) -> None:
+        pre = measure_all(registry, pruned, example, test_loader, data_only=True, loss_fn=loss_fn,
+                          reference=dense_model)
+        row.update({schema.pre(k): v for k, v in pre.values.items()})
+        notes.extend(pre.notes)
+
+    def record(log: EpochLog) -> None:
+        epochs.append(log)
+        emit(EpochDone(task.key, log))
+
+    torch.manual_seed(run.seed)
+    val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
+    result = run_rounds(registry, config, run, model, splits, runtime, plan, rewind_state(task, plan),
+                        loader, val_loader, measure_pre, record)
+    model = result.model
+    post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn, reference=dense_model,
+                       autocast=runtime.autocast)
+    row.update(post.values)
+    row[schema.SELECTED_EPOCH] = result.selected_epoch
+    if result.compile_seconds is not None:
+        row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
+    if epochs and epochs[-1].val_top1 is not None:
+        row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
+    row[schema.ERROR] = "; ".join(result.notes + notes + post.notes)
+    return model
 
 
 def schedule_plan(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module,

@@ -9,13 +9,15 @@ batch of an epoch is dropped so every step has the same shape).
 from __future__ import annotations
 
 import contextlib
-import os
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .. import accelerator
 from ..devices import local_device
 from .config import PRECISIONS, SweepConfig
 
@@ -29,10 +31,14 @@ class Runtime:
     """Execution settings of a run in this process.
 
     ``device``: a resolved device (``cpu``, ``cuda``, ``cuda:N``, ``mps``); ``precision``: ``fp32``, or autocast
-    to ``bf16``/``fp16`` (fp16 with a gradient scaler); ``channels_last``: convolutional models and their
-    inputs in NHWC memory format; ``deterministic``: deterministic algorithms and cuDNN settings on CUDA;
-    ``compile``: ``torch.compile`` (CUDA graphs on CUDA) with a fused optimizer; ``compile_backend`` is the
-    ``torch.compile`` backend (tests use ``"eager"``, which checks the plumbing without generating code).
+    to ``bf16``/``fp16`` (fp16 with a gradient scaler) for training *and* evaluation (test and validation
+    accuracy, loss, measured latency) -- strategies score and MACs are counted in fp32; ``channels_last``:
+    convolutional models and their inputs in NHWC memory format; ``deterministic``: deterministic algorithms
+    (and cuDNN's deterministic mode on CUDA) -- an operation that has no deterministic implementation warns,
+    and :meth:`watch_determinism` reports it; ``tf32``: on CUDA, float32 matmuls and convolutions may use
+    TensorFloat-32 (Ampere and newer; torch's own default keeps matmuls in full float32); ``compile``:
+    ``torch.compile`` (CUDA graphs on CUDA); ``compile_backend`` is the ``torch.compile`` backend (tests use
+    ``"eager"``, which checks the plumbing without generating code).
     """
 
     device: str = "cpu"
@@ -41,6 +47,7 @@ class Runtime:
     deterministic: bool = False
     compile: bool = False
     compile_backend: str = "inductor"
+    tf32: bool = True
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -49,7 +56,8 @@ class Runtime:
     @classmethod
     def of(cls, config: SweepConfig) -> Runtime:
         """The runtime of a sweep whose device the sweep has resolved (see :func:`shrinkbench.engine.sweep.validate`)."""
-        return cls(config.device, config.precision, config.channels_last, config.deterministic, config.compile)
+        return cls(config.device, config.precision, config.channels_last, config.deterministic, config.compile,
+                   tf32=config.tf32)
 
     @property
     def torch_device(self) -> torch.device:
@@ -61,17 +69,34 @@ class Runtime:
         """Whether the run executes on a CUDA GPU."""
         return self.torch_device.type == "cuda"
 
+    @property
+    def uses_tf32(self) -> bool:
+        """Whether float32 matmuls and convolutions of this run may use TensorFloat-32 (recorded in rows)."""
+        return self.tf32 and self.is_cuda and self.precision == "fp32"
+
     def setup(self) -> None:
-        """Apply process-wide settings before the run's first CUDA operation: deterministic algorithms and
-        cuDNN flags (``deterministic``), or cuDNN autotuning (fixed shapes benefit) otherwise."""
-        if not self.is_cuda:
+        """Apply process-wide settings before the run's first device operation: deterministic algorithms,
+        cuDNN's deterministic mode or autotuning (fixed shapes benefit), TF32, and the current CUDA device."""
+        accelerator.configure(self.torch_device, self.deterministic, self.tf32)
+
+    @contextlib.contextmanager
+    def watch_determinism(self) -> Iterator[list[str]]:
+        """Collect, for the block, the operations that warned they have no deterministic implementation
+        (only with ``deterministic``): a run that used one is not bit-reproducible, and its row says so."""
+        found: list[str] = []
+        if not self.deterministic:
+            yield found
             return
-        if self.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = self.deterministic
-        torch.backends.cudnn.benchmark = not self.deterministic
-        torch.cuda.set_device(self.torch_device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield found
+        for warning in caught:
+            match = _NONDETERMINISTIC.search(str(warning.message))
+            if match:
+                found.append(match.group(1))
+            else:  # not ours to swallow
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        found[:] = list(dict.fromkeys(found))
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
@@ -90,7 +115,8 @@ class Runtime:
 
     @property
     def fused_optimizer(self) -> bool:
-        """Use the fused (single-kernel) optimizer: on CUDA, where per-parameter kernel launches dominate."""
+        """Use the fused (single-kernel) optimizer: on CUDA only, where per-parameter kernel launches dominate
+        (whether or not the model is compiled; the CPU and MPS keep the foreach implementation)."""
         return self.is_cuda
 
     def place(self, model: nn.Module) -> nn.Module:
@@ -109,16 +135,39 @@ class Runtime:
     def compiled(self, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         """``torch.compile(model)``; on CUDA with ``mode="reduce-overhead"`` (CUDA graphs: static shapes, far
         fewer kernel launches). Compilation happens on the first call, which may raise: callers fall back to
-        the eager model (see :func:`shrinkbench.engine.train.train`)."""
+        the eager model (see :func:`shrinkbench.engine.train.train`). Dynamo keeps its compiled graphs for the
+        process, so a later run of the same architecture reuses them (its row says so); past its recompile
+        limit Dynamo would silently run eager, which :meth:`compile_guard` turns into an error."""
         kwargs = {"mode": "reduce-overhead"} if self.is_cuda and self.compile_backend == "inductor" else {}
         return torch.compile(model, backend=self.compile_backend, **kwargs)
+
+    def compile_guard(self) -> contextlib.AbstractContextManager:
+        """A block in which Dynamo raises (:data:`RECOMPILE_LIMIT_ERRORS`) instead of silently falling back to
+        eager when a function recompiles more often than its limit allows."""
+        if not self.compile:
+            return contextlib.nullcontext()
+        config = torch._dynamo.config
+        key = next((k for k in _FAIL_ON_LIMIT if hasattr(config, k)), None)
+        return config.patch(**{key: True}) if key else contextlib.nullcontext()
+
+    @staticmethod
+    def compiled_graphs() -> int:
+        """How many distinct graphs Dynamo has compiled in this process so far."""
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
 
     def step_begin(self) -> None:
         """Mark a new training step for CUDA-graph trees (outputs of the previous replay may be overwritten)."""
         if self.compile and self.is_cuda:
-            torch.compiler.cudagraph_mark_step_begin()
+            accelerator.mark_step_begin()
 
     def synchronize(self) -> None:
-        """Wait for the device's queued work (for timing)."""
-        if self.is_cuda:
-            torch.cuda.synchronize(self.torch_device)
+        """Wait for the device's queued work (for timing): CUDA and MPS run asynchronously."""
+        accelerator.synchronize(self.torch_device)
+
+
+_NONDETERMINISTIC = re.compile(r"(\S+) does not have a deterministic implementation")
+"""torch's warning for an operation without a deterministic implementation under ``warn_only=True``."""
+
+_FAIL_ON_LIMIT = ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit")  # torch >= 2.6, older

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..errors import ShrinkBenchError
+from ..errors import ShrinkBenchError, one_line
 from ..losses import LossFn, loss_function
 from ..masking import MaskedModel
 from ..metrics.accuracy import evaluate
@@ -23,9 +23,19 @@ from .config import Recipe
 from .events import EpochLog
 from .runtime import Runtime
 
-__all__ = ["CHECK_EVERY", "DivergedError", "TrainResult", "lr_at", "make_optimizer", "recipe_loss", "train"]
+__all__ = ["CHECK_EVERY", "DivergedError", "TrainResult", "lr_at", "make_optimizer", "recipe_loss", "recompile_limit_errors",
+           "train"]
 
 CHECK_EVERY = 50  # steps between divergence checks (one host synchronisation each)
+
+
+def recompile_limit_errors() -> tuple[type[BaseException], ...]:
+    """What Dynamo raises, under :meth:`Runtime.compile_guard`, where it would otherwise run eager silently
+    (imported on demand: Dynamo is slow to import and only compiled runs need it)."""
+    from torch._dynamo import exc
+
+    return tuple(e for e in (getattr(exc, "FailOnRecompileLimitHit", None), getattr(exc, "FailOnCacheLimitHit", None))
+                 if e is not None)
 
 
 class DivergedError(ShrinkBenchError):
@@ -90,7 +100,7 @@ def train(
     finite.
     """
     runtime = runtime or Runtime()
-    optimizer = make_optimizer(model, recipe, fused=runtime.fused_optimizer or runtime.compile)
+    optimizer = make_optimizer(model, recipe, fused=runtime.fused_optimizer)
     if masked is not None:
         masked.enforce(optimizer)
     scaler = runtime.grad_scaler()
@@ -117,48 +127,62 @@ def train(
             scaler.update()
         return loss.detach().float(), (logits.detach().argmax(1) == targets).sum()
 
-    for epoch in range(recipe.epochs):
-        lr = lr_at(recipe, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        for index, (inputs, targets) in enumerate(loader):
-            if runtime.compile and result.compile_seconds is None and forward is not model:
-                started = time.perf_counter()
-                try:
-                    loss, hits = step(inputs, targets)
-                    runtime.synchronize()
-                    result.compile_seconds = time.perf_counter() - started
-                except Exception as exc:  # noqa: BLE001 - any compiler failure: train eagerly, say so
-                    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-                    result.notes.append(f"compile failed, ran eager ({reason})")
-                    forward = model
-                    loss, hits = step(inputs, targets)
-            else:
-                loss, hits = step(inputs, targets)
-            loss_sum += loss
-            correct += hits
-            seen += targets.shape[0]
-            if on_step is not None:
-                on_step(global_step)
-            global_step += 1
-            if (index + 1) % CHECK_EVERY == 0 and not math.isfinite(loss_sum.item()):
-                raise DivergedError(f"training loss became {loss_sum.item()} in epoch {epoch + 1}")
-        total_loss = loss_sum.item()
-        if not math.isfinite(total_loss):
-            raise DivergedError(f"training loss became {total_loss} in epoch {epoch + 1}")
-        log = EpochLog(epoch + 1, lr, total_loss / max(seen, 1), int(correct.item()) / max(seen, 1))
-        if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn)
-            log.val_top1, log.val_loss = val["top1"], val["loss"]
-            if select_best_val and (best is None or val["top1"] > best[0]):
-                best = (val["top1"], epoch + 1, copy.deepcopy(model.state_dict()))
-        result.epochs.append(log)
-        if on_epoch:
-            on_epoch(log)
+    def guarded_step(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A step of the compiled model that falls back to eager: on any failure of the first (compiling)
+        step, and when Dynamo hits its recompile limit later; the result's notes say which."""
+        nonlocal forward
+        if forward is model:
+            return step(inputs, targets)
+        first = result.compile_seconds is None
+        started = time.perf_counter()
+        graphs = runtime.compiled_graphs() if first else 0
+        try:
+            out = step(inputs, targets)
+        except Exception as exc:  # noqa: BLE001 - a compiler failure: train eagerly, say so
+            if not (first or isinstance(exc, recompile_limit_errors())):
+                raise
+            when = "compile failed" if first else f"recompile limit hit at step {global_step + 1}"
+            result.notes.append(f"{when}, ran eager ({one_line(exc, 200)})")
+            forward = model
+            return step(inputs, targets)
+        if first:
+            runtime.synchronize()
+            result.compile_seconds = time.perf_counter() - started
+            if runtime.compiled_graphs() == graphs:
+                result.notes.append("compile: reused the graphs an earlier run in this process compiled")
+        return out
+
+    with runtime.compile_guard():
+        for epoch in range(recipe.epochs):
+            lr = lr_at(recipe, epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen = 0
+            for index, (inputs, targets) in enumerate(loader):
+                loss, hits = guarded_step(inputs, targets)
+                loss_sum += loss
+                correct += hits
+                seen += targets.shape[0]
+                if on_step is not None:
+                    on_step(global_step)
+                global_step += 1
+                if (index + 1) % CHECK_EVERY == 0 and not math.isfinite(loss_sum.item()):
+                    raise DivergedError(f"training loss became {loss_sum.item()} in epoch {epoch + 1}")
+            total_loss = loss_sum.item()
+            if not math.isfinite(total_loss):
+                raise DivergedError(f"training loss became {total_loss} in epoch {epoch + 1}")
+            log = EpochLog(epoch + 1, lr, total_loss / max(seen, 1), int(correct.item()) / max(seen, 1))
+            if val_loader is not None:
+                val = evaluate(model, val_loader, loss_fn, autocast=runtime.autocast)
+                log.val_top1, log.val_loss = val["top1"], val["loss"]
+                if select_best_val and (best is None or val["top1"] > best[0]):
+                    best = (val["top1"], epoch + 1, copy.deepcopy(model.state_dict()))
+            result.epochs.append(log)
+            if on_epoch:
+                on_epoch(log)
     result.selected_epoch = recipe.epochs
     if best is not None:
         model.load_state_dict(best[2])

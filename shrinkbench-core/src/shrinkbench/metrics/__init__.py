@@ -6,7 +6,8 @@ way a third-party metric does. This package imports no torch at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,13 @@ class MetricContext:
     run's recipe loss (cross-entropy by default). A metric must leave the model as it found it: weights,
     buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`). ``reference`` is
     the dense model the run started from (``None`` when measuring a model on its own): compression and speedups
-    compare against it, which matters when structured pruning made the model itself smaller."""
+    compare against it, which matters when structured pruning made the model itself smaller. ``autocast()`` is
+    the run's precision (a no-op context in fp32): metrics that run the model as it is used -- accuracy,
+    latency -- run it under it; counts (MACs, activations) do not."""
 
     model: nn.Module
     example_input: Tensor
     loader: Iterable[Any] | None = None
     loss_fn: LossFn = field(default=cross_entropy)
     reference: nn.Module | None = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,11 @@ class Measurement:
 
 
 def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loader: Iterable[Any] | None,
-                data_only: bool = False, loss_fn: LossFn = cross_entropy,
-                reference: nn.Module | None = None) -> Measurement:
+                data_only: bool = False, loss_fn: LossFn = cross_entropy, reference: nn.Module | None = None,
+                autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Measurement:
     """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``),
-    compared with the dense ``reference`` where a metric does (compression, speedups).
+    compared with the dense ``reference`` where a metric does (compression, speedups); ``autocast`` is the
+    run's precision (see :class:`MetricContext`).
 
     Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
     number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run.
@@ -41,7 +43,7 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
         spec = entry.spec
         if data_only and not spec.needs_data:
             continue
-        ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference)
+        ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast)
         try:
             values = spec.load()(ctx)
             out.values.update({c: float(values[c]) for c in spec.columns})

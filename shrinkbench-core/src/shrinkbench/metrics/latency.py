@@ -9,12 +9,15 @@ run's fixed torch thread count), synchronising the device around each pass.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from .. import accelerator
 from ..modules import eval_mode
 from . import MetricContext
 
@@ -24,13 +27,15 @@ BATCHES = (1, 64)
 WARMUP, MIN_REPEATS, MAX_REPEATS, BUDGET_S = 2, 7, 50, 0.3
 
 
-def forward_ms(model: nn.Module, inputs: torch.Tensor) -> float:
-    """Median milliseconds of one forward pass of ``inputs`` (eval mode, inference mode, device synchronised),
-    over at least 7 timed passes after 2 warm-up passes, more (up to 50) while they take under 0.3 s in all."""
+def forward_ms(model: nn.Module, inputs: torch.Tensor,
+               autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> float:
+    """Median milliseconds of one forward pass of ``inputs`` (eval mode, inference mode, ``autocast()``, the
+    device synchronised around each pass: CUDA and MPS run asynchronously), over at least 7 timed passes after
+    2 warm-up passes, more (up to 50) while they take under 0.3 s in all."""
     device = inputs.device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)
+    sync = accelerator.synchronize
     times: list[float] = []
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode(), autocast():
         for _ in range(WARMUP):
             model(inputs)
         sync(device)
@@ -49,8 +54,8 @@ def measure(ctx: MetricContext) -> dict[str, float]:
     out: dict[str, float] = {}
     for batch in BATCHES:
         inputs = example.expand(batch, *example.shape[1:]).contiguous()
-        mine = forward_ms(ctx.model, inputs)
-        dense = forward_ms(ctx.reference, inputs) if ctx.reference is not None else mine
+        mine = forward_ms(ctx.model, inputs, ctx.autocast)
+        dense = forward_ms(ctx.reference, inputs, ctx.autocast) if ctx.reference is not None else mine
         suffix = "" if batch == 1 else f"_{batch}"
         out[f"latency_ms{suffix}"] = mine
         out[f"latency_speedup{suffix}"] = dense / mine if mine > 0 else float("nan")

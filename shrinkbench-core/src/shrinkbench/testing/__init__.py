@@ -14,7 +14,8 @@ Core registers this module as a pytest plugin (entry point ``pytest11: shrinkben
 Every ``check_*`` raises ``AssertionError`` naming the plugin object, the parameter and what was wrong.
 Fixtures: ``shrinkbench_registry`` (a fresh registry of the installed plugins, also returned by
 ``shrinkbench.plugins.get_registry()`` during the test), ``shrinkbench_plugin_manager`` (an empty pluggy
-manager with ShrinkBench's hook specs), ``tiny_model``, ``tiny_batches``, ``tiny_dataset``, ``one_thread``, ``cli_runner``.
+manager with ShrinkBench's hook specs), ``tiny_model``, ``tiny_batches``, ``tiny_dataset``, ``one_thread``, ``cli_runner``, ``fake_cuda`` (a stand-in
+for a machine with N GPUs: :mod:`shrinkbench.testing.fake_cuda`).
 This module is loaded by every pytest run in the environment, so it imports torch only inside functions.
 """
 
@@ -103,6 +104,18 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch):
+    """``fake_cuda(count=2, names=None)`` makes this test's ``torch.cuda`` a machine with ``count`` GPUs that
+    enforces torch's argument contracts and records every call; returns the :class:`FakeCuda`."""
+    from .fake_cuda import FakeCuda
+
+    def install(count: int = 2, names=None, capability: tuple[int, int] = (9, 0)) -> FakeCuda:
+        return FakeCuda(count, names, capability).install(monkeypatch)
+
+    return install
 
 
 @pytest.fixture

@@ -1,0 +1,169 @@
+"""Every call ShrinkBench makes into ``torch.cuda``, ``torch.mps`` and the CUDA backend flags, in one module.
+
+Nothing else in the engine touches those APIs (a test walks the sources to keep it so), which gives two
+things: one place where torch's argument contracts are honoured -- ``torch.cuda.set_device`` needs a device
+*index*, ``torch.device("cuda")`` has none and raises ``ValueError`` -- and one surface that
+:func:`shrinkbench.testing.fake_cuda` replaces to stand in for a machine with N GPUs on a CPU-only one.
+
+GPU numbering: inside a process, torch numbers the GPUs it can see from 0 (``cuda:0`` is the first of
+``CUDA_VISIBLE_DEVICES``). A *physical* id is what the machine calls the GPU (what ``nvidia-smi`` shows, what
+Slurm and Kubernetes write into ``CUDA_VISIBLE_DEVICES``): :func:`physical_gpu` translates, so a worker pinned
+to a GPU gets the right card even when the parent itself was given only some of the machine's GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "MIN_TORCH",
+    "VISIBLE_VAR",
+    "configure",
+    "cuda_available",
+    "cuda_count",
+    "current_index",
+    "gpu_name",
+    "mark_step_begin",
+    "mps_available",
+    "peak_memory",
+    "physical_gpu",
+    "reset_peak_memory",
+    "set_device",
+    "synchronize",
+    "visible_gpus",
+]
+
+VISIBLE_VAR = "CUDA_VISIBLE_DEVICES"
+
+MIN_TORCH = (2, 4)
+"""The oldest torch the engine runs on: ``torch.amp.GradScaler(device)`` appeared in 2.3, fp16 autocast and the
+gradient scaler on the CPU in 2.4 (``shrinkbench-core`` declares ``torch>=2.4``; a test keeps the two equal)."""
+
+
+def cuda_available() -> bool:
+    """Whether this process's torch sees at least one CUDA GPU."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cuda_count() -> int:
+    """How many CUDA GPUs this process sees (0 without CUDA)."""
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def mps_available() -> bool:
+    """Whether Apple's MPS backend is usable here."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def visible_gpus() -> list[str] | None:
+    """The physical ids in this process's ``CUDA_VISIBLE_DEVICES`` (indices or GPU UUIDs), in order; ``None``
+    when the variable is not set (every GPU of the machine is visible, numbered as the machine numbers them)."""
+    value = os.environ.get(VISIBLE_VAR)
+    if value is None:
+        return None
+    return [token.strip() for token in value.split(",") if token.strip()]
+
+
+def physical_gpu(logical: int) -> str:
+    """The machine's id of the GPU this process calls ``cuda:<logical>``: the ``logical``-th entry of
+    ``CUDA_VISIBLE_DEVICES`` when it is set, else ``logical`` itself. A child process given this id in its own
+    ``CUDA_VISIBLE_DEVICES`` sees exactly that GPU."""
+    visible = visible_gpus()
+    if visible is None:
+        return str(logical)
+    if not 0 <= logical < len(visible):
+        raise ValueError(f"cuda:{logical} is not visible here ({VISIBLE_VAR}={','.join(visible)})")
+    return visible[logical]
+
+
+def current_index() -> int:
+    """The index of this process's current CUDA device."""
+    import torch
+
+    return int(torch.cuda.current_device())
+
+
+def _index(device: torch.device) -> int:
+    return device.index if device.index is not None else current_index()
+
+
+def set_device(device: torch.device) -> None:
+    """Make ``device`` (a CUDA device, with or without an index) this process's current CUDA device."""
+    import torch
+
+    torch.cuda.set_device(_index(device))
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until the queued work of ``device`` is done (CUDA or MPS; a no-op on the CPU): timings of
+    asynchronous devices are otherwise timings of the kernel launches."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(_index(device))
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def gpu_name(device: torch.device) -> str:
+    """The CUDA GPU's product name, e.g. ``NVIDIA H200``."""
+    import torch
+
+    return str(torch.cuda.get_device_name(_index(device)))
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start counting ``device``'s peak allocated memory afresh (CUDA only)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(_index(device))
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """Bytes ``device`` has had allocated at most since :func:`reset_peak_memory` (``None`` off CUDA)."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.max_memory_allocated(_index(device)))
+
+
+def configure(device: torch.device, deterministic: bool, tf32: bool) -> None:
+    """Process-wide settings for work on ``device``, applied before its first kernel.
+
+    CUDA: ``deterministic`` turns on torch's deterministic algorithms (warning, not failing, where an operation
+    has none: see :mod:`shrinkbench.engine.runtime`) and cuDNN's deterministic mode, otherwise cuDNN autotunes;
+    ``tf32`` lets float32 matrix multiplications and convolutions use TensorFloat-32 on Ampere and newer GPUs
+    (torch's own default leaves matmuls in full float32). Elsewhere only ``deterministic`` applies.
+    """
+    import torch
+
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    set_device(device)
+
+
+def mark_step_begin() -> None:
+    """Tell CUDA-graph trees that a new training step begins (the previous replay's outputs may be reused)."""
+    import torch
+
+    torch.compiler.cudagraph_mark_step_begin()
