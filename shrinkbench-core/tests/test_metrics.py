@@ -125,3 +125,21 @@ def test_latency_ranks_a_channel_pruned_network_faster_and_masks_at_about_one(on
         for p in prunable_parameters(masked).values():
             p.mul_((torch.rand(p.shape) < 0.25).float())  # 4x sparser, same dense kernels
     assert 0.7 < latency.measure(MetricContext(masked, example, reference=dense))["latency_speedup_64"] < 1.4
+
+
+def test_a_metric_note_becomes_a_note_of_the_row():
+    import warnings
+
+    from shrinkbench import MetricNote, MetricSpec
+    from shrinkbench.metrics.collect import measure_all
+    from shrinkbench.plugins import Registry
+
+    def noted(ctx):
+        warnings.warn("2 operations (aten.lstm) were not counted", MetricNote, stacklevel=1)
+        return {"noted": 1.0}
+
+    registry = Registry()
+    registry.add("metrics", MetricSpec("noted", "A metric with a note", noted, columns=("noted",)), "test")
+    out = measure_all(registry, torch.nn.Linear(2, 2), torch.zeros(1, 2), None)
+    assert out.values == {"noted": 1.0}
+    assert out.notes == ["metric 'noted': 2 operations (aten.lstm) were not counted"]

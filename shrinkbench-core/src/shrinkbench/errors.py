@@ -72,3 +72,8 @@ class PluginError(ShrinkBenchError):
         if isinstance(exc, ShrinkBenchError):
             return exc
         return cls(f"{who} raised {one_line(exc)}")
+
+
+class MetricNote(UserWarning):
+    """Something a metric wants the row to say about its value (e.g. operations it could not count). A metric
+    raises it with ``warnings.warn(text, MetricNote)``; the engine records the text in the row's notes."""

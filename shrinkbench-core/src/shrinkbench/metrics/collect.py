@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ShrinkBenchError
+from ..errors import MetricNote, ShrinkBenchError, one_line
 from ..losses import LossFn, cross_entropy
 from . import MetricContext
 
@@ -36,7 +37,8 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
     run's precision (see :class:`MetricContext`).
 
     Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
-    number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run.
+    number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run; a
+    :class:`shrinkbench.errors.MetricNote` warning a metric raises becomes a note too.
     """
     out = Measurement()
     for entry in registry.list("metrics"):
@@ -45,11 +47,19 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
             continue
         ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast)
         try:
-            values = spec.load()(ctx)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MetricNote)
+                values = spec.load()(ctx)
             out.values.update({c: float(values[c]) for c in spec.columns})
         except Exception as exc:  # noqa: BLE001 - a faulty plugin metric must not lose the run
             out.values.update(dict.fromkeys(spec.columns, math.nan))
-            out.notes.append(f"metric {spec.name!r} ({entry.plugin}) failed: {type(exc).__name__}: {exc}")
+            out.notes.append(f"metric {spec.name!r} ({entry.plugin}) failed: {one_line(exc)}")
+            continue
+        for warning in caught:
+            if issubclass(warning.category, MetricNote):
+                out.notes.append(f"metric {spec.name!r}: {one_line(warning.message, with_type=False)}")
+            else:  # not ours to swallow
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return out
 
 
