@@ -8,6 +8,8 @@ import pytest
 
 from shrinkbench.engine.store import ResultsStore
 
+EXPERIMENT = "toy-blobs-toy-mlp"  # run ids are <experiment>/<method>_c<target>_s<seed>
+
 
 def test_list_json_has_every_kind_and_core_metrics(run_cli):
     result = run_cli("list", "--json", toy=False)
@@ -38,7 +40,7 @@ def test_help_explains_the_commands(run_cli):
     ("args", "message"),
     [
         (("list", "bogus"), "'bogus' is not one of"),
-        (("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp"), "did you mean 'toy-magnitude'"),
+        (("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2"), "did you mean 'toy-magnitude'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-rgb"), "3-channel"),
         (("bench", "-d", "toy-blob"), "did you mean 'toy-blobs'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be a finite number >= 1"),
@@ -56,6 +58,17 @@ def test_bad_input_is_one_line_exit_2_nothing_written(run_cli, tmp_path, args, m
     assert not (tmp_path / "out").exists()
 
 
+def test_every_problem_of_a_request_is_reported_at_once_one_line_each(run_cli, tmp_path):
+    result = run_cli("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2,32", "--schedule",
+                     "gradul", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), result.stderr
+    assert "did you mean 'toy-magnitude'" in lines[0] or "did you mean 'toy-magnitude'" in result.stderr
+    assert "did you mean 'gradual'" in result.stderr and "compression 32 is out of reach" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_bench_then_report(run_cli, tmp_path):
     out = tmp_path / "res"
     args = ("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-s", "toy-magnitude", "-s", "toy-random", "-c", "1,4",
@@ -64,8 +77,8 @@ def test_bench_then_report(run_cli, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "toy-magnitude" in result.stdout and "dense top-1" in result.stdout
     rows = ResultsStore(out).rows()
-    assert sorted(r["run_id"] for r in rows) == ["toy-magnitude_c1_s0", "toy-magnitude_c4_s0", "toy-random_c1_s0",
-                                                 "toy-random_c4_s0"]
+    assert sorted(r["run_id"] for r in rows) == [f"{EXPERIMENT}/{m}" for m in ("toy-magnitude_c1_s0", "toy-magnitude_c4_s0",
+                                                                              "toy-random_c1_s0", "toy-random_c4_s0")]
     for name in ("accuracy_vs_compression.png", "accuracy_vs_speedup.png", "summary.csv"):
         assert (out / name).stat().st_size > 1000 or name == "summary.csv"
     again = run_cli(*args)
@@ -83,9 +96,10 @@ def test_bench_reads_a_toml_config_and_flags_override_it(run_cli, tmp_path):
     out = tmp_path / "res"
     result = run_cli("bench", "--config", str(config), "--finetune-epochs", "1", "--out", str(out), "--no-report")
     assert result.returncode == 0, result.stderr
-    fixed = json.loads((out / "sweep.json").read_text())["fixed"]
+    fixed = json.loads((out / "sweep.json").read_text())["experiments"]["toy-blobs-toy-mlp"]["fixed"]
     assert fixed["finetune"]["epochs"] == 1 and fixed["finetune"]["lr"] == 0.02 and fixed["pretrain"]["epochs"] == 2
-    assert sorted(r["run_id"] for r in ResultsStore(out).rows()) == ["toy-magnitude_c2_s0", "toy-magnitude_c4_s0"]
+    assert sorted(r["run_id"] for r in ResultsStore(out).rows()) == [f"{EXPERIMENT}/toy-magnitude_c2_s0",
+                                                                     f"{EXPERIMENT}/toy-magnitude_c4_s0"]
 
 
 def test_unknown_config_key_is_one_line_exit_2(run_cli, tmp_path):
@@ -98,7 +112,8 @@ def test_unknown_config_key_is_one_line_exit_2(run_cli, tmp_path):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_unavailable_device_is_one_line_exit_2_before_any_work(run_cli, tmp_path):
-    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "--device", "cuda", "--out", str(tmp_path / "out"))
+    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2", "--device", "cuda", "--out",
+                     str(tmp_path / "out"))
     assert result.returncode == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "device 'cuda' is not available" in lines[0] and "--device cpu" in lines[0]
@@ -111,8 +126,9 @@ def test_rows_record_device_precision_and_threads(run_cli, tmp_path):
                      "1", "--finetune-epochs", "1", "--device", "cpu", "--precision", "bf16", "--threads", "auto",
                      "--out", str(out), "--no-report")
     assert result.returncode == 0, result.stderr
-    assert "(on cpu, " in result.stdout
-    from shrinkbench.devices import auto_threads
+    from shrinkbench.devices import cpu_cores
 
+    threads = cpu_cores()  # one run: it gets every core
+    assert f"1 run at a time x {threads} thread{'s' if threads > 1 else ''} on cpu (" in result.stdout
     row = ResultsStore(out).rows()[0]
-    assert (row["device"], row["precision"], row["threads"]) == ("cpu", "bf16", auto_threads(1))
+    assert (row["device"], row["precision"], row["threads"]) == ("cpu", "bf16", threads)

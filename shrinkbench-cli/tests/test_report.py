@@ -48,7 +48,7 @@ def sweep(directory: Path, strategies: tuple[str, ...], seeds: tuple[int, ...], 
     registry = load_registry(inline=[("toy", toy_plugin), ("extra", sys.modules[__name__])])
     config = SweepConfig(dataset=dataset, model="toy-mlp", strategies=strategies, compressions=compressions,
                          seeds=seeds, threads=1, device="cpu", pretrain=PRETRAIN,
-                         finetune=Recipe(epochs=1, lr=finetune_lr, schedule="constant"))
+                         finetune=Recipe(epochs=1, lr=finetune_lr, lr_schedule="constant"))
     run_sweep(registry, config, ResultsStore(directory))
     return directory
 
@@ -129,7 +129,7 @@ def test_report_prints_mean_std_table_and_writes_every_file(run_cli, dirs, tmp_p
     assert "cells: mean ± std over seeds" in result.stdout and "select: final" in result.stdout
     assert "toy-random" in result.stdout and "13 runs (1 failed)" in result.stdout
     names = {"summary.csv", "accuracy_vs_compression.png", "accuracy_vs_speedup.png",
-             "accuracy_vs_measured_speedup.png", "sparsity_toy-magnitude_c16_s0.png", "report.html"}
+             "accuracy_vs_measured_speedup.png", "sparsity_toy-blobs-toy-mlp_toy-magnitude_c16_s0.png", "report.html"}
     assert {p.name for p in out.iterdir()} == names
     for name in names - {"summary.csv", "report.html"}:
         data = (out / name).read_bytes()
@@ -151,10 +151,10 @@ def test_html_report_is_self_contained(run_cli, dirs, tmp_path):
     assert summary[0][:3] == ["strategy", "target", "seeds"]
     assert sorted((row[0], row[1]) for row in summary[1:]) == sorted(expected)
     assert counts[1][:3] == ["13", "12", "1"]
-    assert failed[1][0] == "toy-nan_c4_s0" and "loss became" in failed[1][1]
+    assert failed[1][0] == "toy-blobs-toy-mlp/toy-nan_c4_s0" and "loss became" in failed[1][1]
     settings = dict(row for row in config[1:])
     assert settings["dataset"] == "toy-blobs" and settings["finetune.lr"] == "0.01"
-    assert settings["fingerprint"] == ResultsStore(dirs["mixed"]).stored_config()["fingerprint"]
+    assert settings["fingerprint"] == ResultsStore(dirs["mixed"]).experiments()["toy-blobs-toy-mlp"]["fingerprint"]
     assert page.headings == ["Runs", "Accuracy", "Failed runs", "Fixed configuration"]
 
 
@@ -167,7 +167,7 @@ def test_plots_are_titled_labelled_and_tell_seed_counts_apart(dirs, monkeypatch)
     results = load_results(dirs["mixed"])
     plots.accuracy_plots([results], [results.title(), results.recipe_line()])
     ax = figures[0].axes[0]
-    fingerprint = ResultsStore(dirs["mixed"]).stored_config()["fingerprint"]
+    fingerprint = ResultsStore(dirs["mixed"]).experiments()["toy-blobs-toy-mlp"]["fingerprint"]
     for text in ("toy-blobs", "toy-mlp", "select: final", fingerprint):
         assert text in figures[0].get_suptitle()
     legend = ax.get_legend()
@@ -194,13 +194,13 @@ def test_sparsity_of_a_chosen_run_matches_the_weights(run_cli, dirs, tmp_path):
 
     result = run_cli("report", str(dirs["mixed"]), "--to", str(tmp_path), "--run", "toy-random_c4_s0")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "sparsity_toy-random_c4_s0.png").read_bytes().startswith(PNG)
-    path = dirs["mixed"] / "runs" / "toy-random_c4_s0" / "weights.safetensors"
+    assert (tmp_path / "sparsity_toy-blobs-toy-mlp_toy-random_c4_s0.png").read_bytes().startswith(PNG)
+    path = dirs["mixed"] / "runs" / "toy-blobs-toy-mlp" / "toy-random_c4_s0" / "weights.safetensors"
     tensors = {k: v for k, v in load_file(path).items() if v.dim() >= 2}
     layers = layer_sparsity(path)
     assert [layer.name for layer in layers] == list(tensors)
     assert [layer.zeros for layer in layers] == [int((t == 0).sum()) for t in tensors.values()]
-    row = next(r for r in ResultsStore(dirs["mixed"]).rows() if r[schema.RUN_ID] == "toy-random_c4_s0")
+    row = next(r for r in ResultsStore(dirs["mixed"]).rows() if r[schema.RUN_ID] == "toy-blobs-toy-mlp/toy-random_c4_s0")
     total = sum(t.numel() for t in load_file(path).values())
     assert total / (total - sum(layer.zeros for layer in layers)) == pytest.approx(row[schema.COMPRESSION])
 
@@ -222,7 +222,7 @@ def test_sparsity_counts_negative_zeros_in_any_dtype(tmp_path):
 def test_unknown_run_is_one_line_error_before_anything_is_written(run_cli, dirs, tmp_path):
     result = run_cli("report", str(dirs["mixed"]), "--to", str(tmp_path / "out"), "--run", "toy-magnitude_c3_s0")
     line = one_line_error(result)
-    assert "no run 'toy-magnitude_c3_s0'" in line and "did you mean toy-magnitude_c" in line
+    assert "no run 'toy-magnitude_c3_s0'" in line and "did you mean toy-blobs-toy-mlp/toy-magnitude_c" in line
     assert result.stdout == "" and not (tmp_path / "out").exists()
 
 

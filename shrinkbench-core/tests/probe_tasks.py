@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from shrinkbench import Task
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -16,9 +18,9 @@ class Probe:
     key: str
     pause: float = 0.0
 
-    def __call__(self, emit) -> None:
+    def __call__(self, ctx) -> None:
         time.sleep(self.pause)
-        emit((self.key, os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("SHRINKBENCH_PINNED_GPU")))
+        ctx.emit((self.key, os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("SHRINKBENCH_PINNED_GPU")))
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,8 @@ class Die:
 
     key: str
 
-    def __call__(self, emit) -> None:
-        Probe(self.key)(emit)
+    def __call__(self, ctx) -> None:
+        Probe(self.key)(ctx)
         time.sleep(0.2)  # let the queue's feeder thread deliver the event
         os._exit(9)
 
@@ -39,8 +41,13 @@ class LoaderWithWorkers:
 
     key: str
 
-    def __call__(self, emit) -> None:
+    def __call__(self, ctx) -> None:
         from torch.utils.data import DataLoader, TensorDataset
 
         loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=1)
-        emit((self.key, float(sum(batch[0].sum() for batch in loader))))
+        ctx.emit((self.key, float(sum(batch[0].sum() for batch in loader))))
+
+
+def task(work) -> Task:
+    """``work`` as an executor task."""
+    return Task(work.key, work.key, work)

@@ -59,7 +59,8 @@ def test_device_resolution_follows_the_visible_gpus(fake_cuda, monkeypatch):
 def test_a_sweep_on_a_gpu_machine_gets_as_far_as_real_cuda_work(fake_cuda, toy_registry, tmp_path):
     """Default flags on a 1-GPU machine: the first error must be the missing driver, not a contract error."""
     fake_cuda(1)
-    config = SweepConfig("toy-blobs", "toy-mlp", Recipe(1, 0.05), Recipe(1, 0.01), ("toy-magnitude",), (2.0,))
+    config = SweepConfig(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(1, 0.05), finetune=Recipe(1, 0.01),
+                         strategies=("toy-magnitude",), compressions=(2.0,), jobs=1)
     outcome = run_sweep(toy_registry, config, ResultsStore(tmp_path))
     row = outcome.new_rows[0]
     assert row["status"] == "failed" and row["device"] == "cuda"
@@ -76,7 +77,8 @@ def test_local_workers_get_the_parents_physical_gpus(fake_cuda, monkeypatch):
     """A job given GPUs 2,3 (CUDA_VISIBLE_DEVICES, as Slurm sets it) must run on 2 and 3, not on 0 and 1."""
     fake_cuda(4)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    events = _probe(ProcessExecutor(2, gpu_indices("cuda")), [probe_tasks.Probe(f"p{i}", 0.3) for i in range(4)])
+    events = _probe(ProcessExecutor(2, gpu_indices("cuda")),
+                    [probe_tasks.task(probe_tasks.Probe(f"p{i}", 0.3)) for i in range(4)])
     by_pid = {pid: (visible, pinned) for _, pid, visible, pinned in events}
     assert sorted(by_pid.values()) == [("2", "2"), ("3", "3")]
 
@@ -87,7 +89,7 @@ def test_a_replacement_worker_takes_the_dead_workers_gpu(fake_cuda, monkeypatch)
     lost: list = []
     events: list = []
     executor = ProcessExecutor(1, (0, 1))  # one worker: GPU 2; its replacement must be on GPU 2 too
-    executor.run([probe_tasks.Die("dies"), probe_tasks.Probe("after")],
+    executor.run([probe_tasks.task(probe_tasks.Die("dies")), probe_tasks.task(probe_tasks.Probe("after"))],
                  lambda e: (events if isinstance(e, tuple) else lost).append(e))
     assert [type(e).__name__ for e in lost] == ["TaskLost"]
     (dead, dead_pid, dead_gpu, _), (_, new_pid, new_gpu, _) = events
@@ -96,7 +98,7 @@ def test_a_replacement_worker_takes_the_dead_workers_gpu(fake_cuda, monkeypatch)
 
 def test_local_workers_may_start_dataloader_processes():
     """Image folders with --jobs N: a daemon worker may not have children, so the DataLoader failed."""
-    events = _probe(ProcessExecutor(2), [probe_tasks.LoaderWithWorkers(f"l{i}") for i in range(2)])
+    events = _probe(ProcessExecutor(2), [probe_tasks.task(probe_tasks.LoaderWithWorkers(f"l{i}")) for i in range(2)])
     assert sorted(events) == [("l0", 28.0), ("l1", 28.0)]
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shrinkbench.devices import auto_threads, cpu_cores, gpu_indices, local_device, resolve_device
-from shrinkbench.engine import Recipe, SweepConfig
-from shrinkbench.engine.sweep import resolve_runtime
+from shrinkbench.devices import cpu_cores, gpu_indices, local_device, resolve_device
 from shrinkbench.errors import ShrinkBenchError
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
@@ -43,16 +41,16 @@ def test_mps_unavailable_or_resolved():
 
 
 def test_threads_auto_shares_the_cores_between_jobs():
+    from shrinkbench.engine.layout import ModelProfile, choose_layout
+    from shrinkbench.tasks import Capacity
+
     cores = cpu_cores()
-    assert auto_threads(1) == cores
-    assert auto_threads(cores) == 1 and auto_threads(cores * 4) == 1
-    config = SweepConfig("d", "m", Recipe(1, 0.1), Recipe(1, 0.1), ("s",), (2.0,), jobs=2, device="cpu")
-    resolved = resolve_runtime(config)
-    assert resolved.threads == max(1, cores // 2) and resolved.workers == min(8, max(1, cores // 2))
-    assert resolved.eval_batch_size == 256 and resolved.device == "cpu"
-    explicit = resolve_runtime(SweepConfig("d", "m", Recipe(1, 0.1), Recipe(1, 0.1), ("s",), (2.0,), threads=3,
-                                           workers=0, eval_batch_size=64, device="cpu"))
-    assert (explicit.threads, explicit.workers, explicit.eval_batch_size) == (3, 0, 64)
+    small = ModelProfile(parameters=1000, activation_bytes=1e3, batch_size=8, macs=1e9, train_examples=10_000, epochs=5)
+    two = choose_layout(Capacity(cores), small, runs=10, dense=1, gpu=False, remote=False, memory=None, jobs=2)
+    assert (two.jobs, two.threads) == (2, max(1, cores // 2))
+    explicit = choose_layout(Capacity(cores), small, runs=10, dense=1, gpu=False, remote=False, memory=None,
+                             jobs=2, threads=3)
+    assert (explicit.jobs, explicit.threads, explicit.dense_threads) == (2, 3, 3)
 
 
 def test_gpu_placement_of_workers(fake_cuda, monkeypatch):

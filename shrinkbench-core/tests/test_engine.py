@@ -16,11 +16,12 @@ from shrinkbench.errors import IncompatibleError, ShrinkBenchError, UnknownNameE
 from shrinkbench.metrics.accuracy import evaluate
 
 VARYING = schema.TIMINGS
+EXPERIMENT = "toy-blobs-toy-mlp"  # run ids are <experiment>/<method>_c<target>_s<seed>
 
 
 def config(**changes) -> SweepConfig:
     base = dict(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(epochs=3, lr=0.05),
-                finetune=Recipe(epochs=2, lr=0.01, schedule="constant"),
+                finetune=Recipe(epochs=2, lr=0.01, lr_schedule="constant"),
                 strategies=("toy-magnitude", "toy-random"), compressions=(1.0, 4.0, 16.0), seeds=(0,))
     return SweepConfig(**{**base, **changes})
 
@@ -47,7 +48,7 @@ def test_sweep_writes_rows_and_run_directories(toy_registry, tmp_path):
         assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.json", "log.csv", "weights.safetensors"}
     # random pruning hurts more than magnitude pruning before finetuning
     top1_pre = {r["run_id"]: r["top1_pre"] for r in rows}
-    assert top1_pre["toy-magnitude_c4_s0"] > top1_pre["toy-random_c4_s0"]
+    assert top1_pre[f"{EXPERIMENT}/toy-magnitude_c4_s0"] > top1_pre[f"{EXPERIMENT}/toy-random_c4_s0"]
 
 
 def test_every_strategy_starts_from_the_same_dense_weights(toy_registry, tmp_path):
@@ -60,7 +61,7 @@ def test_saved_weights_load_back_and_give_the_recorded_accuracy(toy_registry, tm
     cfg = config(strategies=("toy-magnitude",), compressions=(8.0,))
     run_sweep(toy_registry, cfg, ResultsStore(tmp_path))
     row = read(tmp_path)[0]
-    model = load_weights(build_model(toy_registry, cfg, 0), tmp_path / "runs" / row["run_id"] / "weights.safetensors")
+    model = load_weights(build_model(toy_registry, "toy-blobs", "toy-mlp", 0), tmp_path / "runs" / row["run_id"] / "weights.safetensors")
     from shrinkbench.engine.data import cached_splits, make_loader
 
     test = evaluate(model, make_loader(cached_splits(toy_registry.dataset("toy-blobs"), None, 0.1).test, 256, False))
@@ -123,14 +124,14 @@ def test_unreadable_checkpoint_content_is_refused(toy_registry, tmp_path):
 
 def test_user_checkpoint_replaces_pretraining(toy_registry, tmp_path):
     cfg = config(strategies=("toy-magnitude",), compressions=(1.0,))
-    model = build_model(toy_registry, cfg, 0)
+    model = build_model(toy_registry, "toy-blobs", "toy-mlp", 0)
     torch.save(model.state_dict(), tmp_path / "dense.pt")  # untrained: chance-level accuracy
     run_sweep(toy_registry, config(strategies=("toy-magnitude",), compressions=(1.0,), checkpoint=str(tmp_path / "dense.pt"),
                                    finetune=Recipe(epochs=1, lr=1e-9)), ResultsStore(tmp_path / "out"))
     row = read(tmp_path / "out")[0]
     assert row["dense_top1"] < 0.5
     sweep = json.loads((tmp_path / "out" / "sweep.json").read_text())
-    assert sweep["fixed"]["initial_weights"].startswith("checkpoint:")
+    assert sweep["experiments"][EXPERIMENT]["fixed"]["initial_weights"].startswith("checkpoint:")
 
 
 def test_diverging_run_is_marked_failed_and_the_sweep_goes_on(toy_registry, tmp_path):

@@ -26,7 +26,7 @@ def local_ray():
 
 def config(**changes) -> SweepConfig:
     base = dict(dataset="ray-blobs", model="ray-mlp", pretrain=Recipe(epochs=2, lr=0.05),
-                finetune=Recipe(epochs=1, lr=0.01, schedule="constant"), strategies=("ray-magnitude",),
+                finetune=Recipe(epochs=1, lr=0.01, lr_schedule="constant"), strategies=("ray-magnitude",),
                 compressions=(2.0, 4.0, 8.0), seeds=(0, 1), threads=1, device="cpu")
     return SweepConfig(**{**base, **changes})
 
@@ -74,7 +74,7 @@ def test_runs_share_the_cpus_without_oversubscribing(local_ray, tmp_path):
     log = Path(os.environ["RAY_TOY_LOG"])
     for old in log.iterdir():
         old.unlink()
-    cfg = config(strategies=("ray-slow",), finetune=Recipe(epochs=20, lr=0.01, schedule="constant"), executor="ray",
+    cfg = config(strategies=("ray-slow",), finetune=Recipe(epochs=20, lr=0.01, lr_schedule="constant"), executor="ray",
                  executor_options=(("num_cpus", "1"),))
     run_sweep(load_registry(), cfg, ResultsStore(tmp_path))
     intervals = [(float(f.name.split("-")[1]), float(f.read_text())) for f in log.iterdir()]  # run start, end

@@ -51,6 +51,11 @@ class ShrinkBenchGroup(click.Group):
         except click.ClickException as exc:
             fail(exc.format_message())
         except ShrinkBenchError as exc:
+            problems = getattr(exc, "problems", None)
+            if problems:  # a sweep request with several problems: one line each
+                for problem in problems[:-1]:
+                    click.echo(f"error: {problem}", err=True)
+                fail(problems[-1])
             fail(str(exc))
         except KeyboardInterrupt:
             click.echo("interrupted: completed runs are saved; re-run the same command to resume", err=True)

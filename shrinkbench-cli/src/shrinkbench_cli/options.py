@@ -29,3 +29,9 @@ class NumberList(click.ParamType):
             except ValueError:
                 self.fail(f"{item!r} is not a{'n' if self.integers else ''} {kind} (expected e.g. {example})", param, ctx)
         return tuple(out)
+
+
+def switch(name: str, help_text: str):  # noqa: ANN201 - a click decorator
+    """A boolean ``--NAME/--no-NAME`` option whose value is ``None`` when neither is given (so a config file's
+    value stands), e.g. ``--compile`` / ``--no-compile``."""
+    return click.option(f"--{name}/--no-{name}", default=None, help=help_text)

@@ -19,8 +19,7 @@ from shrinkbench.engine.events import (
     DenseFailed,
     EpochDone,
     Event,
-    RunDone,
-    RunFailed,
+    RunFinished,
     SweepPlanned,
     SweepStarted,
     TaskLost,
@@ -58,8 +57,7 @@ class RichProgress:
     def __call__(self, event: Event) -> None:
         """Update the bars for one sweep event."""
         if isinstance(event, SweepPlanned):
-            self.console.print(f"{self.header} (on {event.device}, {event.threads} torch thread"
-                               f"{'s' if event.threads > 1 else ''} per run)")
+            self.console.print(f"{self.header}: {event.layout}", soft_wrap=True)
             self.bars.__enter__()
             self.started = True
         elif isinstance(event, SweepStarted):
@@ -70,11 +68,11 @@ class RichProgress:
         elif isinstance(event, EpochDone) and event.key in self.active:
             val = f" val {event.log.val_top1:.3f}" if event.log.val_top1 is not None else ""
             self.bars.update(self.active[event.key], advance=1, info=f"loss {event.log.train_loss:.3f}{val}")
-        elif isinstance(event, (DenseDone, DenseFailed, RunDone, RunFailed, TaskLost)):
+        elif isinstance(event, (DenseDone, DenseFailed, RunFinished, TaskLost)):
             bar = self.active.pop(event.key, None)
             if bar is not None:
                 self.bars.remove_task(bar)
-            if isinstance(event, (RunDone, RunFailed)) and self.overall is not None:
+            if isinstance(event, RunFinished) and self.overall is not None:
                 top1 = event.row.get("top1")
                 info = f"last: {event.key} top1 {top1:.3f}" if isinstance(top1, float) else f"last: {event.key} failed"
                 self.bars.update(self.overall, advance=1, info=info)

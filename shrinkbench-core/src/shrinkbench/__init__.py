@@ -1,8 +1,11 @@
 """ShrinkBench core: plugin hooks, masking API, metrics and the experiment engine.
 
-Everything a plugin author needs is importable from here::
+Everything a plugin author needs, for every kind of plugin, is importable from here::
 
-    from shrinkbench import StrategySpec, PruningContext, Masks, hookimpl
+    from shrinkbench import StrategySpec, PruningContext, Masks, hookimpl          # strategies
+    from shrinkbench import ModelSpec, ModelFamilySpec, DatasetSpec, MetricSpec    # models, data, metrics
+    from shrinkbench import ScheduleSpec, ScheduleContext, SchedulePlan, Round     # pruning schedules
+    from shrinkbench import ExecutorSpec, ExecutorContext, Task, TaskContext, TaskLost, Options   # executors
 
 ``import shrinkbench`` does not import torch: the hook marker, the specs and the errors are loaded at once,
 the names that need torch (``PruningContext``, ``Masks``, ``eval_mode``, ...) on first access, and the
@@ -28,7 +31,10 @@ from .errors import (
 )
 from .hookspecs import PROJECT_NAME
 from .lazy import lazy_getattr
+from .plans import Round, ScheduleContext, SchedulePlan
 from .specs import (
+    REQUIREMENTS,
+    STRUCTURED_TOLERANCE,
     DatasetSpec,
     ExecutorSpec,
     MetricSpec,
@@ -38,6 +44,18 @@ from .specs import (
     ScheduleSpec,
     StrategySpec,
 )
+from .tasks import (
+    Capacity,
+    Executor,
+    ExecutorContext,
+    Resources,
+    Task,
+    TaskContext,
+    TaskLost,
+    install_directory,
+    read_directory,
+)
+from .values import Options
 
 
 def _version() -> str:
@@ -75,16 +93,20 @@ _LAZY = {
     "check_metric": "testing",
     "check_model": "testing",
     "check_strategy": "testing",
+    "check_n_m": "testing",
     "load_registry": "plugins",
+    "n_m_groups": "patterns",
+    "pattern_violation": "patterns",
 }
 
 if TYPE_CHECKING:
     from .masking import MaskedModel, Masks, apply_masks
     from .metrics import MetricContext
     from .modules import eval_mode, find_classifier, owner_module, set_classifier
+    from .patterns import n_m_groups, pattern_violation
     from .plugins import get_registry, load_registry
     from .pruning import Batch, PruningContext, make_context, prunable_parameters, weight_gradients
-    from .testing import check_dataset, check_metric, check_model, check_strategy
+    from .testing import check_dataset, check_metric, check_model, check_n_m, check_strategy
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
@@ -95,42 +117,60 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "__version__",
+    "apply_masks",
     "Batch",
+    "Capacity",
+    "check_dataset",
+    "check_metric",
+    "check_model",
+    "check_n_m",
+    "check_strategy",
     "CompressionError",
     "DataNotFoundError",
     "DatasetSpec",
+    "eval_mode",
+    "Executor",
+    "ExecutorContext",
     "ExecutorSpec",
+    "find_classifier",
+    "get_registry",
+    "hookimpl",
     "IncompatibleError",
-    "MaskError",
+    "install_directory",
+    "load_registry",
+    "make_context",
     "MaskedModel",
+    "MaskError",
     "Masks",
     "MetricContext",
     "MetricNote",
     "MetricSpec",
     "ModelFamilySpec",
     "ModelSpec",
+    "n_m_groups",
     "NameConflictError",
+    "Options",
+    "owner_module",
+    "pattern_violation",
     "PluginInfo",
+    "prunable_parameters",
     "PruningContext",
+    "read_directory",
+    "REQUIREMENTS",
+    "Resources",
+    "Round",
+    "ScheduleContext",
+    "SchedulePlan",
     "ScheduleSpec",
+    "set_classifier",
     "ShrinkBenchError",
     "StrategySpec",
+    "STRUCTURED_TOLERANCE",
+    "Task",
+    "TaskContext",
+    "TaskLost",
     "UnknownNameError",
-    "WeightsNotFoundError",
-    "__version__",
-    "apply_masks",
-    "check_dataset",
-    "check_metric",
-    "check_model",
-    "check_strategy",
-    "eval_mode",
-    "find_classifier",
-    "get_registry",
-    "hookimpl",
-    "load_registry",
-    "make_context",
-    "owner_module",
-    "prunable_parameters",
-    "set_classifier",
     "weight_gradients",
+    "WeightsNotFoundError",
 ]

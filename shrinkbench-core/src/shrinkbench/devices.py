@@ -13,7 +13,7 @@ import os
 from . import accelerator
 from .errors import ShrinkBenchError
 
-__all__ = ["DEVICES", "PINNED_GPU_VAR", "auto_threads", "cpu_cores", "device_name", "gpu_indices", "local_device",
+__all__ = ["DEVICES", "PINNED_GPU_VAR", "available_memory", "cpu_cores", "device_name", "gpu_indices", "local_device",
            "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -29,9 +29,20 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def auto_threads(jobs: int) -> int:
-    """The ``threads = auto`` value: the cores shared evenly by ``jobs`` parallel runs, at least 1."""
-    return max(1, cpu_cores() // max(1, jobs))
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (Linux: ``MemAvailable``; elsewhere the physical memory;
+    ``None`` when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def resolve_device(name: str) -> str:

@@ -7,9 +7,12 @@ import difflib
 from collections.abc import Iterable
 
 
-def one_line(exc: BaseException, limit: int = 300, *, with_type: bool = True) -> str:
-    """``exc`` as one line for users: ``Type: message`` (the message alone with ``with_type=False``; the type's
-    name when there is no message), whitespace collapsed, a message over ``limit`` characters cut with "..."."""
+def one_line(exc: BaseException, limit: int = 300, *, with_type: bool | None = None) -> str:
+    """``exc`` as one line for users: ``Type: message``, or the message alone with ``with_type=False`` and, by
+    default, for a :class:`ShrinkBenchError` (its message is already written for users); the type's name when
+    there is no message; whitespace collapsed, a message over ``limit`` characters cut with "..."."""
+    if with_type is None:
+        with_type = not isinstance(exc, ShrinkBenchError)
     text = " ".join(str(exc).split())
     if len(text) > limit:
         text = text[: limit - 3] + "..."

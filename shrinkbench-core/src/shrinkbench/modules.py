@@ -15,7 +15,8 @@ from torch import nn
 
 from .errors import IncompatibleError, one_line
 
-__all__ = ["CLASSIFIER_ATTR", "check_forward", "eval_mode", "find_classifier", "owner_module", "set_classifier"]
+__all__ = ["CLASSIFIER_ATTR", "check_forward", "eval_mode", "find_classifier", "missing_requirement", "owner_module",
+           "set_classifier"]
 
 CLASSIFIER_ATTR = "shrinkbench_classifier"
 """The model attribute naming its classifier module (qualified name); strategies leave that layer dense."""
@@ -120,3 +121,20 @@ def check_forward(model: nn.Module, name: str, input_shape: Sequence[int]) -> No
         shape = "x".join(str(s) for s in input_shape)
         raise IncompatibleError(f"model {name!r} cannot take {shape} inputs: "
                                 f"{one_line(exc, 200, with_type=False)}") from None
+
+
+_REQUIRED: dict[str, tuple[tuple[type[nn.Module], ...], str]] = {
+    "batchnorm": ((nn.modules.batchnorm._BatchNorm,), "no BatchNorm layer"),
+    "conv": ((nn.modules.conv._ConvNd,), "no convolution"),
+    "linear": ((nn.Linear,), "no linear layer"),
+}
+
+
+def missing_requirement(model: nn.Module, requires: Sequence[str]) -> str | None:
+    """What ``model`` lacks of ``requires`` (:data:`shrinkbench.specs.REQUIREMENTS`), e.g. ``"no BatchNorm
+    layer"``; ``None`` when it has everything."""
+    for requirement in requires:
+        types, lack = _REQUIRED[requirement]
+        if not any(isinstance(m, types) for m in model.modules()):
+            return lack
+    return None

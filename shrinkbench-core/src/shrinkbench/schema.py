@@ -20,8 +20,8 @@ __all__ = [
 
 # -- identity: which run a row is -------------------------------------------------------------------------
 RUN_ID, DATASET, MODEL, STRATEGY, SEED, TARGET = "run_id", "dataset", "model", "strategy", "seed", "compression_target"
-SCHEDULE = "schedule"
-IDENTITY = (RUN_ID, DATASET, MODEL, STRATEGY, SCHEDULE, SEED, TARGET)
+SCHEDULE, VARIANT = "schedule", "variant"
+IDENTITY = (RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, SEED, TARGET)
 
 # -- the core metrics' columns (registered by shrinkbench.metrics.plugin) --------------------------------
 SIZE = ("params", "nonzero_params", "compression")
@@ -34,9 +34,9 @@ COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
 FINETUNE_EPOCHS = "finetune_epochs"
-SECONDS, THREADS, STATUS, ERROR = "seconds", "threads", "status", "error"
+SECONDS, THREADS, STATUS, ERROR, NOTES = "seconds", "threads", "status", "error", "notes"
 DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
-TF32, DETERMINISTIC = "tf32", "deterministic"
+TF32, DETERMINISTIC, NODE = "tf32", "deterministic", "node"
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 
 PRE_SUFFIX = "_pre"
@@ -51,14 +51,15 @@ def pre(column: str) -> str:
 COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
-    PRECISION, TF32, DETERMINISTIC, THREADS, STATUS, ERROR,
+    PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
 TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
 """Columns measured with a clock: they differ from one run of the same work to the next, unlike every other."""
 
-TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, STRATEGY, SCHEDULE, STATUS, ERROR, DEVICE, PRECISION})
+TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
+                          NODE})
 BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 

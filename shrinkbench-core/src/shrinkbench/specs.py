@@ -46,8 +46,28 @@ def _check_name(kind: str, name: str, description: str) -> None:
         raise ValueError(f"{kind} {name!r}: description must be one line")
 
 
+class _Spec:
+    """What every spec shares: a checked one-word ``name`` and one-line ``description`` (checked when it is
+    made), and :meth:`load`, which imports the callable named by the field :attr:`_work` on first use."""
+
+    _kind = "spec"
+    _work = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self._kind, self.name, self.description)  # type: ignore[attr-defined]
+
+    def load(self) -> Callable[..., Any]:
+        """The spec's callable (imported on first use when it is named ``"package.module:function"``)."""
+        return resolve(getattr(self, self._work))
+
+
+REQUIREMENTS = ("batchnorm", "conv", "linear")
+"""What a strategy may require of a model (:attr:`StrategySpec.requires`): ``batchnorm`` (a batch-norm layer),
+``conv`` (a convolution), ``linear`` (a linear layer) among its prunable layers' neighbours."""
+
+
 @dataclass(frozen=True)
-class StrategySpec:
+class StrategySpec(_Spec):
     """A pruning strategy.
 
     ``compute(ctx: shrinkbench.pruning.PruningContext) -> dict[str, torch.Tensor]`` returns one boolean mask
@@ -57,9 +77,16 @@ class StrategySpec:
 
     A ``structured`` strategy removes whole channels or filters instead: ``compute(ctx)`` shrinks ``ctx.model``
     in place (its layers get fewer channels) so that dense parameters / remaining parameters reaches
-    ``ctx.compression`` within :data:`shrinkbench.engine.run.STRUCTURED_TOLERANCE`, and returns ``None``. The
-    shrunken model is finetuned as it is (no masks) and saved with its new shapes
-    (:func:`shrinkbench.checkpoints.load_shrunken` rebuilds it from the dense architecture).
+    ``ctx.compression`` within :data:`STRUCTURED_TOLERANCE`, and returns ``None``. The shrunken model is
+    finetuned as it is (no masks) and saved with its new shapes (:func:`shrinkbench.checkpoints.load_shrunken`
+    rebuilds it from the dense architecture).
+
+    Limits, checked before any work so that an impossible run is refused up front (exit 2) rather than failing
+    midway: ``requires`` names what the model must have (:data:`REQUIREMENTS`; a strategy the model lacks it for
+    is left out of the default set, and refused when named); ``check(model, compression) -> str | None``
+    (optional, lazily named like ``compute``) says why the strategy cannot prune this model to this compression
+    -- it is asked for every compression a schedule will prune to, so e.g. 2:4 refuses the small first steps of
+    an iterative schedule; ``pattern = (n, m)`` declares N:M masks, which the engine verifies in every run.
 
     Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
     "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``
@@ -72,17 +99,32 @@ class StrategySpec:
     needs_data: bool = False
     reference: str = ""
     structured: bool = False
+    requires: tuple[str, ...] = ()
+    check: Target | None = None
+    pattern: tuple[int, int] | None = None
+
+    _kind = "strategy"
+    _work = "compute"
 
     def __post_init__(self) -> None:
-        _check_name("strategy", self.name, self.description)
+        super().__post_init__()
+        unknown = [r for r in self.requires if r not in REQUIREMENTS]
+        if unknown:
+            raise ValueError(f"strategy {self.name!r}: unknown requirement {unknown[0]!r}; known: {', '.join(REQUIREMENTS)}")
+        if self.pattern is not None and not (len(self.pattern) == 2 and 0 < self.pattern[0] < self.pattern[1]):
+            raise ValueError(f"strategy {self.name!r}: pattern must be (n, m) with 0 < n < m, got {self.pattern!r}")
 
-    def load(self) -> Callable[..., Any]:
-        """The mask-computing callable (imports it on first use)."""
-        return resolve(self.compute)
+    def limit(self, model: Any, compression: float) -> str | None:
+        """Why this strategy cannot prune ``model`` to ``compression`` (its :attr:`check`), or ``None``."""
+        return resolve(self.check)(model, compression) if self.check is not None else None
+
+
+STRUCTURED_TOLERANCE = 0.05
+"""Relative miss of its target a structured strategy may have (whole channels cannot hit it exactly)."""
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(_Spec):
     """A model architecture.
 
     ``build(num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None) -> torch.nn.Module``
@@ -107,12 +149,8 @@ class ModelSpec:
     min_size: int = 1
     max_size: int | None = None
 
-    def __post_init__(self) -> None:
-        _check_name("model", self.name, self.description)
-
-    def load(self) -> Callable[..., Any]:
-        """The model-building callable (imports it on first use)."""
-        return resolve(self.build)
+    _kind = "model"
+    _work = "build"
 
     def incompatibility(self, input_shape: tuple[int, ...]) -> str | None:
         """Why this model cannot take inputs of shape (C, H, W), or ``None`` when it can."""
@@ -166,7 +204,7 @@ class ModelFamilySpec:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(_Spec):
     """A classification dataset.
 
     ``build(split: "train" | "test", root: pathlib.Path | None, augment: bool) -> torch.utils.data.Dataset``
@@ -188,16 +226,12 @@ class DatasetSpec:
     bundled: bool = False
     augmented: bool = True
 
-    def __post_init__(self) -> None:
-        _check_name("dataset", self.name, self.description)
-
-    def load(self) -> Callable[..., Any]:
-        """The dataset-building callable (imports it on first use)."""
-        return resolve(self.build)
+    _kind = "dataset"
+    _work = "build"
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(_Spec):
     """A measurement of a (pruned) model.
 
     ``compute(ctx: shrinkbench.metrics.MetricContext) -> dict[str, float]`` returns values for exactly the
@@ -214,69 +248,73 @@ class MetricSpec:
     columns: tuple[str, ...] = field(default_factory=tuple)
     needs_data: bool = False
 
+    _kind = "metric"
+    _work = "compute"
+
     def __post_init__(self) -> None:
-        _check_name("metric", self.name, self.description)
+        super().__post_init__()
         if not self.columns:
             raise ValueError(f"metric {self.name!r} must declare the columns it returns")
 
-    def load(self) -> Callable[..., Any]:
-        """The measuring callable (imports it on first use)."""
-        return resolve(self.compute)
+
+@dataclass(frozen=True)
+class _OptionsSpec(_Spec):
+    """A spec whose plugin takes options: ``(name, one-line help)`` pairs, the only keys users may pass."""
+
+    name: str
+    description: str
+    create: Target
+    options: tuple[tuple[str, str], ...] = ()
+
+    _work = "create"
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        """The names of the options it takes."""
+        return tuple(name for name, _ in self.options)
 
 
 @dataclass(frozen=True)
-class ExecutorSpec:
+class ExecutorSpec(_OptionsSpec):
     """A way to dispatch a sweep's work: in this process, local worker processes, a cluster.
 
-    ``create(options: dict[str, Any], context: shrinkbench.engine.executors.ExecutorContext) -> Executor``
-    returns an object with ``run(tasks, emit)`` (see :mod:`shrinkbench.engine.executors`): every task is a
-    picklable callable ``task(emit)``; the executor runs them all and hands every event they emit to ``emit``
-    in the calling process. ``options`` are ``(name, one-line help)`` pairs: the only keys users may pass
-    (``--executor-option name=value``, or the TOML ``[executor]`` table); values arrive as strings from the
-    command line and as TOML values from a file, and ``create`` converts them.
+    ``create(options: shrinkbench.values.Options, context: shrinkbench.tasks.ExecutorContext) -> Executor``
+    returns an object with ``run(tasks, emit)`` (see :mod:`shrinkbench.tasks`): every task is data -- a
+    picklable ``work(ctx)``, its :class:`~shrinkbench.tasks.Resources`, its input files and output
+    directories; the executor runs them all and hands every event they emit to ``emit`` in the calling process.
+    ``options`` are ``(name, one-line help)`` pairs (``--executor-option name=value`` or the TOML ``[executor]``
+    table); read them with ``options.integer("workers", 2)`` and friends. ``remote``: its workers may run on
+    other machines, so the device is not checked on the driver (a CPU-only laptop may send GPU runs to GPU
+    nodes) and files may have to travel (the tasks say which).
 
     Example: ``ExecutorSpec("threads", "Runs in a thread pool", "my_pkg.executor:create",
     options=(("workers", "number of threads (default 2)"),))``
     """
 
-    name: str
-    description: str
-    create: Target
-    options: tuple[tuple[str, str], ...] = ()
+    remote: bool = False
 
-    def __post_init__(self) -> None:
-        _check_name("executor", self.name, self.description)
-
-    def load(self) -> Callable[..., Any]:
-        """The executor-creating callable (imports it on first use)."""
-        return resolve(self.create)
+    _kind = "executor"
 
 
 @dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleSpec(_OptionsSpec):
     """When and how far a strategy prunes during a run: once before finetuning, in rounds, or gradually.
 
-    ``create(options: dict[str, Any]) -> plan`` returns a callable
-    ``plan(target: float, epochs: int, steps_per_epoch: int, total: int, prunable: int) -> SchedulePlan``
-    (:class:`shrinkbench.engine.schedules.SchedulePlan`): the rounds of pruning and finetuning that reach the
-    ``target`` compression, given the recipe's finetuning ``epochs`` and the model's ``total`` and ``prunable``
-    parameter counts. ``options`` are ``(name, one-line help)`` pairs (``--schedule-option name=value``).
+    ``create(ctx: shrinkbench.plans.ScheduleContext) -> shrinkbench.plans.SchedulePlan``: the rounds of pruning
+    and training that reach ``ctx.target`` (the last pruning must reach it exactly), given the finetuning epochs
+    and steps, the dense model's parameter counts and the pretraining epochs; ``ctx.options`` holds this
+    schedule's options, declared here as ``(name, one-line help)`` pairs (``--schedule-option
+    name.key=value``). ``structured``: whether structured strategies (which remove channels) may run under it --
+    a schedule that prunes during training cannot, as removing channels replaces the layers the optimizer
+    updates.
 
-    Example: ``ScheduleSpec("iterative", "k rounds of prune + finetune", "my_pkg.schedules:iterative",
-    options=(("rounds", "number of rounds (default 3)"),))``
+    Example: ``ScheduleSpec("twice", "Two rounds", "my_pkg.schedules:twice",
+    options=(("split", "first round's share of the compression (default 0.5)"),))``
     """
 
-    name: str
-    description: str
-    create: Target
-    options: tuple[tuple[str, str], ...] = ()
+    structured: bool = True
 
-    def __post_init__(self) -> None:
-        _check_name("schedule", self.name, self.description)
-
-    def load(self) -> Callable[..., Any]:
-        """The plan-creating callable (imports it on first use)."""
-        return resolve(self.create)
+    _kind = "schedule"
 
 
 @dataclass(frozen=True)

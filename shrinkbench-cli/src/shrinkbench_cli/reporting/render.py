@@ -30,8 +30,7 @@ def chosen_run(results: Results, run_id: str | None) -> tuple[dict[str, Any], Pa
     there is no default run with saved weights; an explicit ``run_id`` without weights is a one-line
     :class:`~shrinkbench.errors.ShrinkBenchError`."""
     if run_id is not None:
-        path = weights_path(results, run_id)
-        return next(r for r in results.rows if r[schema.RUN_ID] == run_id), path
+        return weights_path(results, run_id)
     row = results.highest_compression_run()
     if row is None:
         return None
@@ -44,7 +43,7 @@ def _figures(results: Results, run: tuple[dict[str, Any], Path] | None) -> list[
     figures = [Figure(name, png, ACCURACY_CAPTION) for name, png in plots.items()]
     if run is not None:
         row, path = run
-        figures.append(Figure(f"sparsity_{row[schema.RUN_ID]}.png", sparsity_plot(layer_sparsity(path), results, row),
+        figures.append(Figure(f"sparsity_{row[schema.RUN_ID].replace('/', '_')}.png", sparsity_plot(layer_sparsity(path), results, row),
                               "fraction of zero entries of each weight tensor (2-d and up, in file order) of this run"))
     return figures
 

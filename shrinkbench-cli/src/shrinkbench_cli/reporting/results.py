@@ -72,7 +72,14 @@ def load_results(directory: str | Path, label: str | None = None) -> Results:
     """Read ``directory`` through its :class:`ResultsStore`. Raises the store's one-line
     :class:`~shrinkbench.errors.ShrinkBenchError` when it holds no ``results.csv``."""
     store = ResultsStore.existing(directory)
-    stored = store.stored_config()
+    experiments = store.experiments()
     rows = store.rows()
-    return Results(Path(directory), label or Path(directory).resolve().name, stored.get("fixed", {}),
-                   str(stored.get("fingerprint", "?")), rows, summarize(rows), dense_reference(rows))
+    if len(experiments) == 1:
+        (stored,) = experiments.values()
+        fixed, fingerprint = stored.get("fixed", {}), str(stored.get("fingerprint", "?"))
+    else:  # several experiments: what they share, and the fingerprints of each
+        parts = [e.get("fixed", {}) for e in experiments.values()]
+        fixed = {k: val for k, val in parts[0].items() if all(p.get(k) == val for p in parts)} if parts else {}
+        fingerprint = "+".join(str(e.get("fingerprint", "?")) for e in experiments.values()) or "?"
+    return Results(Path(directory), label or Path(directory).resolve().name, fixed, fingerprint, rows,
+                   summarize(rows), dense_reference(rows))

@@ -74,10 +74,14 @@ def run_weights(results: Results, run_id: str) -> Path:
     return ResultsStore(results.directory).run_dir(run_id) / WEIGHTS_FILE
 
 
-def weights_path(results: Results, run_id: str) -> Path:
-    """:func:`run_weights` of a run that has them; a one-line :class:`ShrinkBenchError` naming the known run
-    ids when there is no such run, or naming the file when it is missing."""
+def weights_path(results: Results, run_id: str) -> tuple[dict[str, Any], Path]:
+    """The row and :func:`run_weights` of a run that has them (``run_id`` in full, or its method part when that
+    names one run); a one-line :class:`ShrinkBenchError` naming the known run ids when there is no such run, or
+    naming the file when it is missing."""
     known = [r[schema.RUN_ID] for r in results.rows]
+    by_method = [k for k in known if k.rpartition("/")[2] == run_id]
+    if run_id not in known and len(by_method) == 1:
+        run_id = by_method[0]
     if run_id not in known:
         close = difflib.get_close_matches(run_id, known, n=3)
         listed = ", ".join(known[:4]) + (", ..." if len(known) > 4 else "")
@@ -86,7 +90,7 @@ def weights_path(results: Results, run_id: str) -> Path:
     path = run_weights(results, run_id)
     if not path.is_file():
         raise ShrinkBenchError(f"run {run_id!r} has no saved weights ({path} is missing): choose another --run")
-    return path
+    return next(r for r in results.rows if r[schema.RUN_ID] == run_id), path
 
 
 def sparsity_plot(layers: list[LayerSparsity], results: Results, row: dict[str, Any]) -> bytes:

@@ -1,38 +1,46 @@
-"""Experiment configuration: training recipes, the fixed part of a sweep, and one run's identity.
+"""What the user asks for: training recipes, recipe variants and the sweep request (flags and TOML say it).
 
-Only the pruning method may vary inside a results directory: everything in :class:`SweepConfig` except the
-lists of strategies, compressions and seeds (and where/how fast it runs) is fixed, and its
-:meth:`SweepConfig.fingerprint` is stored with the results so that a different configuration is refused.
-How flags, a TOML file and the standard recipes combine into a :class:`SweepConfig` is
-:func:`shrinkbench.engine.assemble.build_sweep_config`. This module imports neither torch nor any plugin.
+:class:`SweepConfig` is the *request*, exactly as given: ``None`` means "decide for me" (``auto``), recipes may
+be left to each dataset's standard ones. The *resolved* sweep -- the experiments with their concrete recipes,
+file hashes and rewind epochs, the device, threads and jobs chosen for the machine -- is
+:class:`shrinkbench.engine.resolution.Sweep`, made by :func:`shrinkbench.engine.resolution.resolve`, which also
+reports every problem of a request at once. How flags, a TOML file and the standard recipes combine into a
+request is :func:`shrinkbench.engine.assemble.build_sweep_config`. One word per concept: ``lr_schedule`` is
+the optimizer's learning-rate schedule, ``schedule`` a pruning schedule. This module imports neither torch nor
+any plugin.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import InitVar, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ShrinkBenchError
 from ..losses import DEFAULT_LOSS, LOSSES
 
+__all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_DATASET", "DEFAULT_MODEL", "DEFAULT_SCHEDULE", "DEFAULT_VARIANT",
+           "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS", "RESULTS_ROOT", "SELECTIONS", "VARIANT_KEYS", "Recipe",
+           "SweepConfig", "Variant", "standard_recipes"]
+
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "cosine", "step")
+LR_SCHEDULES = ("constant", "cosine", "step")
 SELECTIONS = ("final", "best-val")
+PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_DATASET = "mnist-5k"
 DEFAULT_MODEL = "lenet-300-100"
 DEFAULT_COMPRESSIONS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 RESULTS_ROOT = "shrinkbench-results"
 DEFAULT_SCHEDULE = "oneshot"
+DEFAULT_VARIANT = "default"
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How a model is trained: optimizer, learning-rate schedule, epochs, batch size and loss.
 
-    ``schedule``: ``constant``, ``cosine`` (to zero over the epochs) or ``step`` (x0.1 at 50% and 75%).
+    ``lr_schedule``: ``constant``, ``cosine`` (to zero over the epochs) or ``step`` (x0.1 at 50% and 75%).
     ``loss`` names a loss of :data:`shrinkbench.losses.LOSSES` (cross-entropy, optionally label-smoothed).
     ShrinkBench finetunes with SGD + Nesterov momentum, the default here.
     """
@@ -44,7 +52,7 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    lr_schedule: str = "cosine"
     loss: str = DEFAULT_LOSS
     label_smoothing: float = 0.0
 
@@ -52,8 +60,8 @@ class Recipe:
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ShrinkBenchError(f"a recipe needs epochs >= 0, batch_size >= 1 and lr > 0, got epochs={self.epochs}, "
                                    f"batch_size={self.batch_size}, lr={self.lr}")
-        for key, value, known in (("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
-                                  ("loss", self.loss, tuple(LOSSES))):
+        for key, value, known in (("optimizer", self.optimizer, OPTIMIZERS),
+                                  ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("loss", self.loss, tuple(LOSSES))):
             if value not in known:
                 raise ShrinkBenchError(f"{key} must be one of {', '.join(known)}, got {value!r}")
         if not 0 <= self.label_smoothing < 1:
@@ -64,18 +72,20 @@ class Recipe:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
+
 # Standard recipes per dataset family: (pretrain, finetune). Small by default where CPUs are the norm.
-_MNIST = (Recipe(epochs=10, lr=0.05), Recipe(epochs=4, lr=0.01, schedule="constant"))
-_CIFAR = (Recipe(epochs=160, lr=0.1, batch_size=128, weight_decay=1e-4, schedule="step"),
+_MNIST = (Recipe(epochs=10, lr=0.05), Recipe(epochs=4, lr=0.01, lr_schedule="constant"))
+_CIFAR = (Recipe(epochs=160, lr=0.1, batch_size=128, weight_decay=1e-4, lr_schedule="step"),
           Recipe(epochs=30, lr=0.01, batch_size=128, weight_decay=1e-4))
-_IMAGENET = (Recipe(epochs=90, lr=0.1, batch_size=256, weight_decay=1e-4, schedule="step"),
+_IMAGENET = (Recipe(epochs=90, lr=0.1, batch_size=256, weight_decay=1e-4, lr_schedule="step"),
              Recipe(epochs=10, lr=0.001, batch_size=256, weight_decay=1e-4))
 STANDARD_RECIPES: dict[str, tuple[Recipe, Recipe]] = {
     "mnist-5k": _MNIST, "mnist": _MNIST, "fashion-mnist": _MNIST,
     "cifar10": _CIFAR, "cifar100": _CIFAR,
     "imagenet": _IMAGENET, "places365": _IMAGENET,
 }
-DEFAULT_RECIPES = (Recipe(epochs=10, lr=0.01), Recipe(epochs=5, lr=0.01, schedule="constant"))
+DEFAULT_RECIPES = (Recipe(epochs=10, lr=0.01), Recipe(epochs=5, lr=0.01, lr_schedule="constant"))
 
 
 def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
@@ -83,70 +93,108 @@ def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
     return STANDARD_RECIPES.get(dataset, DEFAULT_RECIPES)
 
 
-# Fields that say where or how fast a sweep runs, or that vary inside it: not part of the fingerprint.
-_NOT_FIXED = ("strategies", "compressions", "seeds", "schedules", "rewind_epochs", "checkpoint", "checkpoint_sha256", "pretrained",
-              "pretrained_sha256", "data_root", "eval_batch_size", "threads", "out", "jobs", "device", "workers",
-              "deterministic", "compile", "channels_last", "tf32", "executor", "executor_options")
-PRECISIONS = ("fp32", "bf16", "fp16")
+VARIANT_KEYS = (*(f"pretrain.{f}" for f in RECIPE_FIELDS), *(f"finetune.{f}" for f in RECIPE_FIELDS), "pretrained",
+                "dense_seed_offset")
+"""What a recipe variant may change: any field of either recipe, the weights pretraining starts from, and an
+offset added to every run seed to pick its dense model (another set of dense weights, same everything else)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named change of the fixed part, run beside the others in one results store: e.g.
+    ``Variant("lr-high", (("finetune.lr", 0.05),))``. Its name becomes a column of every row; a variant that
+    changes the dense model (pretraining, ``pretrained``, ``dense_seed_offset``) has dense models of its own.
+    Keys are :data:`VARIANT_KEYS`."""
+
+    name: str
+    changes: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() or c in "/\\:" for c in self.name):
+            raise ShrinkBenchError(f"variant name {self.name!r} must be non-empty, without spaces, '/', '\\' or ':'")
+        for key, _ in self.changes:
+            if key not in VARIANT_KEYS:
+                from ..values import did_you_mean
+
+                raise ShrinkBenchError(f"variant {self.name!r}: unknown key {key!r}; {did_you_mean(key, VARIANT_KEYS)}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value this variant sets for ``key``, else ``default``."""
+        return dict(self.changes).get(key, default)
+
+    def recipe_changes(self, which: str) -> dict[str, Any]:
+        """The fields of the ``which`` recipe (``pretrain`` / ``finetune``) this variant sets."""
+        prefix = f"{which}."
+        return {k[len(prefix):]: v for k, v in self.changes if k.startswith(prefix)}
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A controlled sweep: fixed (dataset, model, recipes, evaluation) x varying (strategy, compression, seed).
+    """A controlled sweep as requested: (datasets x models x variants) fixed, x (strategies x schedules x
+    compressions x seeds) varying.
 
-    Dense weights: pretrained from scratch with ``pretrain`` (default); from ``pretrained`` weights (a local file
-    or a tag the model's source knows) then trained with ``pretrain`` (``epochs = 0`` keeps them as they are);
-    or read from ``checkpoint``, a dense model of this dataset used as is. ``out`` is the results directory
-    (default ``shrinkbench-results/<dataset>-<model>``).
+    Grids: every dataset meets every model it fits (a pair that cannot work is refused up front with its reason,
+    the others run), under each variant (:class:`Variant`; none: the one ``default`` variant). ``dataset`` /
+    ``model`` are shorthands for a single one. Recipes: ``pretrain`` / ``finetune`` replace each dataset's
+    standard recipes when given; ``recipe_changes`` (``("finetune.lr", 0.05)``, ...) then apply on top, and each
+    variant's changes on top of those. Dense weights: pretrained from scratch (default); from ``pretrained``
+    weights (a local file or a tag the model's source knows) then trained with the pretrain recipe (``epochs =
+    0`` keeps them); or read from ``checkpoint``, a dense model used as it is (single dataset and model only).
 
-    Where and how fast it runs (none of it is part of the fingerprint, except ``precision``): ``device``
-    (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; resolved once by the sweep), ``precision`` (``fp32``,
-    ``bf16``, ``fp16``), ``threads`` (torch threads inside every run; ``None``: the cores shared by ``jobs``;
-    an explicit value makes ``jobs = 2`` reproduce ``jobs = 1`` exactly), ``workers`` (DataLoader processes
-    for folder datasets; ``None``: min(8, cores / jobs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else
-    256), ``deterministic``, ``compile``, ``channels_last`` and ``tf32`` (see
-    :class:`shrinkbench.engine.runtime.Runtime`),
-    ``executor`` (an installed executor's name; ``None``: ``sequential`` for one job, else ``local``) and its
-    ``executor_options`` (``(name, value)`` pairs).
-
-    ``schedules`` vary like strategies (every strategy runs under every schedule; ``oneshot`` by default);
-    ``schedule_options`` are fixed. ``rewind_epochs`` (dense epochs whose weights rewinding needs) is derived
-    from them by the sweep.
+    Where and how fast (none of it changes what a run computes, except ``precision``): ``device`` (``auto``,
+    ``cpu``, ``cuda``, ``cuda:N``, ``mps``; resolved where each run executes), ``jobs`` (runs at once; ``None``:
+    chosen for the machine and the model, see :mod:`shrinkbench.engine.layout`), ``threads`` (torch threads =
+    CPUs of each run; ``None``: chosen likewise; an explicit value makes ``jobs = 2`` reproduce ``jobs = 1``
+    exactly), ``gpus_per_run`` (a fraction shares a GPU; ``None``: chosen), ``workers`` (DataLoader processes for
+    folder datasets; ``None``: min(8, the run's CPUs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else 256),
+    ``deterministic``, ``compile``, ``channels_last``, ``tf32`` (see :class:`shrinkbench.engine.runtime.Runtime`),
+    ``executor`` (``None``: ``sequential`` when one run at a time, else ``local``) and its ``executor_options``.
+    ``schedule_options`` are ``(schedule, ((key, value), ...))`` pairs, each schedule's own. ``retry``: a re-run
+    runs failed and lost runs again (``False`` keeps their rows).
     """
 
-    dataset: str
-    model: str
-    pretrain: Recipe
-    finetune: Recipe
-    strategies: tuple[str, ...]
-    compressions: tuple[float, ...]
+    datasets: tuple[str, ...] = (DEFAULT_DATASET,)
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    pretrain: Recipe | None = None
+    finetune: Recipe | None = None
+    strategies: tuple[str, ...] = ()
+    compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
     seeds: tuple[int, ...] = (0,)
+    schedules: tuple[str, ...] = (DEFAULT_SCHEDULE,)
+    schedule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    variants: tuple[Variant, ...] = ()
+    recipe_changes: tuple[tuple[str, Any], ...] = ()
     val_fraction: float = 0.1
     selection: str = "final"
     include_classifier: bool = False
     checkpoint: str | None = None
-    checkpoint_sha256: str | None = None
     pretrained: str | None = None
-    pretrained_sha256: str | None = None
     data_root: str | None = None
-    eval_batch_size: int | None = None
-    threads: int | None = None
     out: str | None = None
-    jobs: int = 1
-    device: str = "auto"
     precision: str = "fp32"
+    device: str = "auto"
+    jobs: int | None = None
+    threads: int | None = None
+    gpus_per_run: float | None = None
     workers: int | None = None
+    eval_batch_size: int | None = None
     deterministic: bool = False
     compile: bool = False
     channels_last: bool = False
     tf32: bool = True
     executor: str | None = None
     executor_options: tuple[tuple[str, Any], ...] = ()
-    schedules: tuple[str, ...] = (DEFAULT_SCHEDULE,)
-    schedule_options: tuple[tuple[str, Any], ...] = ()
-    rewind_epochs: tuple[int, ...] = ()
+    retry: bool = True
+    dataset: InitVar[str | None] = None
+    model: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, dataset: str | None, model: str | None) -> None:
+        if dataset is not None:
+            object.__setattr__(self, "datasets", (dataset,))
+        if model is not None:
+            object.__setattr__(self, "models", (model,))
+        for name in ("datasets", "models", "strategies", "compressions", "seeds", "schedules", "variants"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if not 0 <= self.val_fraction < 1:
             raise ShrinkBenchError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.selection not in SELECTIONS:
@@ -158,100 +206,62 @@ class SweepConfig:
         if self.checkpoint and self.pretrained:
             raise ShrinkBenchError("give either checkpoint (dense weights used as they are) or pretrained (weights "
                                    "to pretrain from), not both")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ShrinkBenchError(f"variant names must be unique, got {', '.join(names)}")
+
+    @property
+    def variant_list(self) -> tuple[Variant, ...]:
+        """The variants to run: the given ones, or the single ``default`` variant."""
+        return self.variants or (Variant(DEFAULT_VARIANT),)
 
     @property
     def results_dir(self) -> Path:
-        """Where the results go: ``out``, or ``shrinkbench-results/<dataset>-<model>``."""
-        return Path(self.out) if self.out else Path(RESULTS_ROOT) / f"{self.dataset}-{self.model.replace(':', '_')}"
+        """Where the results go: ``out``, else ``shrinkbench-results/<dataset>-<model>`` for one pair, else
+        ``shrinkbench-results/grid-<datasets>-<models>``."""
+        if self.out:
+            return Path(self.out)
+        if len(self.datasets) == 1 and len(self.models) == 1:
+            return Path(RESULTS_ROOT) / slug(f"{self.datasets[0]}-{self.models[0]}")
+        return Path(RESULTS_ROOT) / slug(f"grid-{'+'.join(self.datasets)}-{'+'.join(self.models)}")
 
-    @property
-    def executor_name(self) -> str:
-        """The executor that runs the sweep: ``executor``, else ``sequential`` (one job) or ``local``."""
-        return self.executor or ("local" if self.jobs > 1 else "sequential")
+    def options_of(self, schedule: str) -> dict[str, Any]:
+        """The options given to ``schedule``."""
+        return dict(dict(self.schedule_options).get(schedule, ()))
 
-    @property
-    def initial_weights(self) -> str | None:
-        """What identifies the weights the dense model starts from: a file's SHA-256 or a pretrained tag."""
-        if self.checkpoint:
-            return f"checkpoint:{self.checkpoint_sha256 or self.checkpoint}"
-        if self.pretrained:
-            return f"pretrained:{self.pretrained_sha256 or self.pretrained}"
-        return None
-
-    def fixed_part(self) -> dict[str, Any]:
-        """Everything that must be identical for results to be comparable (not strategies/compressions/seeds)."""
-        data = asdict(self)
-        for varying in _NOT_FIXED:
-            data.pop(varying)
-        data["initial_weights"] = self.initial_weights
-        return data
-
-    def fingerprint(self) -> str:
-        """A short hash of :meth:`fixed_part`."""
-        return _hash(self.fixed_part())
-
-    def runs(self) -> list[RunSpec]:
-        """Every (strategy, schedule, compression, seed) combination, seeds outermost."""
-        return [
-            RunSpec(strategy, compression, seed, schedule)
-            for seed in self.seeds
-            for strategy in self.strategies
-            for schedule in self.schedules
-            for compression in self.compressions
-        ]
+    def recipes_for(self, dataset: str, variant: Variant) -> tuple[Recipe, Recipe]:
+        """The concrete (pretrain, finetune) recipes of ``dataset`` under ``variant``: the standard (or given)
+        ones, then :attr:`recipe_changes`, then the variant's changes."""
+        standard = standard_recipes(dataset)
+        out = []
+        for index, which in enumerate(("pretrain", "finetune")):
+            base = getattr(self, which) or standard[index]
+            changes = {k.partition(".")[2]: v for k, v in self.recipe_changes if k.partition(".")[0] == which}
+            out.append(replace(base, **changes, **variant.recipe_changes(which)))
+        return out[0], out[1]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (round-trips through :func:`sweep_from_json`)."""
-        return asdict(self)
+        data = asdict(self)
+        data["variants"] = [asdict(v) for v in self.variants]
+        return data
 
 
-def sweep_from_json(data: dict[str, Any]) -> SweepConfig:
+def sweep_from_json(data: Mapping[str, Any]) -> SweepConfig:
     """Rebuild a :class:`SweepConfig` from :meth:`SweepConfig.to_json`."""
     data = dict(data)
-    data["pretrain"] = Recipe(**data["pretrain"])
-    data["finetune"] = Recipe(**data["finetune"])
-    for key in ("strategies", "compressions", "seeds", "schedules", "rewind_epochs"):
-        data[key] = tuple(data.get(key, ()))
-    data["schedules"] = data["schedules"] or (DEFAULT_SCHEDULE,)
-    data["schedule_options"] = tuple(tuple(pair) for pair in data.get("schedule_options", ()))
-    data["executor_options"] = tuple(tuple(pair) for pair in data.get("executor_options", ()))
+    for which in ("pretrain", "finetune"):
+        if data.get(which) is not None:
+            data[which] = Recipe(**data[which])
+    data["variants"] = tuple(Variant(v["name"], tuple(tuple(c) for c in v.get("changes", ()))) for v in data.get("variants", ()))
+    data["schedule_options"] = tuple((name, tuple(tuple(o) for o in opts)) for name, opts in data.get("schedule_options", ()))
+    for key in ("executor_options", "recipe_changes"):
+        data[key] = tuple(tuple(pair) for pair in data.get(key, ()))
     return SweepConfig(**data)
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run of a sweep."""
+def slug(text: str) -> str:
+    """``text`` as a file-system-safe name on every OS: letters, digits, ``.``, ``_``, ``+`` and ``-`` kept,
+    anything else (``:`` of ``timm:resnet18`` or ``2:4-magnitude``, slashes, spaces) becomes ``-``."""
+    return "".join(c if c.isalnum() or c in "._+-" else "-" for c in text)
 
-    strategy: str
-    compression: float
-    seed: int
-    schedule: str = DEFAULT_SCHEDULE
-
-    @property
-    def run_id(self) -> str:
-        """A stable, file-system-safe identifier, e.g. ``global-magnitude_c4_s0`` (one-shot) or
-        ``global-magnitude+iterative_c4_s0``."""
-        method = self.strategy if self.schedule == DEFAULT_SCHEDULE else f"{self.strategy}+{self.schedule}"
-        return f"{method}_c{self.compression:g}_s{self.seed}"
-
-
-@dataclass(frozen=True)
-class DenseKey:
-    """What identifies a dense (unpruned) model: trained once, shared by every strategy and compression."""
-
-    dataset: str
-    model: str
-    pretrain: Recipe
-    seed: int
-    val_fraction: float
-    initial_weights: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def digest(self) -> str:
-        """A hash of the key, used as the cache file name."""
-        return _hash(asdict(self))
-
-
-def _hash(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunSpec
+from ..tasks import TaskLost
+from .experiment import RunSpec
 
-__all__ = ["DenseDone", "DenseFailed", "EpochDone", "EpochLog", "Event", "Emit", "RunDone", "RunFailed",
-           "RunFiles", "SweepPlanned", "SweepStarted", "TaskLost", "TaskStarted"]
+__all__ = ["DenseDone", "DenseFailed", "Emit", "EpochDone", "EpochLog", "Event", "RunFinished", "SweepPlanned",
+           "SweepStarted", "TaskLost", "TaskStarted"]
 
 
 @dataclass
@@ -31,15 +32,17 @@ class EpochLog:
 
 @dataclass(frozen=True)
 class SweepPlanned:
-    """Everything was validated: ``runs`` of the sweep are to run (``skipped`` are already in the store),
-    ``dense`` dense models are to be trained first, on ``device`` with ``threads`` torch threads per run."""
+    """Everything was validated: ``runs`` of the sweep are to run (``skipped`` are already in the store,
+    ``retried`` of them failed before and run again), ``dense`` dense models are to be trained first; ``layout``
+    says how (e.g. ``2 runs at a time x 1 thread on cpu``) and why."""
 
     runs: int
     skipped: int
     dense: int
-    device: str
-    threads: int
+    layout: str
     results_dir: str
+    retried: int = 0
+    experiments: int = 1
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class SweepStarted:
 
 @dataclass(frozen=True)
 class TaskStarted:
-    """A unit of work (``key``: a run id, or ``dense-s<seed>``) began; it will train ``epochs`` epochs."""
+    """A unit of work (``key``: a run id, or ``dense/...``) began; it will train ``epochs`` epochs."""
 
     key: str
     label: str
@@ -69,7 +72,8 @@ class EpochDone:
 
 @dataclass(frozen=True)
 class DenseDone:
-    """The dense model of ``seed`` is ready: its weights file and metadata (dense test accuracy, epochs)."""
+    """The dense model ``key`` is ready: the directory holding its weights, metadata (dense test accuracy,
+    epochs) and rewind checkpoints (see :mod:`shrinkbench.engine.dense`)."""
 
     key: str
     seed: int
@@ -79,7 +83,7 @@ class DenseDone:
 
 @dataclass(frozen=True)
 class DenseFailed:
-    """The dense model of ``seed`` could not be made; every run of that seed fails with ``error``."""
+    """The dense model ``key`` could not be made; every run that needs it fails with ``error``."""
 
     key: str
     seed: int
@@ -87,41 +91,18 @@ class DenseFailed:
 
 
 @dataclass(frozen=True)
-class RunDone:
-    """A run finished; ``row`` is its result row (status ``ok``)."""
+class RunFinished:
+    """A run finished; ``row`` is its result row, ``ok`` or ``failed`` (the reason in ``error``)."""
 
     key: str
     run: RunSpec
     row: dict[str, Any]
 
-
-@dataclass(frozen=True)
-class RunFailed:
-    """A run failed; ``row`` is its result row (status ``failed``, the reason in ``error``)."""
-
-    key: str
-    run: RunSpec
-    row: dict[str, Any]
+    @property
+    def ok(self) -> bool:
+        """Whether the run succeeded."""
+        return self.row.get("status") == "ok"
 
 
-@dataclass(frozen=True)
-class RunFiles:
-    """The files of a run's directory (``config.json``, ``metrics.json``, ``log.csv``, weights), sent to the
-    driver to write, for executors whose workers do not share the results directory's file system."""
-
-    key: str
-    run_id: str
-    files: dict[str, bytes]
-
-
-@dataclass(frozen=True)
-class TaskLost:
-    """The work ``key`` never reported an outcome: its worker died (killed, crashed, out of memory)."""
-
-    key: str
-    reason: str
-
-
-Event = (SweepPlanned | SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunDone | RunFailed
-         | RunFiles | TaskLost)
+Event = (SweepPlanned | SweepStarted | TaskStarted | EpochDone | DenseDone | DenseFailed | RunFinished | TaskLost)
 Emit = Callable[[Event], None]

@@ -1,137 +1,189 @@
-"""Executors: how tasks (dense training, runs) are dispatched. One interface for all of them: tasks in, events
-out through one callback, so progress, the results store and resume behave the same whatever runs the work.
+"""Core's executors: ``sequential`` (this process) and ``local`` (worker processes on this machine). The
+contract every executor follows is :mod:`shrinkbench.tasks`: tasks in, events out through one callback.
 
-A task is a picklable callable ``task(emit)`` with a ``key``; it reports everything, its own failures
-included, through ``emit``. An executor runs every task and hands every event to the driver's ``emit`` in the
-driver's process. The one thing a task cannot report is its worker dying (``kill -9``, a segfault, the
-out-of-memory killer): the executor then emits :class:`TaskLost` for it and carries on with the others.
-This module does not import torch (worker processes import it when they unpickle their first task).
+The one thing a task cannot report is its worker dying (``kill -9``, a segfault, the out-of-memory killer): the
+executor then emits :class:`shrinkbench.tasks.TaskLost` for it and carries on with the others. This module
+does not import torch (worker processes import it when they unpickle their first task).
 """
 
 from __future__ import annotations
 
-import difflib
+import math
 import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import accelerator
-from ..devices import PINNED_GPU_VAR
-from ..errors import ShrinkBenchError
-from .events import Emit, TaskLost
+from ..devices import PINNED_GPU_VAR, cpu_cores
+from ..tasks import Capacity, ExecutorContext, Task, TaskContext, TaskLost
+from ..values import Options
 
-__all__ = ["Executor", "ExecutorContext", "ProcessExecutor", "SequentialExecutor", "Task", "create_executor",
-           "int_option", "make_executor"]
+__all__ = ["ProcessExecutor", "SequentialExecutor", "local", "parallel_slots", "sequential"]
 
-
-class Task(Protocol):
-    """A unit of work: ``task(emit)`` does it and reports through ``emit``; ``key`` names it in events."""
-
-    key: str
-
-    def __call__(self, emit: Emit) -> Any: ...
-
-
-class Executor(Protocol):
-    """Runs tasks and delivers their events to ``emit`` in the calling process.
-
-    An executor that needs set-up (connecting to a cluster) may also be a context manager: the sweep enters
-    it after validating the configuration and before writing anything, so a failure to start (a bad cluster
-    address) is a one-line :class:`ShrinkBenchError` with nothing written, and exits it at the end.
-    """
-
-    def run(self, tasks: Sequence[Task], emit: Emit) -> None:
-        """Run every task; return when all have finished or were lost (:class:`TaskLost`)."""
-        ...
+Emit = Callable[[Any], None]
 
 
 class SequentialExecutor:
     """Runs tasks one after another in this process."""
 
-    def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see Executor
+    def capacity(self) -> Capacity:
+        """This machine's cores and visible GPUs."""
+        return Capacity(cpu_cores(), accelerator.cuda_count())
+
+    def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see shrinkbench.tasks.Executor
         for task in tasks:
-            task(emit)
+            task.work(TaskContext(emit))
+
+
+def parallel_slots(tasks: Sequence[Task], cpus: float, gpus: int) -> int:
+    """How many of ``tasks`` fit on ``cpus`` cores and ``gpus`` GPUs at once, by their resources (at least 1)."""
+    if not tasks:
+        return 0
+    by_cpu = math.floor(cpus / max(max(t.resources.cpus for t in tasks), 1e-9) + 1e-9)
+    need_gpu = max(t.resources.gpus for t in tasks)
+    by_gpu = math.floor(gpus / need_gpu + 1e-9) if need_gpu > 0 else len(tasks)
+    return max(1, min(len(tasks), by_cpu, by_gpu))
 
 
 class ProcessExecutor:
-    """Runs tasks in ``jobs`` spawned worker processes (each starts with a clean torch).
+    """Runs tasks in spawned worker processes (each starts with a clean torch), ``jobs`` at once (``None``: as
+    many as the tasks' resources allow on this machine's cores and GPUs).
 
     ``gpus``: this process's GPU indices to spread the workers over: worker k sees only ``gpus[k % len(gpus)]``,
     through ``CUDA_VISIBLE_DEVICES`` set before torch starts to the GPU's *physical* id (translated through this
-    process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). A worker that dies is replaced on
-    the same GPU, and its task reported lost. Workers are not daemons, so a task may start processes of its own
-    (DataLoader workers for image folders); they stop when the driver finishes, is interrupted (Ctrl-C stops
-    every worker at once; workers ignore SIGINT themselves) or disappears.
+    process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). Used as a context manager, the
+    workers live until the block ends and serve every :meth:`run` inside it (a worker keeps its loaded data and
+    warm imports from one task to the next); otherwise each :meth:`run` starts and stops its own. A worker that
+    dies is replaced on the same GPU, and its task reported lost. Workers are not daemons, so a task may start
+    processes of its own (DataLoader workers for image folders); they stop when the driver finishes, is
+    interrupted (Ctrl-C stops every worker at once; workers ignore SIGINT themselves) or disappears.
     """
 
-    def __init__(self, jobs: int, gpus: Sequence[int] = ()) -> None:
+    def __init__(self, jobs: int | None = None, gpus: Sequence[int] = ()) -> None:
         self.jobs, self.gpus = jobs, tuple(gpus)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._pool: _Pool | None = None
+        self._held = False
 
-    def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see Executor
+    def capacity(self) -> Capacity:
+        """This machine's cores and the GPUs the workers are spread over."""
+        return Capacity(cpu_cores(), len(self.gpus))
+
+    def __enter__(self) -> ProcessExecutor:
+        self._held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._held = False
+        self._close()
+
+    def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see shrinkbench.tasks.Executor
         if not tasks:
             return
-        ctx = multiprocessing.get_context("spawn")
-        todo, events = ctx.Queue(), ctx.Queue()
-        for index, task in enumerate(tasks):
-            todo.put((index, task))
-        workers: dict[int, Any] = {}
-        running: dict[int, int | None] = {}
-        finished: set[int] = set()
-        physical = [accelerator.physical_gpu(index) for index in self.gpus]
-        gpu_of: dict[int, str | None] = {}
-
-        def start(slot: int, gpu: str | None) -> None:
-            process = ctx.Process(target=_worker, args=(slot, todo, events, gpu, os.getpid()), daemon=False)
-            process.start()
-            workers[slot], running[slot], gpu_of[slot] = process, None, gpu
-            todo.put(None)  # this worker's stop signal, queued after every task
-
+        wanted = self.jobs or parallel_slots(tasks, cpu_cores(), len(self.gpus))
+        if self._pool is None:
+            self._pool = _Pool(self._ctx, [accelerator.physical_gpu(i) for i in self.gpus])
         try:
-            for slot in range(min(self.jobs, len(tasks))):
-                start(slot, physical[slot % len(physical)] if physical else None)
-            next_slot = len(workers)
-            while len(finished) < len(tasks):
-                try:
-                    kind, slot, payload = events.get(timeout=0.2)
-                except queue.Empty:
-                    for slot, process in list(workers.items()):
-                        if process.is_alive() or slot not in running:
-                            continue
-                        index = running.pop(slot)
-                        del workers[slot]
-                        if index is not None and index not in finished:
-                            finished.add(index)
-                            emit(TaskLost(tasks[index].key, f"worker process died (exit code {process.exitcode})"))
-                        if len(finished) + sum(i is not None for i in running.values()) < len(tasks):
-                            start(next_slot, gpu_of[slot])  # the dead worker's GPU
-                            next_slot += 1
-                    if not workers:  # every worker is gone: whatever did not report is lost
-                        for index in sorted(set(range(len(tasks))) - finished):
-                            finished.add(index)
-                            emit(TaskLost(tasks[index].key, "no worker process reported this task"))
-                    continue
-                if kind == "start":
-                    running[slot] = payload
-                elif kind == "event":
-                    emit(payload)
-                elif kind == "end":
-                    finished.add(payload)
-                    running[slot] = None
-        finally:
-            for process in workers.values():
-                if process.is_alive() and len(finished) < len(tasks):
-                    process.terminate()
-            for process in workers.values():
+            self._pool.run(list(tasks), min(wanted, len(tasks)), emit)
+        except BaseException:
+            self._close(force=True)
+            raise
+        if not self._held:
+            self._close()
+
+    def _close(self, force: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.close(force)
+            self._pool = None
+
+
+class _Pool:
+    """Worker processes, a task queue and an event queue, kept across :meth:`run` calls."""
+
+    def __init__(self, ctx: Any, gpus: list[str]) -> None:
+        self.ctx, self.gpus = ctx, gpus
+        self.todo, self.events = ctx.Queue(), ctx.Queue()
+        self.workers: dict[int, Any] = {}
+        self.gpu_of: dict[int, str | None] = {}
+        self.next_slot = 0
+        self.generation = 0
+        self.idle_deaths = 0
+
+    def start(self, gpu: str | None = None, replacing: int | None = None) -> None:
+        """Start one worker: on the given GPU, or on the next one in turn."""
+        slot = self.next_slot
+        self.next_slot += 1
+        if replacing is None:
+            gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
+        process = self.ctx.Process(target=_worker, args=(slot, self.todo, self.events, gpu, os.getpid()),
+                                   daemon=False)
+        process.start()
+        self.workers[slot], self.gpu_of[slot] = process, gpu
+
+    def run(self, tasks: list[Task], size: int, emit: Emit) -> None:
+        """Run ``tasks`` on at least ``size`` workers; every task ends reported, done or lost."""
+        self.generation += 1
+        generation = self.generation
+        for index, task in enumerate(tasks):
+            self.todo.put((generation, index, task))
+        while len(self.workers) < size:
+            self.start()
+        running: dict[int, int | None] = dict.fromkeys(self.workers)
+        finished: set[int] = set()
+        self.idle_deaths = 0
+        while len(finished) < len(tasks):
+            try:
+                kind, slot, payload = self.events.get(timeout=0.2)
+            except queue.Empty:
+                self._replace_dead(tasks, running, finished, emit)
+                if self.idle_deaths > 2 * max(size, 1):  # workers die before they take a task: give up
+                    for index in sorted(set(range(len(tasks))) - finished):
+                        finished.add(index)
+                        emit(TaskLost(tasks[index].key, "worker processes die before they start a task"))
+                continue
+            gen, index = payload[0], payload[1]
+            if gen != generation:
+                continue  # a late message of an earlier run
+            if kind == "start":
+                running[slot] = index
+            elif kind == "event":
+                emit(payload[2])
+            elif kind == "end":
+                finished.add(index)
+                running[slot] = None
+
+    def _replace_dead(self, tasks: list[Task], running: dict[int, int | None], finished: set[int],
+                      emit: Emit) -> None:
+        for slot, process in list(self.workers.items()):
+            if process.is_alive():
+                continue
+            index = running.pop(slot, None)
+            del self.workers[slot]
+            self.idle_deaths += index is None
+            if index is not None and index not in finished:
+                finished.add(index)
+                emit(TaskLost(tasks[index].key, f"worker process died (exit code {process.exitcode})"))
+            if len(finished) < len(tasks):
+                self.start(self.gpu_of[slot], replacing=slot)  # the dead worker's GPU
+                running[self.next_slot - 1] = None
+
+    def close(self, force: bool) -> None:
+        """Stop every worker (at once when ``force``, else after their current task) and wait for them."""
+        for _ in self.workers:
+            self.todo.put(None)
+        for process in self.workers.values():
+            if force and process.is_alive():
+                process.terminate()
+        for process in self.workers.values():
+            process.join(timeout=5)
+            if process.is_alive():  # not a daemon: it would hold the driver's exit
+                process.kill()
                 process.join(timeout=5)
-                if process.is_alive():  # not a daemon: it would hold the driver's exit
-                    process.kill()
-                    process.join(timeout=5)
-            todo.cancel_join_thread()
-            events.cancel_join_thread()
+        self.todo.cancel_join_thread()
+        self.events.cancel_join_thread()
 
 
 def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> None:
@@ -141,10 +193,10 @@ def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> 
     if gpu is not None:  # before the first task imports torch
         os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = gpu
     while (item := _next_task(todo, driver)) is not None:
-        index, task = item
-        events.put(("start", slot, index))
-        task(lambda event: events.put(("event", slot, event)))
-        events.put(("end", slot, index))
+        generation, index, task = item
+        events.put(("start", slot, (generation, index)))
+        task.work(TaskContext(lambda event, g=generation, i=index: events.put(("event", slot, (g, i, event)))))
+        events.put(("end", slot, (generation, index)))
 
 
 def _next_task(todo: Any, driver: int) -> Any:
@@ -158,52 +210,12 @@ def _next_task(todo: Any, driver: int) -> Any:
                 return None
 
 
-def make_executor(jobs: int, gpus: Sequence[int] = ()) -> SequentialExecutor | ProcessExecutor:
-    """The sequential executor for ``jobs <= 1``, else ``jobs`` local worker processes."""
-    return SequentialExecutor() if jobs <= 1 else ProcessExecutor(jobs, gpus)
-
-
-@dataclass(frozen=True)
-class ExecutorContext:
-    """What an executor factory knows of the sweep: ``jobs`` runs at a time were asked for, spread over
-    ``gpus`` (machine GPU indices; empty off CUDA), each run with ``threads`` torch threads on ``device``."""
-
-    jobs: int = 1
-    gpus: tuple[int, ...] = ()
-    threads: int = 1
-    device: str = "cpu"
-
-
-def create_executor(spec: Any, options: Mapping[str, Any], context: ExecutorContext) -> Executor:
-    """The executor ``spec`` (an :class:`shrinkbench.specs.ExecutorSpec`) makes for ``options``; an option the
-    spec does not declare is a one-line :class:`ShrinkBenchError` with the closest known one."""
-    known = [name for name, _ in spec.options]
-    for key in options:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else (f"known: {', '.join(known)}" if known else "it takes none")
-            raise ShrinkBenchError(f"executor {spec.name!r} has no option {key!r}; {hint}")
-    return spec.load()(dict(options), context)
-
-
-def int_option(options: Mapping[str, Any], key: str, default: int, minimum: int = 1) -> int:
-    """The integer option ``key`` (from a string or a number), or ``default``; a one-line error otherwise."""
-    value = options.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or isinstance(value, bool) or number < minimum or (isinstance(value, float) and value != number):
-        raise ShrinkBenchError(f"executor option {key} must be an integer >= {minimum}, got {value!r}")
-    return number
-
-
-def sequential(options: Mapping[str, Any], context: ExecutorContext) -> SequentialExecutor:
+def sequential(options: Options, context: ExecutorContext) -> SequentialExecutor:
     """The ``sequential`` executor: every task in this process, one after another (no options)."""
     return SequentialExecutor()
 
 
-def local(options: Mapping[str, Any], context: ExecutorContext) -> ProcessExecutor:
-    """The ``local`` executor: ``workers`` spawned processes (default: the sweep's jobs), spread over its GPUs."""
-    return ProcessExecutor(int_option(options, "workers", context.jobs), context.gpus)
-
+def local(options: Options, context: ExecutorContext) -> ProcessExecutor:
+    """The ``local`` executor: worker processes on this machine, ``workers`` at most (default: the sweep's
+    jobs), spread over its GPUs."""
+    return ProcessExecutor(options.integer("workers", context.jobs), context.gpus)

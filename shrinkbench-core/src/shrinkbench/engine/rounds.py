@@ -1,9 +1,13 @@
-"""The prune -> finetune rounds of one run, as its schedule plans them (see :mod:`.schedules`).
+"""The rounds of one run, as its schedule planned them (:mod:`shrinkbench.plans`).
 
 Each round prunes with the run's strategy to the round's compression -- masks for an unstructured strategy (the
-zero rule keeps earlier pruning: an already-zero weight never comes back), channel removal for a structured one
--- optionally rewinds the kept weights, then finetunes with the masks enforced, pruning further at the round's
-in-training steps. Every pruning step is checked against its target.
+zero rule keeps earlier pruning: an already-zero weight never comes back), channel removal for a structured
+one -- optionally rewinds the kept weights to a dense pretraining checkpoint, then trains with the masks
+enforced, pruning further at the round's in-training steps. A rewound round trains with the pretraining recipe
+from the rewind epoch on (learning-rate schedule included); every other round with the finetuning recipe for
+its epochs. Every pruning step is checked against its target. The measurements "before finetuning" (the
+``_pre`` columns) are taken right after the last pruning step, wherever it falls -- at a round's start or
+during its training (a gradual schedule).
 """
 
 from __future__ import annotations
@@ -16,159 +20,142 @@ import torch
 from torch import nn
 
 from ..errors import CompressionError, ShrinkBenchError
-from ..masking import MaskedModel, apply_masks, validate_masks
-from ..plugins import Registry
-from ..pruning import count_parameters, make_context, weights_to_keep
-from .config import RunSpec, SweepConfig
-from .data import Splits, make_loader
-from .events import EpochLog
-from .runtime import Runtime
-from .schedules import SchedulePlan
-from .train import recipe_loss, train
+from ..masking import apply_masks, validate_masks
+from ..plans import Round, SchedulePlan
+from ..pruning import count_parameters, weights_to_keep
+from ..specs import STRUCTURED_TOLERANCE
+from .context import RunContext
+from .events import EpochDone, EpochLog
+from .train import train
 
-__all__ = ["STRUCTURED_TOLERANCE", "RoundsResult", "check_target", "prune_once", "run_rounds"]
-
-STRUCTURED_TOLERANCE = 0.05
-"""Relative miss of its target a structured strategy may have (whole channels cannot hit it exactly)."""
+__all__ = ["RoundsResult", "check_target", "prune", "run_rounds"]
 
 
 @dataclass
 class RoundsResult:
-    """What the rounds did: the finished model (pruned weights exact zeros, or shrunken), every epoch's log
-    (numbered across rounds), the epoch whose weights it holds, the compile time and notes."""
+    """What the rounds did: the epoch whose weights the model holds (numbered across rounds), and the compile
+    time of the first compiled step."""
 
-    model: nn.Module
-    epochs: list[EpochLog] = field(default_factory=list)
     selected_epoch: int = 0
     compile_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
-class Pruner:
-    """Prunes one run's model with its strategy, step after step, keeping the masks of earlier steps."""
-
-    def __init__(self, registry: Registry, config: SweepConfig, run: RunSpec, model: nn.Module, splits: Splits,
-                 runtime: Runtime) -> None:
-        self.registry, self.config, self.run, self.model = registry, config, run, model
-        self.splits, self.runtime = splits, runtime
-        self.spec = registry.strategy(run.strategy)
-        self.dense_params = count_parameters(model)
-        self.masked: MaskedModel | None = None
-
-    def to(self, compression: float) -> None:
-        """Prune to ``compression`` over the whole (dense) model."""
-        if self.spec.structured:
-            prune_structured(self.registry, self.config, self.run, self.model, self.splits, self.runtime,
-                             compression, self.dense_params)
-            self.runtime.place(self.model)  # the new, smaller layers back to the run's memory format
-            return
-        masks = prune_once(self.registry, self.config, self.run, self.model, self.splits, self.runtime, compression)
-        if self.masked is None:
-            self.masked = apply_masks(self.model, masks)
-        else:
-            self.masked.update(masks)
-
-    def finished(self) -> nn.Module:
-        """The plain model, pruned weights exact zeros."""
-        return self.masked.remove() if self.masked is not None else self.model
-
-
-def run_rounds(registry: Registry, config: SweepConfig, run: RunSpec, model: nn.Module, splits: Splits,
-               runtime: Runtime, plan: SchedulePlan, rewind_state: dict[str, torch.Tensor] | None,
-               loader_fn: Callable[[], object], val_loader: object | None,
-               measure_pre: Callable[[nn.Module], None], on_epoch: Callable[[EpochLog], None]) -> RoundsResult:
-    """Carry out ``plan`` on ``model`` (in place); ``measure_pre`` is called right after the last round's
-    pruning, before its finetuning; ``loader_fn()`` gives each round's training batches."""
-    pruner = Pruner(registry, config, run, model, splits, runtime)
-    result = RoundsResult(model)
+def run_rounds(ctx: RunContext, plan: SchedulePlan, rewind_states: dict[int, dict[str, torch.Tensor]],
+               val_loader: object | None, measure_pre: Callable[[], None]) -> RoundsResult:
+    """Carry out ``plan`` on ``ctx.model`` (pruned weights exact zeros at the end, or the model shrunken);
+    ``rewind_states`` holds the dense checkpoints by pretraining epoch; ``measure_pre()`` is called right after
+    the last pruning step."""
+    result = RoundsResult()
+    last_round, last_step = plan.last_pruning()
     offset = 0
     for index, round_ in enumerate(plan.rounds):
-        last = index == len(plan.rounds) - 1
-        pruner.to(round_.compression)
-        if round_.rewind:
-            rewind(model, rewind_state, pruner.masked)
-        if last:
-            measure_pre(model)
+        if round_.prune_to is not None:
+            prune(ctx, round_.prune_to)
+        if round_.rewind_to is not None:
+            rewind(ctx, rewind_states.get(round_.rewind_to))
+        if index == last_round and last_step is None:
+            measure_pre()
         steps = dict(round_.steps)
+        final_step = last_step if index == last_round else None
+        if steps and ctx.masked is None and not ctx.strategy.structured:  # enforce masks from the first step on
+            ctx.masked = apply_masks(ctx.model, {n: torch.ones_like(p, dtype=torch.bool)
+                                                 for n, p in ctx.pruning_context(1.0).prunable.items()})
 
-        def on_step(step: int, steps: dict = steps) -> None:
+        def on_step(step: int, steps: dict = steps, final_step: int | None = final_step) -> None:
             if step in steps:
-                pruner.to(steps[step])
+                prune(ctx, steps[step])
+                if step == final_step:
+                    measure_pre()
 
         def renumbered(log: EpochLog, offset: int = offset) -> None:
             log.epoch += offset
-            result.epochs.append(log)
-            on_epoch(log)
+            ctx.epochs.append(log)
+            ctx.task.emit(EpochDone(ctx.key, log))
 
-        trained = train(model, replace(config.finetune, epochs=round_.epochs), loader_fn(), val_loader,
-                        pruner.masked, select_best_val=last and config.selection == "best-val", on_epoch=renumbered,
-                        runtime=runtime, on_step=on_step if steps else None)
+        recipe, first_epoch = _recipe(ctx, round_)
+        select = index == len(plan.rounds) - 1 and ctx.experiment.selection == "best-val"
+        trained = train(ctx.model, recipe, ctx.loader(recipe), val_loader, ctx.masked, select_best_val=select,
+                        on_epoch=renumbered, runtime=ctx.runtime, on_step=on_step if steps else None,
+                        first_epoch=first_epoch, epochs=round_.epochs,
+                        select_after_step=final_step if final_step is not None else -1)
         result.selected_epoch = trained.selected_epoch + offset
         result.compile_seconds = result.compile_seconds or trained.compile_seconds
         result.notes += trained.notes
         offset += round_.epochs
-    result.model = pruner.finished()
+    if ctx.masked is not None:
+        ctx.model = ctx.masked.remove()
     return result
 
 
-def rewind(model: nn.Module, state: dict[str, torch.Tensor] | None, masked: MaskedModel | None) -> None:
-    """Reset the model's weights and buffers to ``state`` (an early checkpoint of the dense run), pruned
+def _recipe(ctx: RunContext, round_: Round):  # noqa: ANN202 - (Recipe, first epoch)
+    """A rewound round continues the pretraining recipe at the rewind epoch; any other trains with the
+    finetuning recipe over the round's epochs."""
+    if round_.rewind_to is not None:
+        return ctx.experiment.pretrain, round_.rewind_to
+    return replace(ctx.experiment.finetune, epochs=round_.epochs), 0
+
+
+def rewind(ctx: RunContext, state: dict[str, torch.Tensor] | None) -> None:
+    """Reset the model's weights and buffers to ``state`` (a pretraining checkpoint of the dense run), pruned
     weights staying zero."""
     if state is None:
         raise ShrinkBenchError("this schedule rewinds, but the dense run's rewind checkpoint is missing")
-    own = model.state_dict()
+    own = ctx.model.state_dict()
     if any(own[k].shape != v.shape for k, v in state.items() if k in own):
         raise ShrinkBenchError("rewinding needs the dense architecture: it does not combine with structured pruning")
-    model.load_state_dict({k: v.to(own[k].device) for k, v in state.items()})
-    if masked is not None:
-        masked.reapply()
+    ctx.model.load_state_dict({k: v.to(own[k].device) for k, v in state.items()})
+    if ctx.masked is not None:
+        ctx.masked.reapply()
 
 
-def _batches(config: SweepConfig, run: RunSpec, splits: Splits, runtime: Runtime, registry: Registry):
-    loader = make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
-                         registry.dataset(config.dataset).augmented, config.workers or 0)
-    return lambda: iter(loader)
+def prune(ctx: RunContext, compression: float) -> None:
+    """Prune ``ctx.model`` to ``compression`` of the dense model with the run's strategy, checked: masks are
+    boolean, shaped like and covering exactly the prunable weights, and hit the target (N:M strategies: in their
+    pattern); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it."""
+    spec = ctx.strategy
+    pctx = ctx.pruning_context(compression)
+    ctx.seed_everything()
+    if spec.structured:
+        with ctx.registry.blame("strategies", spec.name):
+            spec.load()(pctx)
+        ctx.runtime.place(ctx.model)  # the new, smaller layers back to the run's memory format
+        achieved = ctx.dense_parameters / count_parameters(ctx.model)
+        if abs(achieved / compression - 1) > STRUCTURED_TOLERANCE:
+            raise CompressionError(f"strategy {spec.name!r} achieved {achieved:.2f}x for target {compression:g}x "
+                                   f"(structured tolerance {STRUCTURED_TOLERANCE:.0%})")
+        return
+    with ctx.registry.blame("strategies", spec.name):
+        masks = spec.load()(pctx)
+    source = f"strategy {spec.name!r}"
+    validate_masks(ctx.model, masks, expected=set(pctx.prunable), source=source)
+    check_target(ctx.model, pctx.prunable, masks, compression, source)
+    if spec.pattern is not None:
+        from ..patterns import pattern_violation
+
+        problem = pattern_violation(ctx.model, masks, *spec.pattern)
+        if problem:
+            raise CompressionError(f"{source} declares {spec.pattern[0]}:{spec.pattern[1]} masks, but {problem}")
+    if ctx.masked is None:
+        ctx.masked = apply_masks(ctx.model, masks)
+    else:
+        ctx.masked.update(masks)
 
 
-def prune_once(registry: Registry, config: SweepConfig, run: RunSpec, model: nn.Module, splits: Splits,
-               runtime: Runtime, compression: float) -> dict[str, torch.Tensor]:
-    """The strategy's masks for ``compression`` on the model as it is (training batches on the run's device),
-    checked: boolean, right shapes, exactly the prunable weights, the target hit."""
-    spec = registry.strategy(run.strategy)
-    ctx = make_context(model, compression, seed=run.seed, batches=_batches(config, run, splits, runtime, registry),
-                       include_classifier=config.include_classifier, loss_fn=recipe_loss(config.finetune))
-    torch.manual_seed(run.seed)
-    with registry.blame("strategies", spec.name):
-        masks = spec.load()(ctx)
-    validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {spec.name!r}")
-    check_target(model, ctx.prunable, masks, compression, f"strategy {spec.name!r}")
-    return masks
-
-
-def prune_structured(registry: Registry, config: SweepConfig, run: RunSpec, model: nn.Module, splits: Splits,
-                     runtime: Runtime, compression: float, dense_params: int) -> None:
-    """Let a structured strategy shrink ``model`` in place, then check that dense params / params is within
-    :data:`STRUCTURED_TOLERANCE` of ``compression``."""
-    spec = registry.strategy(run.strategy)
-    ctx = make_context(model, compression, seed=run.seed, batches=_batches(config, run, splits, runtime, registry),
-                       include_classifier=config.include_classifier, loss_fn=recipe_loss(config.finetune))
-    torch.manual_seed(run.seed)
-    with registry.blame("strategies", spec.name):
-        spec.load()(replace(ctx, dense_parameters=dense_params))
-    achieved = dense_params / count_parameters(model)
-    if abs(achieved / compression - 1) > STRUCTURED_TOLERANCE:
-        raise CompressionError(f"strategy {spec.name!r} achieved {achieved:.2f}x for target {compression:g}x "
-                               f"(structured tolerance {STRUCTURED_TOLERANCE:.0%})")
+def tie_tolerance(n_prunable: int) -> int:
+    """How many weights a mask strategy may keep beyond or short of its target: ties at the threshold (5
+    weights, or 0.1% of the prunable weights if more)."""
+    return max(5, n_prunable // 1000)
 
 
 def check_target(model: nn.Module, prunable: dict, masks: dict, compression: float, who: str) -> None:
     """Raise :class:`CompressionError` when ``masks`` keep more or fewer weights than ``compression`` needs,
-    beyond a tolerance for ties (5 weights, or 0.1% of the prunable weights if more)."""
+    beyond :func:`tie_tolerance`."""
     want = weights_to_keep(model, prunable, compression)
     kept = sum(int(m.count_nonzero()) for m in masks.values())
     total = count_parameters(model)
     n_prunable = sum(p.numel() for p in prunable.values())
-    tolerance = max(5, n_prunable // 1000)
+    tolerance = tie_tolerance(n_prunable)
     if abs(kept - want) > tolerance:
         achieved = total / (total - n_prunable + kept) if total - n_prunable + kept else math.inf
         raise CompressionError(f"{who} achieved {achieved:.2f}x for target {compression:g}x: it keeps {kept:,} of "

@@ -1,60 +1,61 @@
-"""One run: dense weights -> the schedule's prune / finetune rounds (:mod:`.rounds`) -> metrics before the
-last finetuning and at the end -> the run's row and directory.
+"""One run: dense weights -> the reference measurements of the dense model -> the schedule's prune / train
+rounds (:mod:`.rounds`) -> metrics right after the last pruning and at the end -> the run's directory and row,
+checked against the invariant of :mod:`.invariant`.
 
-A run is a pure function of its :class:`RunTask`, so it executes in this process, a worker process or on
-another machine and gives the same row. Anything that goes wrong inside it -- a plugin that raises, masks
-that do not fit, a loss that diverges -- becomes a ``failed`` row naming the cause; the sweep goes on.
+A run holds one model: the dense model's own measurements that metrics compare against (parameters, MACs,
+latency, ...) are taken on it before pruning, then it is pruned in place. A run is a pure function of its
+:class:`RunWork`, so it executes in this process, a worker process or on another machine and gives the same
+row. Anything that goes wrong inside it -- a plugin that raises, masks that do not fit, a loss that diverges,
+weights that are not what the row says -- becomes a ``failed`` row naming the cause; the sweep goes on.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import math
-import tempfile
+import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
 
 from .. import schema
+from ..atomic import atomic_dir
 from ..checkpoints import read_state_dict
 from ..devices import device_name
+from ..errors import one_line
 from ..metrics.collect import measure_all
+from ..plans import ScheduleContext, SchedulePlan
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import count_parameters, prunable_parameters
+from ..tasks import TaskContext
 from ..threads import torch_threads
-from .config import RunSpec, SweepConfig
+from .context import RunContext
 from .data import make_loader
-from .dense import build_model, describe, load_data, load_weights, save_weights
-from .events import DenseDone, Emit, EpochDone, EpochLog, RunDone, RunFailed, RunFiles, TaskStarted
+from .dense import WEIGHTS, build_model, load_data, load_weights, rewind_file, save_weights
+from .events import DenseDone, RunFinished, TaskStarted
+from .experiment import Experiment, RunSpec
+from .invariant import Expectation, check_saved_weights, zero_parameters
 from .rounds import run_rounds
-from .runtime import Runtime
-from .schedules import SchedulePlan
-from .store import ResultsStore, read_run_files
+from .runtime import RunSettings, Runtime
+from .store import csv_text
 from .train import recipe_loss
 
-__all__ = ["RunTask", "base_row", "execute", "schedule_plan"]
+__all__ = ["RunWork", "base_row", "schedule_plan"]
 
 
 @dataclass(frozen=True)
-class RunTask:
-    """Everything one run needs (picklable): the sweep, the run, its dense model, where results go and
-    which plugins to use."""
+class RunWork:
+    """Everything one run needs (picklable): its experiment and identity, how it executes, its dense model,
+    the run directory to write (a driver path) and which plugins to use."""
 
-    config: SweepConfig
+    experiment: Experiment
     run: RunSpec
+    settings: RunSettings
     dense: DenseDone
-    out_dir: str
+    run_dir: str
     plugins: PluginSet
-    send_files: bool = False
-    """Emit the run directory's files (:class:`RunFiles`) instead of writing them into ``out_dir``: for workers
-    that do not share the results directory's file system."""
-
-    @property
-    def key(self) -> str:
-        """The run id."""
-        return self.run.run_id
 
     @property
     def label(self) -> str:
@@ -62,102 +63,96 @@ class RunTask:
         method = self.run.strategy if self.run.schedule == "oneshot" else f"{self.run.strategy} {self.run.schedule}"
         return f"{method} x{self.run.compression:g} seed {self.run.seed}"
 
-    def __call__(self, emit: Emit) -> dict[str, Any]:
-        """Carry out the run; emit its start, its epochs and :class:`RunDone` or :class:`RunFailed`."""
-        row = execute(self, emit)
-        emit((RunDone if row[schema.STATUS] == schema.STATUS_OK else RunFailed)(self.key, self.run, row))
+    def __call__(self, ctx: TaskContext) -> dict[str, Any]:
+        """Carry out the run with its threads, write its directory, emit :class:`RunFinished`."""
+        with torch_threads(self.settings.threads):
+            row = execute(self, ctx)
+        ctx.emit(RunFinished(self.run.run_id, self.run, row))
         return row
 
 
-def execute(task: RunTask, emit: Emit | None = None) -> dict[str, Any]:
-    """Carry out one run with the task's thread count, write its directory, and return its result row."""
-    with torch_threads(task.config.threads):
-        return _execute(task, emit or (lambda _event: None))
-
-
-def base_row(config: SweepConfig, run: RunSpec, error: str = "") -> dict[str, Any]:
+def base_row(experiment: Experiment, run: RunSpec, settings: RunSettings, error: str = "") -> dict[str, Any]:
     """The identity columns of a run's row; with ``error``, the whole row of a run that failed before starting."""
     return {
-        schema.RUN_ID: run.run_id, schema.DATASET: config.dataset, schema.MODEL: config.model,
-        schema.STRATEGY: run.strategy, schema.SCHEDULE: run.schedule, schema.SEED: run.seed,
-        schema.TARGET: run.compression,
-        schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error,
-        schema.DEVICE: config.device, schema.PRECISION: config.precision, schema.THREADS: config.threads,
+        schema.RUN_ID: run.run_id, schema.DATASET: experiment.dataset, schema.MODEL: experiment.model,
+        schema.VARIANT: experiment.variant, schema.STRATEGY: run.strategy, schema.SCHEDULE: run.schedule,
+        schema.SEED: run.seed, schema.TARGET: run.compression,
+        schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error, schema.NOTES: "",
+        schema.DEVICE: settings.device, schema.PRECISION: experiment.precision, schema.THREADS: settings.threads,
     }
 
 
-def _execute(task: RunTask, emit: Emit) -> dict[str, Any]:
-    config, run = task.config, task.run
+def execute(work: RunWork, task: TaskContext) -> dict[str, Any]:
+    """Carry out one run, write its directory and return its row (``failed`` on any error, the invariant
+    included)."""
     started = time.perf_counter()
-    row = base_row(config, run)
-    row[schema.DENSE_TOP1] = task.dense.meta.get("dense_top1", math.nan)
-    epochs: list[EpochLog] = []
-    model = None
-    runtime = Runtime.of(config)
+    row = base_row(work.experiment, work.run, work.settings)
+    row[schema.DENSE_TOP1] = work.dense.meta.get("dense_top1", math.nan)
+    notes: list[str] = []
+    epochs: list[Any] = []
+    outcome = None
     try:
+        runtime = Runtime.of(work.experiment, work.settings)
         with runtime.watch_determinism() as nondeterministic:
-            model = _run(task, runtime, row, epochs, emit)
-        row[schema.DETERMINISTIC] = config.deterministic and not nondeterministic
+            outcome = _run(work, task, runtime, row, notes, epochs)
+        row[schema.DETERMINISTIC] = work.settings.deterministic and not nondeterministic
         if nondeterministic:
-            notes = [row[schema.ERROR]] if row[schema.ERROR] else []
-            row[schema.ERROR] = "; ".join([*notes, f"not deterministic: {', '.join(nondeterministic)} "
-                                                   "have no deterministic implementation"])
+            notes.append(f"not deterministic: {', '.join(nondeterministic)} have no deterministic implementation")
     except Exception as exc:  # noqa: BLE001 - any failure inside a run is that run's failed row
-        row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: describe(exc)})
-        model = None
-    row[schema.SECONDS] = round(time.perf_counter() - started, 3)
-    weights = model
-    files = ({"sweep": config.to_json(), "run": asdict(run)}, row, [asdict(e) for e in epochs],
-             (lambda path: save_weights(weights, path)) if weights is not None else None)
-    if not task.send_files:
-        ResultsStore(task.out_dir).save_run(run.run_id, *files)
-        return row
-    with tempfile.TemporaryDirectory() as scratch:
-        written = ResultsStore(scratch).save_run(run.run_id, *files)
-        emit(RunFiles(task.key, run.run_id, read_run_files(written)))
+        row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: one_line(exc)})
+        outcome = None
+    row[schema.NOTES] = "; ".join(notes)
+    with atomic_dir(task.local(work.run_dir)) as tmp:
+        if outcome is not None:
+            model, spec, expectation = outcome
+            save_weights(model, tmp / WEIGHTS)
+            shortfall = check_saved_weights(tmp / WEIGHTS, model, spec, expectation, row.get(schema.COMPRESSION, math.nan))
+            if shortfall:
+                row.update({schema.STATUS: schema.STATUS_FAILED, schema.ERROR: shortfall})
+        row[schema.SECONDS] = round(time.perf_counter() - started, 3)
+        config = {"experiment": asdict(work.experiment), "run": asdict(work.run), "settings": asdict(work.settings)}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        (tmp / "metrics.json").write_text(json.dumps(row, indent=2, default=str))
+        (tmp / "log.csv").write_text(csv_text([asdict(e) for e in epochs]))
     return row
 
 
-def _run(task: RunTask, runtime: Runtime, row: dict[str, Any], epochs: list[EpochLog], emit: Emit) -> torch.nn.Module:
-    """The run itself, filling ``row`` and ``epochs``; returns the finished model."""
-    config, run = task.config, task.run
-    registry = registry_for(task.plugins)
+def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any], notes: list[str],
+         epochs: list[Any]) -> tuple[torch.nn.Module, Any, Expectation]:
+    """The run itself, filling ``row``, ``notes`` and ``epochs``; returns the finished model, the strategy and
+    what the invariant must find in the saved weights."""
+    experiment, run = work.experiment, work.run
+    registry = registry_for(work.plugins)
     runtime.setup()
-    row[schema.DEVICE] = device_name(config.device)
-    row[schema.TF32] = runtime.uses_tf32
-    spec = registry.dataset(config.dataset)
-    splits = load_data(registry, config)
-    model = runtime.place(load_weights(build_model(registry, config, run.seed), task.dense.path))
-    dense_model = copy.deepcopy(model)
-    test_loader = evaluation_loader(config, splits.test, runtime)
+    row.update({schema.DEVICE: device_name(runtime.device), schema.TF32: runtime.uses_tf32,
+                schema.NODE: platform.node()})
+    splits = load_data(registry, experiment)
+    model = build_model(registry, experiment.dataset, experiment.model, run.seed)
+    model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))
+    test_loader = make_loader(splits.test, runtime.eval_batch_size, False, 0, runtime.torch_device, False,
+                              work.settings.loader_workers)
     example = next(iter(test_loader))[0][:1]
-    loss_fn = recipe_loss(config.finetune)
-
-    def loader():
-        return make_loader(splits.train, config.finetune.batch_size, True, run.seed, runtime.torch_device,
-                           spec.augmented, config.workers or 0, drop_last=config.compile)
-
-    plan = schedule_plan(registry, config, run, model, len(loader()))
+    loss_fn = recipe_loss(experiment.finetune)
+    ctx = RunContext(registry, experiment, run, runtime, work.settings, task, splits, model, epochs=epochs)
+    reference = dense_reference(registry, work.dense.path, model, example, runtime, notes)
+    plan = schedule_plan(registry, experiment, run, model, len(ctx.loader(experiment.finetune)))
     row[schema.FINETUNE_EPOCHS] = plan.total_epochs
-    emit(TaskStarted(task.key, task.label, plan.total_epochs))
-    notes: list[str] = []
+    task.emit(TaskStarted(ctx.key, work.label, plan.total_epochs))
+    expectation = Expectation(run.compression, ctx.dense_parameters,
+                              sum(p.numel() for p in ctx.pruning_context(1.0).prunable.values()), zero_parameters(model))
 
-    def measure_pre(pruned) -> None:
-        pre = measure_all(registry, pruned, example, test_loader, data_only=True, loss_fn=loss_fn,
-                          reference=dense_model)
+    def measure_pre() -> None:
+        pre = measure_all(registry, ctx.model, example, test_loader, data_only=True, loss_fn=loss_fn,
+                          reference=reference, autocast=runtime.autocast)
         row.update({schema.pre(k): v for k, v in pre.values.items()})
         notes.extend(pre.notes)
 
-    def record(log: EpochLog) -> None:
-        epochs.append(log)
-        emit(EpochDone(task.key, log))
-
-    torch.manual_seed(run.seed)
-    val_loader = evaluation_loader(config, splits.val, runtime) if splits.val is not None else None
-    result = run_rounds(registry, config, run, model, splits, runtime, plan, rewind_state(task, plan),
-                        loader, val_loader, measure_pre, record)
-    model = result.model
-    post = measure_all(registry, model, example, test_loader, loss_fn=loss_fn, reference=dense_model,
+    val_loader = (make_loader(splits.val, runtime.eval_batch_size, False, 0, runtime.torch_device, False,
+                              work.settings.loader_workers) if splits.val is not None else None)
+    rewind_states = {e: read_state_dict(task.local(rewind_file(work.dense.path, e))) for e in plan.rewind_epochs}
+    ctx.seed_everything()
+    result = run_rounds(ctx, plan, rewind_states, val_loader, measure_pre)
+    post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
                        autocast=runtime.autocast)
     row.update(post.values)
     row[schema.SELECTED_EPOCH] = result.selected_epoch
@@ -165,29 +160,36 @@ def _run(task: RunTask, runtime: Runtime, row: dict[str, Any], epochs: list[Epoc
         row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
     if epochs and epochs[-1].val_top1 is not None:
         row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
-    row[schema.ERROR] = "; ".join(result.notes + notes + post.notes)
-    return model
+    notes.extend(result.notes + post.notes)
+    masks = ctx.masked.masks if ctx.masked is not None else None
+    return ctx.model, ctx.strategy, replace(expectation, masks=masks)
 
 
-def schedule_plan(registry: Registry, config: SweepConfig, run: RunSpec, model: torch.nn.Module,
+_references: dict[tuple, dict[str, float]] = {}
+
+
+def dense_reference(registry: Registry, dense_path: str, model: torch.nn.Module, example: torch.Tensor,
+                    runtime: Runtime, notes: list[str]) -> dict[str, float]:
+    """The dense model's own values of every metric that needs no data (parameters, MACs, activation memory,
+    latency, ...), which metrics of the pruned model compare against. Taken on the run's one model before it is
+    pruned, once per dense model, input shape, device and precision in this process."""
+    key = (dense_path, tuple(example.shape), str(runtime.torch_device), runtime.precision)
+    if key not in _references:
+        measured = measure_all(registry, model, example, None, autocast=runtime.autocast, skip_data=True)
+        notes.extend(f"dense reference: {n}" for n in measured.notes)
+        _references[key] = measured.values
+    return _references[key]
+
+
+def schedule_plan(registry: Registry, experiment: Experiment, run: RunSpec, model: torch.nn.Module,
                   steps_per_epoch: int) -> SchedulePlan:
-    """The rounds the run's schedule plans for its target, the finetuning recipe and the model's sizes."""
+    """The rounds the run's schedule plans for its target, the recipes and the model's sizes."""
     spec = registry.schedule(run.schedule)
-    prunable = prunable_parameters(model, include_classifier=config.include_classifier)
+    prunable = prunable_parameters(model, include_classifier=experiment.include_classifier)
+    ctx = ScheduleContext.of(run.schedule, experiment.options_of(run.schedule), target=run.compression,
+                             epochs=experiment.finetune.epochs, steps_per_epoch=steps_per_epoch,
+                             parameters=count_parameters(model), prunable=sum(p.numel() for p in prunable.values()),
+                             pretrain_epochs=experiment.dense_epochs)
     with registry.blame("schedules", spec.name):
-        plan = spec.load()(dict(config.schedule_options))
-        return plan(run.compression, config.finetune.epochs, steps_per_epoch, count_parameters(model),
-                    sum(p.numel() for p in prunable.values()))
+        return spec.load()(ctx)
 
-
-def rewind_state(task: RunTask, plan: SchedulePlan) -> dict[str, torch.Tensor] | None:
-    """The dense run's weights at the plan's rewind epoch (``None`` when it does not rewind)."""
-    if plan.rewind_epoch is None:
-        return None
-    path = task.dense.meta.get("rewind", {}).get(str(plan.rewind_epoch))
-    return read_state_dict(path) if path else None
-
-
-def evaluation_loader(config: SweepConfig, dataset, runtime: Runtime):
-    """Unshuffled batches of an evaluation split on the run's device."""
-    return make_loader(dataset, config.eval_batch_size or 256, False, 0, runtime.torch_device, False, config.workers or 0)

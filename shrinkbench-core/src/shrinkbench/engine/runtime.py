@@ -1,9 +1,9 @@
 """How a run executes on its device: placement, mixed precision, memory format, determinism and compilation.
 
-The sweep configuration says *what* to run; a :class:`Runtime` says *how fast and where*, in the process that
-runs it. Nothing here changes what is computed beyond floating-point rounding, except ``precision`` (which is
-part of the configuration's fingerprint) and ``compile`` (which trains on full batches only: the last, short
-batch of an epoch is dropped so every step has the same shape).
+The experiment says *what* to run; :class:`RunSettings` (decided by the sweep) and a :class:`Runtime` (made
+from them where the run executes) say *how fast and where*. Nothing here changes what is computed beyond
+floating-point rounding, except ``precision`` (part of the experiment) -- and compiled models train on full
+batches only, which the experiment records as ``full_batches``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,40 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from .. import accelerator
-from ..devices import local_device
-from .config import PRECISIONS, SweepConfig
+from ..devices import cpu_cores, local_device, resolve_device
+from .config import PRECISIONS
 
-__all__ = ["PRECISIONS", "Runtime"]
+__all__ = ["PRECISIONS", "RunSettings", "Runtime"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the runs of a sweep execute, as the sweep decided on the driver: ``device`` as requested (``auto``,
+    ``cuda``...: resolved where each run executes, so a CPU-only driver can send GPU runs to GPU workers),
+    ``threads`` (torch threads = the CPUs a run reserved), ``workers`` (DataLoader processes for folder
+    datasets; ``None``: min(8, threads)), ``eval_batch_size`` (``None``: 1024 on CUDA, else 256) and the
+    switches of :class:`Runtime`. None of it changes what a run computes beyond floating-point rounding."""
+
+    device: str = "auto"
+    threads: int | None = None
+    workers: int | None = None
+    eval_batch_size: int | None = None
+    compile: bool = False
+    channels_last: bool = False
+    deterministic: bool = False
+    tf32: bool = True
+
+    @property
+    def loader_workers(self) -> int:
+        """DataLoader worker processes of a run: the given number, else min(8, the run's threads or cores)."""
+        return self.workers if self.workers is not None else min(8, self.threads or cpu_cores())
+
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -48,16 +73,23 @@ class Runtime:
     compile: bool = False
     compile_backend: str = "inductor"
     tf32: bool = True
+    eval_batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @classmethod
-    def of(cls, config: SweepConfig) -> Runtime:
-        """The runtime of a sweep whose device the sweep has resolved (see :func:`shrinkbench.engine.sweep.validate`)."""
-        return cls(config.device, config.precision, config.channels_last, config.deterministic, config.compile,
-                   tf32=config.tf32)
+    def of(cls, experiment: Any, settings: RunSettings) -> Runtime:
+        """The runtime of a run of ``experiment`` (its precision) under ``settings`` in this process: the
+        requested device resolved here (an unavailable one raises a one-line error)."""
+        return cls(resolve_device(settings.device), experiment.precision, settings.channels_last,
+                   settings.deterministic, settings.compile, tf32=settings.tf32, eval_batch=settings.eval_batch_size)
+
+    @property
+    def eval_batch_size(self) -> int:
+        """The evaluation batch size: as given, else 1024 on CUDA and 256 elsewhere."""
+        return self.eval_batch or (1024 if self.is_cuda else 256)
 
     @property
     def torch_device(self) -> torch.device:

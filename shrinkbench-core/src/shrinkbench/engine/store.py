@@ -1,10 +1,11 @@
-"""The results directory: ``sweep.json`` (the fixed configuration), ``results.csv`` (one row per run) and
-``runs/<run_id>/`` (config, metrics, per-epoch log, final weights).
+"""The results directory: ``sweep.json`` (the fixed configuration of every experiment in it), ``results.csv``
+(one row per run) and ``runs/<run_id>/`` (config, metrics, per-epoch log, final weights; a run id is
+``<experiment>/<method>_c<target>_s<seed>``).
 
 Every write is atomic (write a temporary file or directory, then rename), so a crash or ``kill -9`` leaves
 either the old or the new state, never a torn file or a half-written run directory; a re-run skips the runs
-already in ``results.csv``. Columns are named, ordered and typed by :mod:`shrinkbench.schema`. This module
-imports neither torch nor any plugin.
+that succeeded and, unless told not to, runs the failed ones again. Columns are named, ordered and typed by
+:mod:`shrinkbench.schema`. This module imports neither torch nor any plugin.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_dir, atomic_write_text
+from ..atomic import atomic_write_text
 from ..errors import ShrinkBenchError
-from ..schema import RUN_ID, format_value, order_columns, parse_row
-from .config import SweepConfig
+from ..schema import RUN_ID, STATUS, STATUS_OK, format_value, order_columns, parse_row
+from .experiment import Experiment
 
-__all__ = ["ResultsStore", "read_run_files"]
+__all__ = ["ResultsStore", "csv_text"]
 
 Row = dict[str, Any]
 
@@ -42,23 +43,7 @@ class ResultsStore:
             raise ShrinkBenchError(f"no results.csv in {directory}: run 'shrinkbench bench --out {directory}' first")
         return store
 
-    # -- the fixed configuration ---------------------------------------------------------------------------
-
-    def check_compatible(self, config: SweepConfig) -> None:
-        """Raise :class:`ShrinkBenchError` when the directory holds results of a different fixed configuration."""
-        if not self.config_path.exists():
-            if self.csv_path.exists():
-                raise ShrinkBenchError(f"{self.directory} has a results.csv but no sweep.json; use another --out")
-            return
-        stored = self.stored_config()
-        mine = json.loads(json.dumps(config.fixed_part(), default=str))
-        theirs = stored.get("fixed", {})
-        if theirs != mine:
-            diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
-            detail = ", ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} now" for k in diffs[:2])
-            raise ShrinkBenchError(
-                f"{self.directory} holds results of another configuration ({detail}); choose another --out"
-            )
+    # -- the fixed configuration of each experiment --------------------------------------------------------
 
     def stored_config(self) -> dict[str, Any]:
         """The content of ``sweep.json`` (``{}`` when there is none)."""
@@ -69,12 +54,43 @@ class ResultsStore:
         except (OSError, ValueError) as exc:
             raise ShrinkBenchError(f"cannot read {self.config_path}: {exc}; use another --out") from None
 
-    def initialise(self, config: SweepConfig) -> None:
-        """Create the directory and record the fixed configuration (idempotent)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def experiments(self) -> dict[str, dict[str, Any]]:
+        """The stored experiments by slug: ``{"fixed": ..., "fingerprint": ...}`` each."""
+        stored = self.stored_config()
+        if stored and "experiments" not in stored:
+            raise ShrinkBenchError(f"{self.config_path} was written by an earlier version of ShrinkBench (no "
+                                   "experiments table); choose another --out")
+        return dict(stored.get("experiments", {}))
+
+    def check_compatible(self, experiments: Sequence[Experiment]) -> None:
+        """Raise a one-line :class:`ShrinkBenchError` when the directory holds rows of an experiment of the same
+        name (dataset, model, variant) whose fixed configuration differs (it names up to two differing keys).
+        New experiments may join a directory."""
         if not self.config_path.exists():
-            record = {"fixed": config.fixed_part(), "fingerprint": config.fingerprint()}
-            atomic_write_text(self.config_path, json.dumps(record, indent=2, default=str))
+            if self.csv_path.exists():
+                raise ShrinkBenchError(f"{self.directory} has a results.csv but no sweep.json; use another --out")
+            return
+        stored = self.experiments()
+        for experiment in experiments:
+            theirs = stored.get(experiment.slug, {}).get("fixed")
+            mine = experiment.fixed_part()
+            if theirs is not None and theirs != mine:
+                diffs = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+                detail = ", ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} now" for k in diffs[:2])
+                raise ShrinkBenchError(f"{self.directory} holds results of another configuration of "
+                                       f"{experiment.slug} ({detail}); choose another --out")
+
+    def initialise(self, experiments: Sequence[Experiment], extra: Mapping[str, Any] | None = None) -> None:
+        """Create the directory and record every experiment's fixed configuration (new ones are added; ``extra``
+        -- e.g. the layout the sweep chose -- is recorded under ``last_sweep``)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record = self.stored_config() or {"version": 2, "experiments": {}}
+        for experiment in experiments:
+            record["experiments"].setdefault(experiment.slug, {"fixed": experiment.fixed_part(),
+                                                               "fingerprint": experiment.fingerprint()})
+        if extra is not None:
+            record["last_sweep"] = dict(extra)
+        atomic_write_text(self.config_path, json.dumps(record, indent=2, default=str))
 
     # -- result rows ---------------------------------------------------------------------------------------
 
@@ -89,9 +105,14 @@ class ResultsStore:
         """All result rows, typed by :func:`shrinkbench.schema.parse_row`, in file order."""
         return [parse_row(r) for r in self.raw_rows()]
 
-    def completed(self) -> set[str]:
-        """Run ids that already have a row (succeeded or failed)."""
-        return {r[RUN_ID] for r in self.raw_rows()}
+    def completed(self, retry: bool = True) -> set[str]:
+        """Run ids that are done: those with an ``ok`` row (``retry``: failed and lost runs run again), or every
+        run with a row (``retry=False``)."""
+        return {r[RUN_ID] for r in self.raw_rows() if not retry or r.get(STATUS) == STATUS_OK}
+
+    def failed(self) -> set[str]:
+        """Run ids whose row says ``failed``."""
+        return {r[RUN_ID] for r in self.raw_rows() if r.get(STATUS) != STATUS_OK}
 
     def append(self, row: Mapping[str, Any]) -> None:
         """Add one row, rewriting ``results.csv`` atomically; a row for an existing run id replaces it."""
@@ -110,35 +131,8 @@ class ResultsStore:
         """Where the files of run ``run_id`` are."""
         return self.directory / "runs" / run_id
 
-    def save_run(self, run_id: str, config: Mapping[str, Any], row: Mapping[str, Any],
-                 epochs: Sequence[Mapping[str, Any]], write_weights: Callable[[Path], None] | None = None) -> Path:
-        """Write ``runs/<run_id>/`` in one piece: ``config.json``, ``metrics.json`` (the row), ``log.csv`` (one
-        line per epoch) and, when ``write_weights`` is given, ``weights.safetensors`` (it is called with that
-        path). A failure leaves no partial directory behind. Returns the directory."""
-        target = self.run_dir(run_id)
-        with atomic_dir(target) as tmp:
-            (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
-            (tmp / "metrics.json").write_text(json.dumps(dict(row), indent=2, default=str))
-            (tmp / "log.csv").write_text(_csv_text(epochs))
-            if write_weights is not None:
-                write_weights(tmp / "weights.safetensors")
-        return target
-
-    def write_run_files(self, run_id: str, files: dict[str, bytes]) -> Path:
-        """Write ``runs/<run_id>/`` from file contents by name, in one piece (see :meth:`save_run`)."""
-        target = self.run_dir(run_id)
-        with atomic_dir(target) as tmp:
-            for name, content in files.items():
-                (tmp / Path(name).name).write_bytes(content)
-        return target
-
-
-def read_run_files(directory: Path) -> dict[str, bytes]:
-    """The files of a run directory by name (to send to the machine that owns the results directory)."""
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
-
-
-def _csv_text(records: Sequence[Mapping[str, Any]]) -> str:
+def csv_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """``records`` as CSV text (columns in first-seen order; one line per record)."""
     columns = list(dict.fromkeys(k for r in records for k in r)) or ["epoch"]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")

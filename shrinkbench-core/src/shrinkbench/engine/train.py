@@ -72,9 +72,9 @@ def make_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> tor
 
 def lr_at(recipe: Recipe, epoch: int) -> float:
     """The learning rate of ``epoch`` (0-based) under the recipe's schedule."""
-    if recipe.schedule == "cosine":
+    if recipe.lr_schedule == "cosine":
         return recipe.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(recipe.epochs, 1)))
-    if recipe.schedule == "step":
+    if recipe.lr_schedule == "step":
         return recipe.lr * (0.1 ** sum(epoch >= m * recipe.epochs for m in (0.5, 0.75)))
     return recipe.lr
 
@@ -89,16 +89,23 @@ def train(
     on_epoch: Callable[[EpochLog], None] | None = None,
     runtime: Runtime | None = None,
     on_step: Callable[[int], None] | None = None,
+    first_epoch: int = 0,
+    epochs: int | None = None,
+    select_after_step: int = -1,
 ) -> TrainResult:
-    """Train ``model`` (already on ``runtime``'s device) in place for ``recipe.epochs`` epochs.
+    """Train ``model`` (already on ``runtime``'s device) in place for ``epochs`` epochs (default
+    ``recipe.epochs``), following the recipe's learning-rate schedule from its epoch ``first_epoch`` on (a run
+    rewound to a pretraining epoch continues the pretraining schedule there). Epoch logs count from 1.
 
     With ``masked``, pruned weights stay exactly zero after every step. With ``select_best_val``, the model
-    ends with the weights of the epoch that scored best on ``val_loader`` (never the test split); otherwise
-    with the last epoch's. With ``runtime.compile``, a model that fails to compile trains eagerly and the
-    result's ``notes`` say so. ``on_step(step)`` is called after every optimizer step with the step's index
-    (from 0), e.g. to prune further during training. Raises :class:`DivergedError` when the loss stops being
-    finite.
+    ends with the weights of the epoch that scored best on ``val_loader`` (never the test split) among the
+    epochs that end after optimizer step ``select_after_step`` (the last pruning step: an epoch before it holds
+    a less pruned model); otherwise with the last epoch's. With ``runtime.compile``, a model that fails to
+    compile trains eagerly and the result's ``notes`` say so. ``on_step(step)`` is called after every optimizer
+    step with the step's index (from 0), e.g. to prune further during training. Raises :class:`DivergedError`
+    when the loss stops being finite.
     """
+    epochs = recipe.epochs if epochs is None else epochs
     runtime = runtime or Runtime()
     optimizer = make_optimizer(model, recipe, fused=runtime.fused_optimizer)
     if masked is not None:
@@ -153,8 +160,8 @@ def train(
         return out
 
     with runtime.compile_guard():
-        for epoch in range(recipe.epochs):
-            lr = lr_at(recipe, epoch)
+        for epoch in range(epochs):
+            lr = lr_at(recipe, first_epoch + epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             model.train()
@@ -178,12 +185,13 @@ def train(
             if val_loader is not None:
                 val = evaluate(model, val_loader, loss_fn, autocast=runtime.autocast)
                 log.val_top1, log.val_loss = val["top1"], val["loss"]
-                if select_best_val and (best is None or val["top1"] > best[0]):
+                eligible = global_step - 1 >= select_after_step
+                if select_best_val and eligible and (best is None or val["top1"] > best[0]):
                     best = (val["top1"], epoch + 1, copy.deepcopy(model.state_dict()))
             result.epochs.append(log)
             if on_epoch:
                 on_epoch(log)
-    result.selected_epoch = recipe.epochs
+    result.selected_epoch = epochs
     if best is not None:
         model.load_state_dict(best[2])
         result.selected_epoch = best[1]

@@ -7,7 +7,7 @@ way a third-party metric does. This package imports no torch at import time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +25,11 @@ class MetricContext:
     model's device, batch size 1 for size/FLOP counts), and for data metrics an evaluation ``loader`` of
     ``(inputs, targets)`` batches on the model's device. ``loss_fn(logits, targets, reduction=...)`` is the
     run's recipe loss (cross-entropy by default). A metric must leave the model as it found it: weights,
-    buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`). ``reference`` is
-    the dense model the run started from (``None`` when measuring a model on its own): compression and speedups
-    compare against it, which matters when structured pruning made the model itself smaller. ``autocast()`` is
+    buffers, hooks and every module's train/eval mode (use :func:`shrinkbench.eval_mode`). ``reference`` holds
+    the dense model's own values of the metrics' columns, measured on it before pruning (``None`` when measuring
+    a model on its own, or measuring the dense model itself): compression and speedups compare against it, which
+    matters when structured pruning made the model itself smaller (``reference["params"]``,
+    ``reference["macs"]``, ``reference["latency_ms"]``, ...). ``autocast()`` is
     the run's precision (a no-op context in fp32): metrics that run the model as it is used -- accuracy,
     latency -- run it under it; counts (MACs, activations) do not."""
 
@@ -35,5 +37,5 @@ class MetricContext:
     example_input: Tensor
     loader: Iterable[Any] | None = None
     loss_fn: LossFn = field(default=cross_entropy)
-    reference: nn.Module | None = None
+    reference: Mapping[str, float] | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext

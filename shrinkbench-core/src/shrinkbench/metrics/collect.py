@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +30,13 @@ class Measurement:
 
 
 def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loader: Iterable[Any] | None,
-                data_only: bool = False, loss_fn: LossFn = cross_entropy, reference: nn.Module | None = None,
-                autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Measurement:
-    """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``),
-    compared with the dense ``reference`` where a metric does (compression, speedups); ``autocast`` is the
-    run's precision (see :class:`MetricContext`).
+                data_only: bool = False, loss_fn: LossFn = cross_entropy,
+                reference: Mapping[str, float] | None = None,
+                autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                skip_data: bool = False) -> Measurement:
+    """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``, only
+    those that need none with ``skip_data``), compared with the dense model's own values ``reference`` where a
+    metric does (compression, speedups); ``autocast`` is the run's precision (see :class:`MetricContext`).
 
     Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
     number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run; a
@@ -43,7 +45,7 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
     out = Measurement()
     for entry in registry.list("metrics"):
         spec = entry.spec
-        if data_only and not spec.needs_data:
+        if (data_only and not spec.needs_data) or (skip_data and spec.needs_data):
             continue
         ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast)
         try:

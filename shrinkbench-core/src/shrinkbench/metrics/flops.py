@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..pruning import count_parameters
 from . import MetricContext
 from .macs import count_ops, forward_with_autograd, total_macs
 
@@ -38,16 +37,14 @@ def count(model: nn.Module, example_input: torch.Tensor) -> dict[str, float]:
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
-    """The flops metric: :func:`count` per example of ``ctx.example_input``. With a dense ``ctx.reference``
-    whose MACs differ (a structurally pruned model is smaller), the speedup is the reference's MACs over the
-    model's nonzero MACs. A reference with as many parameters as the model (masks only) has the model's MACs
-    and is not counted again."""
+    """The flops metric: :func:`count` per example of ``ctx.example_input``. With the dense model's values
+    ``ctx.reference``, the speedup is its MACs over the model's nonzero MACs (a structurally pruned model has
+    fewer MACs than the dense one it came from)."""
     batch = ctx.example_input.shape[0]
-    totals = count(ctx.model, ctx.example_input)
-    if ctx.reference is not None and count_parameters(ctx.reference) != count_parameters(ctx.model):
-        dense = count(ctx.reference, ctx.example_input)["macs"]
-        totals["speedup"] = dense / totals["nonzero_macs"] if totals["nonzero_macs"] else float("inf")
-    return {k: (v if k == "speedup" else v / batch) for k, v in totals.items()}
+    totals = {k: (v if k == "speedup" else v / batch) for k, v in count(ctx.model, ctx.example_input).items()}
+    if ctx.reference is not None and "macs" in ctx.reference:
+        totals["speedup"] = ctx.reference["macs"] / totals["nonzero_macs"] if totals["nonzero_macs"] else float("inf")
+    return totals
 
 
 def torch_flop_count(model: nn.Module, example_input: torch.Tensor) -> int:

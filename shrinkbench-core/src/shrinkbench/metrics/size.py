@@ -10,9 +10,9 @@ __all__ = ["measure"]
 
 def measure(ctx: MetricContext) -> dict[str, float]:
     """``params`` (distinct parameters of the model as it is), ``nonzero_params``, and ``compression`` = dense
-    params (of ``ctx.reference`` when given: a structurally pruned model has fewer) / nonzero params."""
+    params (``ctx.reference["params"]`` when given: a structurally pruned model has fewer) / nonzero params."""
     total = count_parameters(ctx.model)
-    dense = count_parameters(ctx.reference) if ctx.reference is not None else total
+    dense = ctx.reference["params"] if ctx.reference is not None else total
     nonzero = sum(int(p.detach().count_nonzero()) for p in {id(p): p for p in ctx.model.parameters()}.values())
     return {
         "params": float(total),
