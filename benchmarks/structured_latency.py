@@ -9,9 +9,11 @@ shrinkbench-magnitude) at the highest one:
 - **compression**: dense parameters / parameters after pruning (nonzero parameters for masks);
 - **theoretical speedup**: dense MACs / MACs after pruning, counted by ``shrinkbench.metrics.flops.count`` on
   one image (nonzero MACs for masks: what an ideal sparse kernel would do);
-- **measured speedup** at batch 1 and 64: dense ms / pruned ms, each from
-  ``shrinkbench.metrics.latency.forward_ms`` (eval mode, inference mode, median of at least 7 passes), dense
-  and pruned measured alternately ``--reps`` times and the medians compared.
+- **measured speedup** at batch 1 and 64: dense ms / pruned ms, from ``--reps`` calls of
+  ``shrinkbench.metrics.latency.time_pair`` (the latency metric's calibrated timer: eval mode, inference mode,
+  dense and pruned samples interleaved), their samples pooled: the speedup is the median of every per-pair
+  ratio dense / pruned, the times the medians of each model's samples (ms per pass). Every number is printed
+  with its relative spread, the interquartile range over the median (``1.23 ±4%``).
 
 Run from the repository root (about 5 minutes on 2 CPU cores)::
 
@@ -66,23 +68,31 @@ def prune(registry, name: str, dense, compression: float, batch):
 
 
 def measure(dense, pruned, reps: int) -> dict[str, float]:
-    """Dense / pruned forward time at each batch size, as medians over ``reps`` alternating measurements."""
+    """Dense and pruned forward time (ms per pass) and speedup at each batch size, each with its relative
+    spread (``<key>_spread``: IQR / median), over the pooled samples of ``reps`` interleaved measurements."""
     import torch
 
-    from shrinkbench.metrics.latency import forward_ms
+    from shrinkbench.metrics.latency import relative_spread, time_pair
 
     out = {}
     for size in BATCHES:
         inputs = torch.randn(size, 3, 32, 32, generator=torch.Generator().manual_seed(size))
-        times: dict[str, list[float]] = {"dense": [], "pruned": []}
+        samples: dict[str, list[float]] = {"dense": [], "pruned": [], "speedup": []}
         for _ in range(reps):
-            times["dense"].append(forward_ms(dense, inputs))
-            times["pruned"].append(forward_ms(pruned, inputs))
-        dense_ms, pruned_ms = statistics.median(times["dense"]), statistics.median(times["pruned"])
-        out[f"dense_ms_{size}"] = round(dense_ms, 3)
-        out[f"pruned_ms_{size}"] = round(pruned_ms, 3)
-        out[f"speedup_{size}"] = round(dense_ms / pruned_ms, 3)
+            pair = time_pair(dense, pruned, inputs)
+            samples["dense"] += [1000 * t for t in pair.dense.times]
+            samples["pruned"] += [1000 * t for t in pair.model.times]
+            samples["speedup"] += [d / p for d, p in zip(pair.dense.times, pair.model.times, strict=True)]
+        for name, key in (("dense", f"dense_ms_{size}"), ("pruned", f"pruned_ms_{size}"),
+                          ("speedup", f"speedup_{size}")):
+            out[key] = round(statistics.median(samples[name]), 3)
+            out[f"{key}_spread"] = round(relative_spread(samples[name]), 3)
     return out
+
+
+def spread_text(row: dict, key: str, width: int) -> str:
+    """``value ±spread%`` of ``row[key]``, right-aligned in ``width`` characters."""
+    return f"{row[key]:.2f} ±{100 * row[f'{key}_spread']:.0f}%".rjust(width)
 
 
 def main() -> None:
@@ -90,7 +100,7 @@ def main() -> None:
     line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compressions", default="2,4", help="comma-separated targets (default 2,4)")
-    parser.add_argument("--reps", type=int, default=5, help="alternating dense/pruned measurements per row")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved dense/pruned measurements per row")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     args = parser.parse_args()
     compressions = [float(c) for c in args.compressions.split(",")]
@@ -111,11 +121,11 @@ def main() -> None:
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
               "load_average_start": round(os.getloadavg()[0], 2), "reps": args.reps, "rows": []}
     print(f"torch {torch.__version__}, CPU, {result['threads']} threads, load average "
-          f"{result['load_average_start']}; 3x32x32 inputs; median of {args.reps} alternating dense/pruned "
-          "measurements per row")
+          f"{result['load_average_start']}; 3x32x32 inputs; {args.reps} interleaved dense/pruned measurements "
+          "per row, samples pooled: median ±spread (IQR / median)")
     header = (f"{'model':<9} {'strategy':<17} {'target':>6} {'compr.':>7} {'MACs M':>8} {'theory':>7} "
-              f"{'b1 dense ms':>11} {'b1 ms':>7} {'b1 x':>6} {'b64 dense ms':>12} {'b64 ms':>8} {'b64 x':>6} "
-              f"{'prune s':>7}")
+              f"{'b1 dense ms':>12} {'b1 ms':>12} {'b1 x':>11} {'b64 dense ms':>13} {'b64 ms':>13} "
+              f"{'b64 x':>11} {'prune s':>7}")
     print(header)
     for model_name, dense in build_models(registry).items():
         dense_macs = count(dense, example)["macs"]
@@ -131,9 +141,10 @@ def main() -> None:
                    **measure(dense, pruned, args.reps)}
             result["rows"].append(row)
             print(f"{model_name:<9} {strategy:<17} {compression:>6g} {row['compression']:>7.2f} "
-                  f"{macs / 1e6:>8.1f} {row['theoretical_speedup']:>7.2f} {row['dense_ms_1']:>11.2f} "
-                  f"{row['pruned_ms_1']:>7.2f} {row['speedup_1']:>6.2f} {row['dense_ms_64']:>12.1f} "
-                  f"{row['pruned_ms_64']:>8.1f} {row['speedup_64']:>6.2f} {seconds:>7.1f}")
+                  f"{macs / 1e6:>8.1f} {row['theoretical_speedup']:>7.2f} {spread_text(row, 'dense_ms_1', 12)} "
+                  f"{spread_text(row, 'pruned_ms_1', 12)} {spread_text(row, 'speedup_1', 11)} "
+                  f"{spread_text(row, 'dense_ms_64', 13)} {spread_text(row, 'pruned_ms_64', 13)} "
+                  f"{spread_text(row, 'speedup_64', 11)} {seconds:>7.1f}")
     result["load_average_end"] = round(os.getloadavg()[0], 2)
     print(f"load average at the end: {result['load_average_end']}")
     print(json.dumps(result))

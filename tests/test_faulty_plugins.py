@@ -3,10 +3,13 @@ and the rest completes (the fixtures are in ``tests/fixture_plugins/``, register
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL, read_rows
+from conftest import CLI, SMALL, cli_env, read_rows
 
 from shrinkbench.engine.store import ResultsStore
 
@@ -55,6 +58,19 @@ def test_a_plugin_that_exits_at_import_is_named_and_the_rest_works(shrinkbench, 
                         **with_plugins(module))
     assert bench.returncode == 0, bench.stderr
     assert [r["status"] for r in ResultsStore(out).rows()] == ["ok"]
+
+
+def test_a_plugin_whose_import_hangs_is_named_within_the_probe_timeout(shared_cache, tmp_path):
+    env = cli_env(shared_cache, **with_plugins("sb_import_hangs"), SHRINKBENCH_PROBE_TIMEOUT="2")
+    start = time.monotonic()
+    listing = subprocess.run([sys.executable, "-c", CLI, "list", "plugins"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=40)
+    assert listing.returncode == 0, listing.stderr
+    assert time.monotonic() - start < 30
+    line = next(line for line in listing.stdout.splitlines() if "sb_import_hangs" in line)
+    assert "failed" in line and "import did not finish within 2 s" in " ".join(listing.stdout.split())
+    others = [line for line in listing.stdout.splitlines() if "shrinkbench-" in line]
+    assert len(others) > 1 and not [line for line in others if " failed " in line]  # the others load
 
 
 def test_an_executor_plugin_written_from_the_docs_is_discovered_and_used(shrinkbench, reference, tmp_path):

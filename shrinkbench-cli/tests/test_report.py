@@ -187,6 +187,37 @@ def test_plots_are_titled_labelled_and_tell_seed_counts_apart(dirs, monkeypatch)
     assert heights == pytest.approx(stds)
 
 
+def test_measured_speedup_plot_has_horizontal_error_bars_of_the_measured_spread(dirs, monkeypatch):
+    """Every point, one seed included, has an x bar: the runs' half-IQR (speedup x spread / 2) pooled in
+    quadrature with the speedup's std over seeds; computed here from the rows."""
+    import math
+
+    from shrinkbench_cli.reporting import plots
+    from shrinkbench_cli.reporting.results import load_results
+
+    figures = []
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: figures.append(fig) or b"")
+    results = load_results(dirs["mixed"])
+    plots.accuracy_plots([results], [results.title(), results.recipe_line()])
+    names = [name for _, _, name in plots.AXES]
+    ax = figures[names.index("accuracy_vs_measured_speedup.png")].axes[0]
+    assert "x bars" in ax.get_legend().get_title().get_text()
+    x_bars = [c for c in ax.containers if c.has_xerr]
+    assert len(x_bars) == 2  # one per strategy, toy-random's single seed included
+    drawn = sorted((seg[1][0] - seg[0][0]) / 2 for bars in x_bars for seg in bars.lines[2][0].get_segments())
+    rows = [r for r in ResultsStore(dirs["mixed"]).rows() if r[schema.STATUS] == schema.STATUS_OK]
+    expected = []
+    for strategy, target in sorted({(r[schema.STRATEGY], r[schema.TARGET]) for r in rows}):
+        runs = [r for r in rows if (r[schema.STRATEGY], r[schema.TARGET]) == (strategy, target)]
+        speedups = [r["latency_speedup_64"] for r in runs]
+        halves = [r["latency_speedup_64"] * r["latency_speedup_64_spread"] / 2 for r in runs]
+        std = statistics.stdev(speedups) if len(runs) > 1 else 0.0
+        expected.append(math.sqrt(std**2 + statistics.fmean(h * h for h in halves)))
+    assert drawn == pytest.approx(sorted(expected)) and all(h > 0 for h in drawn)
+    compression = figures[names.index("accuracy_vs_compression.png")].axes[0]
+    assert not any(c.has_xerr for c in compression.containers)
+
+
 def test_sparsity_of_a_chosen_run_matches_the_weights(run_cli, dirs, tmp_path):
     from safetensors.torch import load_file
 

@@ -106,8 +106,19 @@ def test_builtin_metrics_keep_every_module_mode_of_a_mixed_mode_model(toy_regist
 
 
 def test_latency_ranks_a_channel_pruned_network_faster_and_masks_at_about_one(one_thread):
-    """Half the channels (a quarter of the MACs) is measurably faster; zeroed weights in the same shapes are not."""
+    """Half the channels (a quarter of the MACs) is measurably faster: over 1.5x, and faster beyond the measured
+    spread; zeroed weights in the same shapes are not. A median ``v`` with spread ``s`` (IQR / median) has its
+    lower quartile at or above ``v * (1 - s)`` and its upper quartile at or below ``v * (1 + s)``. (Timed back
+    to back, dense then pruned, load changing in between made this fail now and then; the pair is now timed
+    interleaved, and ranked by the median of the per-pair ratios.)"""
+    from shrinkbench import schema
     from shrinkbench.metrics import latency
+
+    def low(values: dict[str, float], column: str) -> float:
+        return values[column] * (1 - values[f"{column}_spread"])
+
+    def high(values: dict[str, float], column: str) -> float:
+        return values[column] * (1 + values[f"{column}_spread"])
 
     def net(width: int) -> nn.Module:
         torch.manual_seed(0)
@@ -118,8 +129,9 @@ def test_latency_ranks_a_channel_pruned_network_faster_and_masks_at_about_one(on
     dense, slim = net(64), net(32)
     example = torch.randn(1, 3, 32, 32)
     values = latency.measure(MetricContext(slim, example, reference=dense))
-    assert set(values) == {"latency_ms", "latency_ms_64", "latency_speedup", "latency_speedup_64"}
-    assert values["latency_speedup_64"] > 1.5 and values["latency_ms_64"] > values["latency_ms"] > 0
+    assert set(values) == set(schema.LATENCY)
+    assert values["latency_speedup_64"] > 1.5 and low(values, "latency_speedup_64") > 1
+    assert low(values, "latency_ms_64") > high(values, "latency_ms") and values["latency_ms"] > 0
     masked = net(64)
     with torch.no_grad():
         for p in prunable_parameters(masked).values():

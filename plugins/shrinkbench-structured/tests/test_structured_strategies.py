@@ -29,7 +29,7 @@ from shrinkbench.engine.rounds import STRUCTURED_TOLERANCE
 from shrinkbench.plugins import load_registry
 from shrinkbench.pruning import count_parameters
 from shrinkbench_structured import plugin, strategies
-from shrinkbench_structured.search import make_plan
+from shrinkbench_structured.search import make_plan, search
 
 STRATEGIES = {"l1-filter": strategies.l1_filter, "bn-scale": strategies.bn_scale,
               "taylor-channel": strategies.taylor_channel}
@@ -189,6 +189,30 @@ def test_plans_keep_the_best_channels_and_break_ties_by_index():
         plans = [make_plan(scores, f / 10, scope) for f in range(11)]
         for smaller, larger in zip(plans, plans[1:], strict=False):
             assert all(set(smaller[k]) <= set(larger[k]) for k in scores)
+
+
+@pytest.mark.parametrize(("kept", "expected"), [((1200, 1040), {"a": [1, 2, 3]}), ((1040, 1040), {"a": []})])
+def test_search_returns_the_closest_plan_when_the_bracket_cannot_narrow(kept, expected):
+    # dense 2000 at 2x: the target is 1000 parameters. Removing nothing keeps kept[0], removing anything
+    # kept[1]: above the target but within the tolerance (4%), so the best plan is the closer end. Both cases
+    # once divided by sqrt(lo) - sqrt(hi) = 0 (at once when the ends count the same, else after one step).
+    calls = []
+
+    def count(plan: dict[str, list[int]]) -> int:
+        calls.append(plan)
+        return kept[1] if any(plan.values()) else kept[0]
+
+    scores = {"a": torch.tensor([4.0, 3.0, 2.0, 1.0])}
+    for scope in ("layer", "global"):
+        calls.clear()
+        assert search(count, scores, scope, 2000, 2, "Toy") == expected
+        assert len(calls) == 2  # no plan removes more than the largest fraction: nothing to search
+
+
+def test_search_still_refuses_a_target_nothing_comes_within_tolerance_of():
+    scores = {"a": torch.tensor([4.0, 3.0, 2.0, 1.0])}
+    with pytest.raises(ShrinkBenchError, match="Toy cannot reach 2x by removing channels"):
+        search(lambda plan: 1100 if any(plan.values()) else 1200, scores, "global", 2000, 2, "Toy")
 
 
 def _one_line_error(fn, model: nn.Module, compression: float = 2) -> str:

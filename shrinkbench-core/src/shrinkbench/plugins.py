@@ -8,6 +8,9 @@ raises from a hook is recorded as ``failed`` with its error, and the others stil
 - ``SHRINKBENCH_STRICT_PLUGINS=1`` re-raises the first plugin error instead of recording it.
 - ``SHRINKBENCH_PLUGINS=pkg.module,other.module`` also registers those modules as plugins without installing
   them (like ``PYTEST_PLUGINS``): handy while writing a plugin, and for tests.
+- ``SHRINKBENCH_PROBE_TIMEOUT=10``: seconds a plugin's import may take in the probe that first imports a new
+  set of plugins in a subprocess (:mod:`shrinkbench.plugin_probe`); one that ends or hangs that process is
+  ``failed`` and never imported here.
 
 The environment is read once, when a registry is built, and folded into its :class:`PluginSet`: a picklable
 description from which a worker process (or another machine) rebuilds exactly the same plugin set.
@@ -315,7 +318,7 @@ def _build_registry(plugin_set: PluginSet, objects: dict[str, object]) -> Regist
         version = "env" if name == module_path else "inline"
         candidates.append((name, name, version, source))
     candidates += [(name, name, "inline", objects[name]) for name in plugin_set.local_only]
-    fatal = hard_exits([(n, s) for n, _, _, s in candidates if n not in disabled and isinstance(s, metadata.EntryPoint)])
+    fatal = hard_exits([c for c in candidates if c[0] not in disabled and isinstance(c[3], metadata.EntryPoint)])
 
     for name, dist, version, source in candidates:
         if name in disabled:

@@ -28,7 +28,11 @@ SIZE = ("params", "nonzero_params", "compression")
 FLOPS = ("macs", "nonzero_macs", "flops", "nonzero_flops", "speedup")
 MEMORY = ("activations", "activation_bytes", "nonzero_activations")
 ACCURACY = ("top1", "top5", "loss")
-LATENCY = ("latency_ms", "latency_ms_64", "latency_speedup", "latency_speedup_64")
+LATENCY = ("latency_ms", "latency_ms_spread", "latency_ms_64", "latency_ms_64_spread", "latency_speedup",
+           "latency_speedup_spread", "latency_speedup_64", "latency_speedup_64_spread")
+"""Measured forward time (ms per pass, batch 1 and 64) and speedup over the dense model, each followed by its
+relative spread ``<column>_spread`` (interquartile range / median of the samples: see
+:mod:`shrinkbench.metrics.latency`)."""
 COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
@@ -49,14 +53,16 @@ def pre(column: str) -> str:
 
 
 COLUMN_ORDER: tuple[str, ...] = (
-    *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "params", "nonzero_params", "flops", "nonzero_flops", "macs", "nonzero_macs",
+    *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
+    "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
     PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
 TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
-"""Columns measured with a clock: they differ from one run of the same work to the next, unlike every other."""
+"""Columns measured with a clock (every latency column, spreads included): they differ from one run of the same
+work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
                           NODE})

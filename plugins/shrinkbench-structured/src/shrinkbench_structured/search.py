@@ -92,6 +92,10 @@ def search(count: Callable[[Plan], int], scores: Mapping[str, Tensor], scope: st
     step tries the point where sqrt(parameters) -- close to linear in the fraction, as a layer's weights
     shrink with its inputs and its outputs -- crosses the target, kept within the middle 80% of the bracket.
 
+    When even the largest fraction (one channel kept per group) keeps more than the target but within
+    :data:`STRUCTURED_TOLERANCE`, the closer of no removal and that plan is returned without searching: no
+    plan removes more, so there is no bracket to narrow.
+
     Raises a one-line :class:`ShrinkBenchError` (``who`` names the model) when no plan comes within
     :data:`STRUCTURED_TOLERANCE` of the target, e.g. when keeping one channel per group is still too many."""
     target = dense / compression
@@ -112,6 +116,10 @@ def search(count: Callable[[Plan], int], scores: Mapping[str, Tensor], scope: st
         raise ShrinkBenchError(f"{who} cannot reach {compression:g}x by removing channels: keeping one "
                                f"channel per removable group gives {dense / hi[1]:.2f}x")
     best = min(best, hi, key=lambda t: t[0])
+    if hi[1] > target:
+        # even the largest fraction keeps too many (within tolerance): no plan removes more, and with no end
+        # of the bracket at or below the target there is nothing to narrow (lo and hi may even count the same)
+        return best[3]
     for _ in range(MAX_STEPS):
         if best[0] <= PRECISION:
             break

@@ -6,17 +6,24 @@ the mean over seeds and its error bar the sample standard deviation over seeds. 
 single seed has no error bar and is drawn dashed with hollow markers, so 1-seed and several-seed curves never
 look alike; the legend gives each curve's seed count. The dense reference is a grey horizontal line at the
 mean over the seeds' dense models, with a band of ± one std when there are several.
+
+The measured-speedup plot has horizontal error bars too, on every point (one seed included): a measured speedup
+is a clock reading with a spread. The bar is ± the runs' half interquartile range of their per-pair speedup
+ratios, pooled in quadrature with the speedup's std over seeds
+(:func:`~shrinkbench_cli.reporting.summary.measured_bar`); points of results without spreads have none.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import textwrap
 from typing import Any
 
 from shrinkbench import schema
 
 from .results import Results
-from .summary import LATENCY_SPEEDUP, Dense, Point, seed_text
+from .summary import LATENCY_SPEEDUP, MEASURED_BAR, Dense, Point, seed_text
 
 AXES = (
     (schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
@@ -28,6 +35,7 @@ AXES = (
 MARKERS = "osD^vP*X"
 DENSE_STYLES = ("--", ":", "-.", (0, (5, 1)))
 LEGEND_TITLE = "error bars: ± std over seeds\n(1 seed: dashed, no bar)"
+"""The legend's title; the measured-speedup plot adds a line on its x bars (:data:`MEASURED_BAR`)."""
 
 
 def pyplot() -> Any:
@@ -60,6 +68,10 @@ def _curve(ax: Any, x_col: str, points: list[Point], label: str, color: Any, mar
     if barred:
         ax.errorbar([p.mean[x_col] for p in barred], [p.mean[schema.TOP1] for p in barred],
                     yerr=[p.std[schema.TOP1] for p in barred], fmt="none", ecolor=color, capsize=3, lw=1)
+    spread = [p for p in points if math.isfinite(p.xerr.get(x_col, math.nan))]
+    if spread:
+        ax.errorbar([p.mean[x_col] for p in spread], [p.mean[schema.TOP1] for p in spread],
+                    xerr=[p.xerr[x_col] for p in spread], fmt="none", ecolor=color, capsize=3, lw=1)
 
 
 def _dense_lines(ax: Any, results: list[Results]) -> None:
@@ -101,6 +113,10 @@ def accuracy_plots(results: list[Results], title: list[str]) -> dict[str, bytes]
         ax.set_ylabel("top-1 accuracy (test, after finetuning), mean over seeds")
         fig.suptitle("\n".join(title), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, title=LEGEND_TITLE, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+        legend_title = LEGEND_TITLE
+        if x_col == LATENCY_SPEEDUP:  # x bars on every point: the y bars are the ones a single seed lacks
+            legend_title = LEGEND_TITLE.replace("error bars", "y bars") + "\n" + textwrap.fill(
+                f"x bars: {MEASURED_BAR}", 36)
+        ax.legend(fontsize=8, title=legend_title, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
         out[name] = png_bytes(fig)
     return out

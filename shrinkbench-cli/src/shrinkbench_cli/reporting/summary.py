@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shrinkbench import schema
 
 LATENCY_SPEEDUP = "latency_speedup_64"
+LATENCY_SPEEDUP_SPREAD = f"{LATENCY_SPEEDUP}_spread"
 SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, LATENCY_SPEEDUP, schema.pre(schema.TOP1), schema.TOP1,
                    schema.TOP5)
 
 SPREAD = "mean ± std over seeds"
 """How every aggregated number is shown: mean and sample standard deviation (n - 1) over the seeds; a single
 seed has no spread and shows its value alone. Used in table headers, plot legends and captions."""
+
+MEASURED_BAR = "± measured half-IQR and std over seeds, in quadrature"
+"""What the measured speedup's x error bar shows (see :func:`measured_bar`), in legends and captions."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class Point:
     mean: dict[str, float]
     std: dict[str, float]
     epochs: int | None = None
+    xerr: dict[str, float] = field(default_factory=dict)
+    """Half-width of the x error bar by x column, where it has one (:data:`LATENCY_SPEEDUP`: :func:`measured_bar`)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,23 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def measured_bar(rows: list[dict[str, Any]]) -> float:
+    """Half-width of the measured speedup's error bar over ``rows`` (the seeds of one point).
+
+    Each run measured its speedup ``v`` with a relative spread ``s`` (interquartile range / median of its
+    per-pair ratios): its own uncertainty is the half-IQR ``h = v * s / 2``. The point is the mean over seeds,
+    so the bar pools the two sources as in the law of total variance: ``sqrt(std(v)**2 + mean(h**2))``, the
+    sample std over seeds (0 for one seed) and the root mean square of the runs' half-IQRs. One seed: its
+    half-IQR. NaN when no run recorded a spread (results written before spreads were measured).
+    """
+    measured = [_finite([r.get(LATENCY_SPEEDUP), r.get(LATENCY_SPEEDUP_SPREAD)]) for r in rows]
+    halves = [pair[0] * pair[1] / 2 for pair in measured if len(pair) == 2]
+    if not halves:
+        return math.nan
+    _, std = _spread(_finite([r.get(LATENCY_SPEEDUP) for r in rows]))
+    return math.sqrt(std**2 + statistics.fmean(h * h for h in halves))
+
+
 def successful(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows whose run succeeded (status ``ok``), in their order."""
     return [r for r in rows if r.get(schema.STATUS, schema.STATUS_OK) == schema.STATUS_OK]
@@ -94,7 +117,8 @@ def summarize(rows: list[dict[str, Any]]) -> list[Point]:
         spreads = {col: _spread(_finite([r.get(col) for r in members])) for col in SUMMARY_COLUMNS}
         budgets = [r[schema.FINETUNE_EPOCHS] for r in members if isinstance(r.get(schema.FINETUNE_EPOCHS), int)]
         points.append(Point(name, target, len(members), {c: s[0] for c, s in spreads.items()},
-                            {c: s[1] for c, s in spreads.items()}, max(budgets) if budgets else None))
+                            {c: s[1] for c, s in spreads.items()}, max(budgets) if budgets else None,
+                            {LATENCY_SPEEDUP: measured_bar(members)}))
     return points
 
 

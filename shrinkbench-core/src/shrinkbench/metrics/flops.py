@@ -1,22 +1,29 @@
 """Multiply-accumulates (MACs), FLOPs and theoretical speedup.
 
-Units: ``macs`` are the multiply-accumulates of the matrix multiplications, convolutions and attention
-products that one forward pass executes, counted at the dispatch level by :mod:`shrinkbench.metrics.macs`
+Units: ``macs`` are the multiply-accumulates of the matrix products, convolutions, attention and recurrent
+kernels that one forward pass executes, counted at the dispatch level by :mod:`shrinkbench.metrics.macs`
 (normalisation, activations, additions and pooling are not MACs); ``flops`` = 2 x ``macs``. Both follow
 each operation's real shapes. ``nonzero_macs`` scales every operation that reads a weight by the fraction of
-that weight's entries that are nonzero -- whoever owns the weight and however it is called (modules,
-functional calls, ``nn.MultiheadAttention`` projections) -- and keeps weight-free products (attention
-scores and values) dense; speedup = ``macs / nonzero_macs``. :func:`torch_flop_count` is an independent
-count by ``torch.utils.flop_counter.FlopCounterMode`` under the same conditions, used to cross-check it.
+nonzero entries of the weight it actually reads -- whoever owns the weight and however it is called
+(modules, functional calls, ``nn.MultiheadAttention`` projections), and through transformations of a
+parameter (weight norm, weight standardisation, casts) -- and keeps weight-free products (attention scores
+and values) dense; speedup = ``macs / nonzero_macs``. Executed operations that perform multiply-accumulates
+but could not be counted, and operations charged dense because their weight could not be attributed to a
+parameter, are named in the row's notes (:class:`shrinkbench.errors.MetricNote`).
+:func:`torch_flop_count` is an independent count by ``torch.utils.flop_counter.FlopCounterMode`` under the
+same conditions, used to cross-check it.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
+from ..errors import MetricNote
 from . import MetricContext
-from .macs import count_ops, forward_with_autograd, total_macs
+from .macs import MacCount, count_macs, forward_with_autograd, total_macs
 
 __all__ = ["count", "measure", "torch_flop_count"]
 
@@ -24,9 +31,14 @@ __all__ = ["count", "measure", "torch_flop_count"]
 def count(model: nn.Module, example_input: torch.Tensor) -> dict[str, float]:
     """Dense and nonzero MACs and FLOPs of one forward of ``example_input`` (whole batch), and the speedup.
 
-    The model is left as it was (weights, buffers, hooks, every module's mode).
+    The model is left as it was (weights, buffers, hooks, every module's mode). What could not be counted or
+    attributed is not reported here: see :func:`shrinkbench.metrics.macs.count_macs`.
     """
-    macs, nonzero = total_macs(count_ops(model, example_input))
+    return _totals(count_macs(model, example_input))
+
+
+def _totals(counted: MacCount) -> dict[str, float]:
+    macs, nonzero = total_macs(counted.ops)
     return {
         "macs": float(macs),
         "nonzero_macs": nonzero,
@@ -37,13 +49,17 @@ def count(model: nn.Module, example_input: torch.Tensor) -> dict[str, float]:
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
-    """The flops metric: :func:`count` per example of ``ctx.example_input``. With the dense model's values
+    """The flops metric: :func:`count` per example of ``ctx.example_input``. With the dense model's own values
     ``ctx.reference``, the speedup is its MACs over the model's nonzero MACs (a structurally pruned model has
-    fewer MACs than the dense one it came from)."""
+    fewer MACs than the dense one it came from). Operations not counted, or charged dense, are reported as
+    :class:`shrinkbench.errors.MetricNote` warnings (the row's notes)."""
     batch = ctx.example_input.shape[0]
-    totals = {k: (v if k == "speedup" else v / batch) for k, v in count(ctx.model, ctx.example_input).items()}
+    counted = count_macs(ctx.model, ctx.example_input)
+    totals = {k: (v if k == "speedup" else v / batch) for k, v in _totals(counted).items()}
     if ctx.reference is not None and "macs" in ctx.reference:
         totals["speedup"] = ctx.reference["macs"] / totals["nonzero_macs"] if totals["nonzero_macs"] else float("inf")
+    for note in counted.notes():
+        warnings.warn(note, MetricNote, stacklevel=2)
     return totals
 
 

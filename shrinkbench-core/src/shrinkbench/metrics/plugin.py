@@ -31,7 +31,8 @@ def shrinkbench_metrics() -> list[MetricSpec]:
         ),
         MetricSpec(
             "latency",
-            "Measured forward time at batch 1 and 64 (median, warm), and the dense model's time over it",
+            "Measured forward time at batch 1 and 64 (median ms per pass of calibrated samples) and the dense "
+            "model's time over it (interleaved), each with its relative spread (IQR / median)",
             "shrinkbench.metrics.latency:measure",
             columns=LATENCY,
         ),

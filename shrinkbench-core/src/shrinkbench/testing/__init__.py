@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .checks import check_dataset, check_metric, check_model, check_strategy
+from .checks import check_dataset, check_metric, check_model, check_n_m, check_strategy
 from .tiny import (
     DEFAULT_COMPRESSIONS,
     TINY_INPUT_SHAPE,
@@ -47,6 +47,7 @@ __all__ = [
     "check_dataset",
     "check_metric",
     "check_model",
+    "check_n_m",
     "check_strategy",
     "make_tiny_batches",
     "make_tiny_model",

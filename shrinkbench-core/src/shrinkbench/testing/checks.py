@@ -1,4 +1,5 @@
-"""The conformance checks: ``check_strategy``, ``check_model``, ``check_dataset``, ``check_metric``."""
+"""The conformance checks: ``check_strategy``, ``check_n_m``, ``check_model``, ``check_dataset``,
+``check_metric``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ if TYPE_CHECKING:
     from ..plugins import Registry
 
 from .guards import _one_thread, _prepare, _resolve, _Snapshot
-from .tiny import DEFAULT_COMPRESSIONS, Batches, make_tiny_batches, make_tiny_model
+from .tiny import (
+    DEFAULT_COMPRESSIONS,
+    N_M_INPUT_SHAPE,
+    Batches,
+    make_n_m_models,
+    make_tiny_batches,
+    make_tiny_model,
+)
 
 
 def check_strategy(spec_or_name: StrategySpec | str, model_factory: Callable[[], nn.Module] | None = None,
@@ -87,6 +95,113 @@ def check_strategy(spec_or_name: StrategySpec | str, model_factory: Callable[[],
                                  f"achieved compression {achieved[compression]:.5g}")
         undo()
     return achieved
+
+
+def check_n_m(spec_or_name: StrategySpec | str, n: int = 2, m: int = 4,
+              factors: Sequence[float] = (1, 1.25, 2, 4), registry: Registry | None = None, *, seed: int = 0,
+              tolerance: int = 5) -> dict[str, dict[float, float]]:
+    """Assert that an N:M strategy keeps at most ``n`` of every ``m`` weights along each layer's reduction
+    dimension; return model name -> target -> achieved compression.
+
+    The reduction dimension is the one sparse tensor cores (and NVIDIA's ASP) group along: a linear weight
+    ``(out, in)`` along ``in``; a convolution ``(O, I/groups, *kernel)`` along its input channels at each
+    ``(o, *kernel position)``; a transposed convolution ``(I, O/groups, *kernel)`` along dim 0 within each
+    conv group (``I/groups`` channels) at each ``(o, *kernel position)``. A length that is not a multiple of
+    ``m`` ends in a partial group, which may keep at most ``n`` too.
+
+    The strategy runs on the models of :func:`make_n_m_models` (a linear, a conv, a grouped, a depthwise and a
+    grouped transposed conv, 30% of their weights already exactly zero), on each at the pattern's own
+    compression (every group keeping ``n``) times each of ``factors``. Every mask must be valid (boolean,
+    shaped like its parameter), keep :func:`shrinkbench.pruning.weights_to_keep` weights ± ``tolerance``, and
+    hold the pattern; ``AssertionError`` names the parameter and the weights of the offending group.
+    Strategies with ``needs_data`` get :func:`make_tiny_batches` of (3, 8, 8) inputs.
+    """
+    from ..errors import CompressionError, MaskError
+    from ..masking import validate_masks
+    from ..modules import owner_module
+    from ..pruning import count_parameters, make_context, prunable_parameters, weights_to_keep
+
+    spec = _resolve("strategies", spec_or_name, StrategySpec, registry)
+    compute, who = spec.load(), f"strategy {spec.name!r}"
+    data = make_tiny_batches(input_shape=N_M_INPUT_SHAPE) if spec.needs_data else None
+    achieved: dict[str, dict[float, float]] = {}
+    for model_name, probe in make_n_m_models(seed).items():
+        total = count_parameters(probe)
+        prunable = prunable_parameters(probe)
+        dense = total - sum(p.numel() for p in prunable.values())
+        most = sum(_n_m_capacity(p.shape, owner_module(probe, name), n, m) for name, p in prunable.items())
+        achieved[model_name] = {}
+        for factor in factors:
+            model = make_n_m_models(seed)[model_name]
+            compression = total / (dense + most) * factor
+            where = (f"{who} at compression {compression:.4g} ({factor:g} x the {n}:{m} pattern's) on the "
+                     f"{model_name} of make_n_m_models")
+            try:
+                ctx = make_context(model, compression, seed=seed, batches=data)
+            except CompressionError as exc:
+                raise AssertionError(f"compression {compression:.4g} is out of reach for the {model_name} of "
+                                     f"make_n_m_models ({exc}); pass smaller factors=") from exc
+            try:
+                with _one_thread(True):
+                    masks = compute(ctx)
+            except Exception as exc:
+                raise AssertionError(f"{where} raised {type(exc).__name__}: {exc}") from exc
+            try:
+                validate_masks(model, masks, expected=set(ctx.prunable), source=where)
+            except MaskError as exc:
+                raise AssertionError(str(exc)) from exc
+            for name, mask in masks.items():
+                _assert_n_m(mask, owner_module(model, name), n, m, f"{where}: the mask of {name!r}")
+            kept = sum(int(mask.count_nonzero()) for mask in masks.values())
+            want = weights_to_keep(model, ctx.prunable, compression)
+            achieved[model_name][compression] = total / (dense + kept)
+            if abs(kept - want) > tolerance:
+                raise AssertionError(f"{where} keeps {kept:,} prunable weights, expected {want:,} "
+                                     f"(± {tolerance})")
+    return achieved
+
+
+def _reduction_rows(tensor: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """``tensor``, shaped like ``module``'s weight, as rows (R, L) along the reduction dimension (see
+    :func:`check_n_m`)."""
+    from torch import nn
+
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        groups = module.groups
+        # (I, O/g, *kernel) -> (g, I/g, O/g, *kernel)
+        tensor = tensor.reshape(groups, tensor.shape[0] // groups, *tensor.shape[1:])
+    moved = tensor.movedim(1, -1)  # (out, *kernel, in) or (g, O/g, *kernel, I/g); (out, in) stays
+    return moved.reshape(-1, moved.shape[-1])
+
+
+def _n_m_capacity(shape: torch.Size, module: nn.Module, n: int, m: int) -> int:
+    """The most weights an N:M pattern keeps of a weight of ``shape`` (partial groups keep up to ``n``)."""
+    import torch
+
+    rows = _reduction_rows(torch.empty(shape, device="meta"), module)
+    length = rows.shape[1]
+    return rows.shape[0] * (n * (length // m) + min(n, length % m))
+
+
+def _assert_n_m(mask: torch.Tensor, module: nn.Module, n: int, m: int, where: str) -> None:
+    """Raise ``AssertionError`` naming the first group of ``m`` along the reduction dimension that keeps more
+    than ``n``, by the weight indices of its kept entries."""
+    import torch
+
+    mask = mask.detach().cpu()
+    rows = _reduction_rows(mask, module)
+    index = _reduction_rows(torch.arange(mask.numel()).view(mask.shape), module)
+    pad = (-rows.shape[1]) % m
+    groups = torch.nn.functional.pad(rows.int(), (0, pad)).view(rows.shape[0], -1, m)
+    bad = (groups.sum(-1) > n).nonzero()
+    if bad.numel():
+        row, group = bad[0].tolist()
+        members = index[row, group * m:(group + 1) * m]
+        kept = members[rows[row, group * m:(group + 1) * m]]
+        places = ", ".join(str(tuple(int(i) for i in torch.unravel_index(k, mask.shape))) for k in kept)
+        raise AssertionError(f"{where} ({type(module).__name__}, weight {tuple(mask.shape)}) keeps {kept.numel()} "
+                             f"of a group of {members.numel()} along the reduction dimension (input channels), "
+                             f"at most {n} allowed: the weights at {places}")
 
 
 def check_model(spec: ModelSpec | str, num_classes: int = 10, input_shape: Sequence[int] | None = None,
