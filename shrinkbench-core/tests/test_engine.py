@@ -123,7 +123,6 @@ def test_unreadable_checkpoint_content_is_refused(toy_registry, tmp_path):
 
 
 def test_user_checkpoint_replaces_pretraining(toy_registry, tmp_path):
-    cfg = config(strategies=("toy-magnitude",), compressions=(1.0,))
     model = build_model(toy_registry, "toy-blobs", "toy-mlp", 0)
     torch.save(model.state_dict(), tmp_path / "dense.pt")  # untrained: chance-level accuracy
     run_sweep(toy_registry, config(strategies=("toy-magnitude",), compressions=(1.0,), checkpoint=str(tmp_path / "dense.pt"),

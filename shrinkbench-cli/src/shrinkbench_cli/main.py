@@ -8,6 +8,7 @@ from .app import ShrinkBenchGroup, disable_plugins
 from .commands.bench import bench
 from .commands.check_models import check_models
 from .commands.compare import compare
+from .commands.data import data
 from .commands.list_cmd import list_command
 from .commands.new_plugin import new_plugin
 from .commands.report import report
@@ -52,3 +53,4 @@ cli.add_command(report)
 cli.add_command(compare)
 cli.add_command(check_models)
 cli.add_command(new_plugin)
+cli.add_command(data)

@@ -67,14 +67,27 @@ def shrinkbench_datasets() -> Iterable[DatasetSpec]:
     """Return the datasets this plugin provides.
 
     ``load(split, root, augment)`` must never download: missing files raise
-    :class:`shrinkbench.errors.DataNotFoundError` with the directory searched and the expected layout.
+    :class:`shrinkbench.errors.DataNotFoundError` naming every directory searched and the expected layout.
+    ``root`` may name several directories separated by ``os.pathsep`` (like ``$DATAPATH``): each is searched
+    in order and the first that has the dataset wins.
+
+    A dataset read from files should also declare, for ``shrinkbench data list/path/download``:
+    ``status(root, verify=True) -> DataStatus`` (what is in ONE directory: present, checksums verified, bytes,
+    the folder found; never raises for missing files, never writes), and ``download(dest) -> None`` (fetch into
+    the empty directory ``dest`` exactly the layout the loader reads, every file checked against its published
+    checksum, archives removed; one-line :class:`shrinkbench.errors.ShrinkBenchError` on failure; the caller
+    moves the result into the data root and deletes ``dest`` whatever happens). ``download=None`` (e.g. a
+    licence forbids it) with ``source`` saying where to get the files. See :class:`shrinkbench.DatasetSpec`.
 
     Example::
 
         @hookimpl
         def shrinkbench_datasets():
             return [DatasetSpec("digits", "8x8 digits", "my_pkg.data:load", num_classes=10,
-                                input_shape=(1, 8, 8), bundled=True)]
+                                input_shape=(1, 8, 8), bundled=True),
+                    DatasetSpec("photos", "My photos from DATAPATH/photos", "my_pkg.photos:load", num_classes=5,
+                                input_shape=(3, 64, 64), status="my_pkg.photos:status",
+                                download="my_pkg.photos:download", source="photos.tar (2 GB) from example.org")]
     """
 
 

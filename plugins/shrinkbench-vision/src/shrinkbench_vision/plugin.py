@@ -9,29 +9,57 @@ _D = "shrinkbench_vision.datasets."
 _M = "shrinkbench_vision.models."
 
 
+_S = "shrinkbench_vision.datasets.status:"
+_G = "shrinkbench_vision.datasets.download:"
+_TV = "torchvision's URL and MD5s"
+IMAGENET_SOURCE = ("the ImageNet licence requires signing up at https://image-net.org/download-images.php: fetch "
+                   "ILSVRC2012_img_train.tar (148 GB) and ILSVRC2012_img_val.tar (6.7 GB), extract them into "
+                   "<dir>/imagenet/train/<wnid>/ and <dir>/imagenet/val/<wnid>/ (val sorted into class folders, "
+                   "e.g. with valprep.sh)")
+
+
 @hookimpl
 def shrinkbench_datasets() -> list[DatasetSpec]:
     """The bundled MNIST subset, and MNIST / Fashion-MNIST / CIFAR / ImageNet / Places365 from local files.
 
-    The MNIST-style datasets have no training augmentation (as in ShrinkBench): ``augmented=False``.
+    The MNIST-style datasets have no training augmentation (as in ShrinkBench): ``augmented=False``. Every
+    dataset has a ``status`` check; all but ImageNet (licence) and the bundled subset can be downloaded with
+    ``shrinkbench data download`` (see :mod:`shrinkbench_vision.datasets.download` for what each fetches).
     """
     return [
         DatasetSpec("mnist-5k", "5,000 real MNIST digits bundled with the package (4,000 train / 1,000 test)",
                     _D + "bundled:mnist_5k", num_classes=10, input_shape=(1, 28, 28), bundled=True,
-                    augmented=False),
+                    augmented=False, status=_S + "mnist_5k", source="bundled with shrinkbench-vision"),
         DatasetSpec("mnist", "MNIST digits from DATAPATH/MNIST/raw (torchvision layout)",
-                    _D + "torchvision_sets:mnist", num_classes=10, input_shape=(1, 28, 28), augmented=False),
+                    _D + "torchvision_sets:mnist", num_classes=10, input_shape=(1, 28, 28), augmented=False,
+                    status=_S + "mnist", download=_G + "mnist", download_size=70_000_000,
+                    source="4 .gz files, 11.6 MB, from torchvision's MNIST mirrors "
+                    "(https://ossci-datasets.s3.amazonaws.com/mnist/, then yann.lecun.com); 67 MB on disk"),
         DatasetSpec("fashion-mnist", "Fashion-MNIST from DATAPATH/FashionMNIST/raw (torchvision layout)",
                     _D + "torchvision_sets:fashion_mnist", num_classes=10, input_shape=(1, 28, 28),
-                    augmented=False),
+                    augmented=False, status=_S + "fashion_mnist", download=_G + "fashion_mnist",
+                    download_size=90_000_000,
+                    source="4 .gz files, 30.9 MB, from http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/ "
+                    "(torchvision's mirror); 86 MB on disk"),
         DatasetSpec("cifar10", "CIFAR-10 from DATAPATH/cifar-10-batches-py (crop + flip augmentation)",
-                    _D + "torchvision_sets:cifar10", num_classes=10, input_shape=(3, 32, 32)),
+                    _D + "torchvision_sets:cifar10", num_classes=10, input_shape=(3, 32, 32),
+                    status=_S + "cifar10", download=_G + "cifar10", download_size=360_000_000,
+                    source="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (170 MB, "
+                    f"{_TV}); 178 MB on disk"),
         DatasetSpec("cifar100", "CIFAR-100 from DATAPATH/cifar-100-python (crop + flip augmentation)",
-                    _D + "torchvision_sets:cifar100", num_classes=100, input_shape=(3, 32, 32)),
+                    _D + "torchvision_sets:cifar100", num_classes=100, input_shape=(3, 32, 32),
+                    status=_S + "cifar100", download=_G + "cifar100", download_size=360_000_000,
+                    source="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (169 MB, "
+                    f"{_TV}); 178 MB on disk"),
         DatasetSpec("imagenet", "ImageNet ILSVRC-2012 from DATAPATH/imagenet/{train,val}/<class>/ (224px)",
-                    _D + "folders:imagenet", num_classes=1000, input_shape=(3, 224, 224)),
+                    _D + "folders:imagenet", num_classes=1000, input_shape=(3, 224, 224), status=_S + "imagenet",
+                    source=IMAGENET_SOURCE),
         DatasetSpec("places365", "Places365-Standard from DATAPATH/places365/{train,val}/<class>/ (224px)",
-                    _D + "folders:places365", num_classes=365, input_shape=(3, 224, 224)),
+                    _D + "folders:places365", num_classes=365, input_shape=(3, 224, 224),
+                    status=_S + "places365", download=_G + "places365", download_size=52_000_000_000,
+                    source="the 256x256 images from http://data.csail.mit.edu/places/places365/ (torchvision's "
+                    "small=True): train_256_places365standard.tar (~24 GB), val_256.tar (0.5 GB) and the file "
+                    "lists; ~25 GB on disk, ~50 GB free needed while extracting"),
     ]
 
 

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from .common import ArrayDataset, check_split
+from .layouts import BUNDLED_FILE
 from .torchvision_sets import MNIST_MEAN, MNIST_STD
 
 DIGITS = [str(d) for d in range(10)]
-DATA_FILE = "mnist_5k.npz"
+DATA_FILE = BUNDLED_FILE
 
 
 def _read(split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,21 +1,21 @@
-"""Shared pieces of the loaders: where to look for files, the one-line "not found" error, and an in-memory
-dataset of uint8 images that normalizes (and optionally augments) on access."""
+"""Shared pieces of the loaders: the split check, the search path and the one-line "not found" error (from
+:mod:`.layouts`, re-exported), and an in-memory dataset of uint8 images that normalizes (and optionally
+augments) on access."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from shrinkbench.errors import DataNotFoundError
 from shrinkbench.images import TensorImages
 
-DATAPATH_VAR = "DATAPATH"
+from .layouts import DATAPATH_VAR, FIX_HINT, find_first, not_found, search_dirs
+
+__all__ = ["DATAPATH_VAR", "FIX_HINT", "ArrayDataset", "check_split", "find_first", "not_found", "search_dirs"]
+
 SPLITS = ("train", "test")
-FIX_HINT = "set DATAPATH=/path/to/datasets or pass --data-root"
 
 
 def check_split(split: str) -> bool:
@@ -23,44 +23,6 @@ def check_split(split: str) -> bool:
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return split == "train"
-
-
-def search_dirs(root: Path | str | None) -> list[Path]:
-    """The directories a loader searches: ``root`` when given, else every entry of ``$DATAPATH``.
-
-    ``DATAPATH`` is a list of directories separated by ``os.pathsep`` (``:`` on Linux), as in ShrinkBench.
-    """
-    if root is not None:
-        return [Path(root).expanduser()]
-    value = os.environ.get(DATAPATH_VAR, "")
-    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
-
-
-def not_found(dataset: str, looked_in: Iterable[Path], layout: str) -> DataNotFoundError:
-    """A one-line :class:`DataNotFoundError`: which directories were searched, the layout expected, the fix."""
-    places = [str(p) for p in looked_in]
-    if not places:
-        where = f"no data directory given ({DATAPATH_VAR} is not set and no --data-root)"
-    else:
-        where = "looked in " + ", ".join(places)
-    return DataNotFoundError(f"{dataset} data not found: {where}; expected {layout}; {FIX_HINT}")
-
-
-def find_first(
-    dataset: str, root: Path | str | None, candidates: Sequence[str], exists: Callable[[Path], bool], layout: str
-) -> Path:
-    """The first ``base / candidate`` (over the search dirs, then candidates) for which ``exists`` holds.
-
-    Raises the one-line :class:`DataNotFoundError` naming every directory tried when none matches.
-    """
-    tried: list[Path] = []
-    for base in search_dirs(root):
-        for rel in candidates:
-            path = base / rel if rel else base
-            tried.append(path)
-            if exists(path):
-                return path
-    raise not_found(dataset, tried, layout)
 
 
 class ArrayDataset(Dataset):

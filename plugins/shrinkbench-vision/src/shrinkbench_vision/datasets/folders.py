@@ -1,6 +1,7 @@
 """ImageNet and Places365 as ImageFolder trees: ``<dir>/<name>/{train,val}/<class>/<image>``.
 
-``<dir>`` is ``root`` (``--data-root``) or each directory of ``$DATAPATH``. The test split is the ``val``
+``<dir>`` is ``root`` (``--data-root``) or each directory of ``$DATAPATH`` (several may be listed, see
+:mod:`.layouts`). The test split is the ``val``
 folder, which must also be sorted into class folders (for ImageNet, the usual ``valprep.sh`` layout; torchvision's
 ``ImageNet`` class writes the same tree). Augmentation and normalization follow ShrinkBench: training uses
 RandomResizedCrop(224) + horizontal flip, evaluation Resize(256) + CenterCrop(224); both use ImageNet's mean/std
@@ -15,9 +16,9 @@ from pathlib import Path
 from shrinkbench.errors import DataNotFoundError
 
 from .common import check_split, find_first
+from .layouts import FOLDER_CANDIDATES, SPLIT_DIRS, folder_layout, split_present
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-SPLIT_DIRS = {"train": "train", "test": "val"}
 
 
 def imagenet_transform(train: bool, augment: bool):
@@ -38,13 +39,8 @@ def image_folder(name: str, candidates: tuple[str, ...], split: str, root: Path 
     """
     train = check_split(split)
     sub = SPLIT_DIRS[split]
-    layout = f"<dir>/{candidates[0]}/{sub}/<class>/<image>.JPEG (ImageFolder tree; 'val' is the test split)"
-
-    def exists(base: Path) -> bool:
-        folder = base / sub
-        return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
-
-    base = find_first(name, root, candidates, exists, layout)
+    layout = folder_layout(candidates[0], sub)
+    base = find_first(name, root, candidates, lambda b: split_present(b / sub), layout)
     from torchvision.datasets import ImageFolder
 
     warnings.filterwarnings("ignore", "(Possibly )?corrupt EXIF data", UserWarning)
@@ -56,7 +52,7 @@ def image_folder(name: str, candidates: tuple[str, ...], split: str, root: Path 
 
 def imagenet(split: str, root: Path | None = None, augment: bool = False):
     """ImageNet (ILSVRC 2012) from ``<dir>/imagenet/{train,val}/<wnid>/*.JPEG``, ``(3, 224, 224)``, 1,000 classes."""
-    return image_folder("imagenet", ("imagenet", "ImageNet"), split, root, augment)
+    return image_folder("imagenet", FOLDER_CANDIDATES["imagenet"], split, root, augment)
 
 
 def places365(split: str, root: Path | None = None, augment: bool = False):
@@ -64,5 +60,4 @@ def places365(split: str, root: Path | None = None, augment: bool = False):
 
     ShrinkBench's ``<dir>/Places365/places365_standard/{train,val}`` layout is found too.
     """
-    candidates = ("places365", "places365/places365_standard", "Places365/places365_standard", "places365_standard")
-    return image_folder("places365", candidates, split, root, augment)
+    return image_folder("places365", FOLDER_CANDIDATES["places365"], split, root, augment)
