@@ -10,6 +10,7 @@ import time
 import pytest
 from conftest import CLI, SMALL, cli_env, read_rows
 
+EXPERIMENT = "mnist-5k-lenet-300-100"  # run ids are <experiment>/<method>_c<target>_s<seed>
 COLUMNS = ("dataset", "model", "strategy", "seed", "compression_target", "compression", "speedup", "params",
            "nonzero_params", "flops", "nonzero_flops", "top1_pre", "top5_pre", "top1", "top5", "loss", "seconds")
 
@@ -20,7 +21,7 @@ def test_rows_and_columns(reference):
     for column in COLUMNS:
         assert column in header, column
     rows = read_rows(reference)
-    assert sorted(rows) == sorted(f"{s}_c{c}_s0" for s in ("global-magnitude", "random", "global-gradient")
+    assert sorted(rows) == sorted(f"{EXPERIMENT}/{s}_c{c}_s0" for s in ("global-magnitude", "random", "global-gradient")
                                   for c in (1, 4, 16))
     for row in rows.values():
         assert row["status"] == "ok", row["error"]
@@ -28,7 +29,8 @@ def test_rows_and_columns(reference):
         assert float(row["compression"]) == pytest.approx(float(row["compression_target"]), rel=0.01)
         assert 0 <= float(row["top1"]) <= 1 and float(row["speedup"]) >= 1
     # at 16x, magnitude pruning keeps far more of the dense accuracy than random pruning
-    assert float(rows["global-magnitude_c16_s0"]["top1_pre"]) > float(rows["random_c16_s0"]["top1_pre"]) + 0.2
+    assert (float(rows[f"{EXPERIMENT}/global-magnitude_c16_s0"]["top1_pre"])
+            > float(rows[f"{EXPERIMENT}/random_c16_s0"]["top1_pre"]) + 0.2)
 
 
 def test_same_seed_gives_identical_rows(shrinkbench, reference, tmp_path):

@@ -39,7 +39,7 @@ def test_faulty_strategies_fail_their_runs_and_the_sweep_completes(shrinkbench, 
     assert not [p for p in (out / "runs").iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert "global-magnitude" in result.stdout and "4 failed" in result.stdout  # the summary names them
     for name in errors:
-        assert f"failed {name}_c4_s0: " in " ".join(result.stdout.split())
+        assert f"failed mnist-5k-lenet-300-100/{name}_c4_s0: " in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize(("module", "reason"), [

@@ -15,7 +15,11 @@ from shrinkbench_vision.datasets.synthetic import write_cifar
 
 TINY = ("-d", "cifar10", "-s", "global-magnitude", "-c", "1", "--pretrain-epochs", "0", "--finetune-epochs", "0",
         "--no-report")
-RUN = "global-magnitude_c1_s0"
+RUN = "global-magnitude_c1_s0"  # in the experiment's folder: runs/<experiment>/<run>
+
+
+def run_dir(out, model: str):
+    return out / "runs" / f"cifar10-{model.replace(':', '-')}" / RUN
 
 
 @pytest.fixture
@@ -35,11 +39,11 @@ def test_pretrained_torchvision_file_gets_a_fresh_10_class_head(shrinkbench, cif
     result = shrinkbench("bench", *TINY, "-m", "torchvision:resnet18", "--data-root", str(cifar),
                          "--pretrained", str(tmp_path / "resnet18-imagenet.pth"), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    weights = load_file(out / "runs" / RUN / "weights.safetensors")
+    weights = load_file(run_dir(out, "torchvision:resnet18") / "weights.safetensors")
     torch.testing.assert_close(weights["conv1.weight"], source.conv1.weight.detach())
     torch.testing.assert_close(weights["layer4.1.bn2.running_var"], source.layer4[1].bn2.running_var)
     assert weights["fc.weight"].shape == (10, 512)
-    fixed = json.loads((out / "sweep.json").read_text())["fixed"]
+    fixed = json.loads((out / "sweep.json").read_text())["experiments"]["cifar10-torchvision-resnet18"]["fixed"]
     assert fixed["initial_weights"].startswith("pretrained:") and len(fixed["initial_weights"]) > 60  # the file's hash
 
 
@@ -54,10 +58,11 @@ def test_pretrained_timm_tag_from_the_local_hugging_face_cache(shrinkbench, cifa
     result = shrinkbench("bench", *TINY, "-m", "timm:resnet18", "--data-root", str(cifar), "--pretrained", "a1_in1k",
                          "--out", str(out), HF_HUB_CACHE=str(tmp_path / "hf"))
     assert result.returncode == 0, result.stderr
-    weights = load_file(out / "runs" / RUN / "weights.safetensors")
+    weights = load_file(run_dir(out, "timm:resnet18") / "weights.safetensors")
     torch.testing.assert_close(weights["conv1.weight"], source.conv1.weight.detach())
     assert weights["fc.weight"].shape == (10, 512)
-    assert json.loads((out / "sweep.json").read_text())["fixed"]["initial_weights"] == "pretrained:a1_in1k"
+    experiments = json.loads((out / "sweep.json").read_text())["experiments"]
+    assert experiments["cifar10-timm-resnet18"]["fixed"]["initial_weights"] == "pretrained:a1_in1k"
 
 
 @pytest.mark.parametrize(("model", "tag", "message"), [

@@ -8,6 +8,7 @@ from importlib import metadata
 from shrinkbench import schema
 from shrinkbench.engine.store import ResultsStore
 
+EXPERIMENT = "mnist-5k-lenet-300-100"
 SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-c", "1,16",
          "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
 
@@ -21,14 +22,14 @@ def test_report_then_compare_two_recipes(shrinkbench, tmp_path):
     assert report.returncode == 0, report.stderr
     assert "dense top-1 " in report.stdout and " ± " in report.stdout and "(2 seeds)" in report.stdout
     # default sparsity run: the highest compression of the first strategy, lowest seed
-    assert (base / "sparsity_global-magnitude_c16_s0.png").is_file() and (base / "report.html").is_file()
+    assert (base / f"sparsity_{EXPERIMENT}_global-magnitude_c16_s0.png").is_file() and (base / "report.html").is_file()
 
     from shrinkbench_cli.reporting.sparsity import layer_sparsity
 
-    layers = layer_sparsity(base / "runs" / "global-magnitude_c16_s0" / "weights.safetensors")
+    layers = layer_sparsity(base / "runs" / EXPERIMENT / "global-magnitude_c16_s0" / "weights.safetensors")
     assert [layer.name for layer in layers] == ["fc1.weight", "fc2.weight", "fc3.weight"]
     assert layers[-1].zeros == 0  # the classifier is not pruned by default
-    row = next(r for r in ResultsStore(base).rows() if r[schema.RUN_ID] == "global-magnitude_c16_s0")
+    row = next(r for r in ResultsStore(base).rows() if r[schema.RUN_ID] == f"{EXPERIMENT}/global-magnitude_c16_s0")
     params, nonzero_params, _ = schema.SIZE
     assert sum(layer.zeros for layer in layers) == row[params] - row[nonzero_params]
 

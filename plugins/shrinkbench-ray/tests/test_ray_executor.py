@@ -53,7 +53,7 @@ def test_ray_gives_the_rows_of_the_sequential_executor(local_ray, tmp_path, file
         files_written = {p.name for p in (tmp_path / "ray" / "runs" / run_id).iterdir()}
         assert files_written == {"config.json", "metrics.json", "log.csv", "weights.safetensors"}
     kinds = {type(e).__name__ for e in events}
-    assert {"TaskStarted", "EpochDone", "RunDone", "SweepStarted"} <= kinds  # live progress reaches the driver
+    assert {"TaskStarted", "EpochDone", "RunFinished", "SweepStarted"} <= kinds  # live progress reaches the driver
 
 
 def test_a_task_that_raises_or_whose_worker_dies_is_a_failed_row(local_ray, tmp_path):

@@ -84,10 +84,11 @@ class StrategySpec(_Spec):
 
     Limits, checked before any work so that an impossible run is refused up front (exit 2) rather than failing
     midway: ``requires`` names what the model must have (:data:`REQUIREMENTS`; a strategy the model lacks it for
-    is left out of the default set, and refused when named); ``check(model, compression) -> str | None``
-    (optional, lazily named like ``compute``) says why the strategy cannot prune this model to this compression
-    -- it is asked for every compression a schedule will prune to, so e.g. 2:4 refuses the small first steps of
-    an iterative schedule; ``pattern = (n, m)`` declares N:M masks, which the engine verifies in every run.
+    is left out of the default set, and refused when named); ``check(ctx: PruningContext) -> str | None``
+    (optional, lazily named like ``compute``; the context has no training batches) says why the strategy cannot
+    prune ``ctx.model`` to ``ctx.compression`` -- it is asked for every compression a schedule will prune to, so
+    e.g. 2:4 refuses the small first steps of an iterative schedule; ``pattern = (n, m)`` declares N:M masks
+    (:mod:`shrinkbench.patterns`), which the engine verifies in every run.
 
     Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
     "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``
@@ -115,9 +116,9 @@ class StrategySpec(_Spec):
         if self.pattern is not None and not (len(self.pattern) == 2 and 0 < self.pattern[0] < self.pattern[1]):
             raise ValueError(f"strategy {self.name!r}: pattern must be (n, m) with 0 < n < m, got {self.pattern!r}")
 
-    def limit(self, model: Any, compression: float) -> str | None:
-        """Why this strategy cannot prune ``model`` to ``compression`` (its :attr:`check`), or ``None``."""
-        return resolve(self.check)(model, compression) if self.check is not None else None
+    def limit(self, ctx: Any) -> str | None:
+        """Why this strategy cannot prune ``ctx.model`` to ``ctx.compression`` (its :attr:`check`), or ``None``."""
+        return resolve(self.check)(ctx) if self.check is not None else None
 
 
 STRUCTURED_TOLERANCE = 0.05

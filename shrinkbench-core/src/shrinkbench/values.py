@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .errors import ShrinkBenchError
@@ -112,7 +112,7 @@ def fraction(*, include_one: bool = False) -> Checker:
         try:
             return inner(value)
         except BadValue:
-            raise BadValue(f"must be a fraction in [0, {'1]' if include_one else '1)'}, got {value!r}") from None
+            raise BadValue(f"must be a number in [0, {'1]' if include_one else '1)'}, got {value!r}") from None
 
     return check
 
@@ -144,11 +144,12 @@ def checked(check: Checker, value: Any, where: str) -> Any:
         raise ShrinkBenchError(f"{where} {exc}") from None
 
 
-class Options:
-    """The options a user gave one plugin (``--schedule-option``, ``--executor-option``, TOML tables), read
-    with the checkers above; every error is one line naming ``owner`` (e.g. ``schedule iterative``) and the
-    option. ``declared`` (when given) are the option names the plugin's spec declares: any other is an error
-    with the closest declared name."""
+class Options(Mapping[str, Any]):
+    """The options a user gave one plugin (``--schedule-option``, ``--executor-option``, TOML tables): a
+    read-only mapping of the raw values (strings from the command line, TOML values from a file), and typed
+    getters -- :meth:`integer`, :meth:`number`, :meth:`fraction`, :meth:`choice`, :meth:`text` -- whose errors
+    are one line naming ``owner`` (e.g. ``schedule iterative``) and the option. ``declared`` (when given) are the
+    option names the plugin's spec declares: any other is an error with the closest declared name."""
 
     def __init__(self, owner: str, values: Mapping[str, Any], declared: Iterable[str] | None = None) -> None:
         self.owner, self.values = owner, dict(values)
@@ -158,7 +159,16 @@ class Options:
                 if key not in declared:
                     raise ShrinkBenchError(f"{owner} has no option {key!r}; {did_you_mean(key, declared)}")
 
-    def get(self, key: str, check: Checker, default: Any) -> Any:
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def value(self, key: str, check: Checker, default: Any) -> Any:
         """The option ``key`` checked by ``check``, or ``default`` when it was not given (``none``/empty: not
         given either)."""
         value = self.values.get(key)
@@ -168,20 +178,20 @@ class Options:
 
     def integer(self, key: str, default: int | None, minimum: int = 1) -> int | None:
         """An integer option ``>= minimum``."""
-        return self.get(key, integer(minimum), default)
+        return self.value(key, integer(minimum), default)
 
     def number(self, key: str, default: float | None, minimum: float = 0.0, strict: bool = False) -> float | None:
         """A real option above ``minimum``."""
-        return self.get(key, number(minimum, strict=strict), default)
+        return self.value(key, number(minimum, strict=strict), default)
 
     def fraction(self, key: str, default: float, include_one: bool = True) -> float:
         """A fraction option in [0, 1] (or [0, 1) without ``include_one``)."""
-        return self.get(key, fraction(include_one=include_one), default)
+        return self.value(key, fraction(include_one=include_one), default)
 
     def choice(self, key: str, default: str, *choices: str) -> str:
         """One of ``choices``."""
-        return self.get(key, choice(*choices), default)
+        return self.value(key, choice(*choices), default)
 
     def text(self, key: str, default: str | None) -> str | None:
         """A string option."""
-        return self.get(key, text, default)
+        return self.value(key, text, default)

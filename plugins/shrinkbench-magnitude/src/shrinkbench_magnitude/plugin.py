@@ -25,6 +25,7 @@ def shrinkbench_strategies() -> list[StrategySpec]:
         StrategySpec("layer-activation", "Largest |w| x mean |input|, same fraction per layer",
                      f"{_STRATEGIES}:layer_activation", aliases=("LayerMagAct",), needs_data=True,
                      reference=_SHRINKBENCH),
-        StrategySpec("2:4-magnitude", "Largest |w|, at most 2 of every 4 consecutive inputs (sparse tensor cores)",
-                     "shrinkbench_magnitude.n_m:nm_magnitude", reference=_NVIDIA),
+        StrategySpec("2:4-magnitude", "Largest |w|, at most 2 of every 4 along each output's inputs (sparse tensor "
+                     "cores)", "shrinkbench_magnitude.n_m:nm_magnitude", reference=_NVIDIA, pattern=(2, 4),
+                     check="shrinkbench_magnitude.n_m:nm_limit"),
     ]

@@ -1,71 +1,71 @@
-"""The ``ray`` executor: every task (a dense model, a run) is a Ray task with the run's CPUs and GPUs.
+"""The ``ray`` executor: every task (a dense model, a run) is a Ray task asking for the task's own resources.
 
-Progress events travel from the tasks to the driver through a ``ray.util.queue.Queue``; a task's final
-outcome is its return value. A task whose worker or node died is retried ``max_retries`` times by Ray, then
-reported as :class:`shrinkbench.engine.events.TaskLost` (a ``failed`` row). With ``files = driver`` the
-workers need no shared file system: dense weights go to the runs through the object store and each run's
-directory comes back to the driver as its task's return value.
+Tasks arrive as data (:mod:`shrinkbench.tasks`): a picklable work, its :class:`~shrinkbench.Resources` (CPUs =
+the run's torch threads, GPUs: a fraction shares a card), the files it reads and the directories it writes.
+Ray places each task on a node that has its resources free -- the driver needs no GPU of its own: a run that
+asks for a GPU resolves its device where it runs. Progress events travel to the driver through a
+``ray.util.queue.Queue``; a task's final outcome is its return value. A task whose worker or node died is
+retried ``max_retries`` times by Ray (on another node if its node left), then reported as
+:class:`~shrinkbench.TaskLost` (a ``failed`` row). With ``files = driver`` the workers need no file system
+shared with the driver: every input file goes to the object store once and is written where the task runs, and
+every output directory comes back whole and is installed on the driver -- run directories into the results
+directory, dense models (with their rewind checkpoints) into the driver's cache, so a resume retrains nothing.
+This module imports only ``shrinkbench`` (never the engine); Ray itself is imported when the executor starts.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
+import shutil
 import socket
 import tempfile
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from shrinkbench import (
+    Capacity,
+    ExecutorContext,
+    Options,
+    ShrinkBenchError,
+    Task,
+    TaskContext,
+    TaskLost,
+    install_directory,
+    read_directory,
+)
 from shrinkbench.devices import PINNED_GPU_VAR
-from shrinkbench.engine.dense import DenseTask
-from shrinkbench.engine.events import DenseDone, Emit, RunFiles, TaskLost
-from shrinkbench.engine.executors import ExecutorContext, int_option
-from shrinkbench.engine.run import RunTask
-from shrinkbench.errors import ShrinkBenchError, one_line
+from shrinkbench.errors import one_line
 
 __all__ = ["RayExecutor", "create", "local_temp_dir"]
 
 FILES = ("shared", "driver")
+Emit = Callable[[Any], None]
 
 
-def create(options: Mapping[str, Any], context: ExecutorContext) -> RayExecutor:
-    """The ``ray`` executor for the sweep's ``context`` and the user's ``options`` (see the plugin's README)."""
-    address = options.get("address") or None
-    files = options.get("files") or ("shared" if address is None else "driver")
-    if files not in FILES:
-        raise ShrinkBenchError(f"executor option files must be one of {', '.join(FILES)}, got {files!r}")
-    return RayExecutor(
-        address=address,
-        num_cpus=_positive(options, "num_cpus", float(context.threads)),
-        num_gpus=_positive(options, "num_gpus", 1.0 if context.device.startswith("cuda") else 0.0, zero=True),
-        max_retries=int_option(options, "max_retries", 2, minimum=0),
-        send_files=files == "driver",
-    )
-
-
-def _positive(options: Mapping[str, Any], key: str, default: float, zero: bool = False) -> float:
-    value = options.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if isinstance(value, bool) or number < 0 or (number == 0 and not zero):
-        raise ShrinkBenchError(f"executor option {key} must be a number {'>=' if zero else '>'} 0, got {value!r}")
-    return number
+def create(options: Options, context: ExecutorContext) -> RayExecutor:
+    """The ``ray`` executor for the sweep's ``context`` (``jobs``: tasks in flight at most) and the user's
+    ``options`` (see the plugin's README)."""
+    address = options.text("address", None)
+    files = options.choice("files", "shared" if address is None else "driver", *FILES)
+    return RayExecutor(address=address, jobs=context.jobs, max_retries=options.integer("max_retries", 2, minimum=0),
+                       send_files=files == "driver", num_cpus=options.number("num_cpus", None, strict=True),
+                       num_gpus=options.number("num_gpus", None))
 
 
 class RayExecutor:
-    """Runs tasks on Ray (a context manager: entering connects to, or starts, the Ray instance)."""
+    """Runs tasks on Ray (a context manager: entering connects to, or starts, the Ray instance).
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
-                 max_retries: int = 2, send_files: bool = False) -> None:
-        self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
-        self.max_retries, self.send_files = max_retries, send_files
+    ``num_cpus`` / ``num_gpus``, when given, replace every task's own resources (for a cluster whose nodes
+    need a different split than the sweep chose)."""
+
+    def __init__(self, address: str | None = None, jobs: int | None = None, max_retries: int = 2,
+                 send_files: bool = False, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
+        self.address, self.jobs, self.max_retries, self.send_files = address, jobs, max_retries, send_files
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
         self._owns_ray = False
-        self._dense_refs: dict[str, Any] = {}
+        self._objects: dict[str, Any] = {}
 
     def __enter__(self) -> RayExecutor:
         # Ray would otherwise re-create `uv run`'s environment for its workers (slow, and offline it fails)
@@ -75,10 +75,10 @@ class RayExecutor:
         if ray.is_initialized():
             return self
         _check_reachable(self.address)
-        temp_dir = local_temp_dir() if self.address is None else None
         try:
             if self.address is None:
-                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=temp_dir)
+                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                         _temp_dir=local_temp_dir())
             else:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
         except Exception as exc:  # noqa: BLE001 - every connection failure is the user's to fix
@@ -95,32 +95,42 @@ class RayExecutor:
             ray.shutdown()
             self._owns_ray = False
 
-    def run(self, tasks: Sequence[Any], emit: Emit) -> None:
-        """Submit every task, forward their events to ``emit`` as they come, report lost ones."""
+    def capacity(self) -> Capacity:
+        """The cluster's CPUs and GPUs (all nodes together)."""
+        import ray
+
+        total = ray.cluster_resources()
+        return Capacity(float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0)))
+
+    def run(self, tasks: Sequence[Task], emit: Emit) -> None:
+        """Submit the tasks (at most ``jobs`` in flight), forward their events to ``emit`` as they come,
+        install what they send back, report lost ones."""
         if not tasks:
             return
         import ray
         from ray.util.queue import Queue
 
         events = Queue()
-        remote = ray.remote(_run_remote).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                                 max_retries=self.max_retries, retry_exceptions=False)
-        pending = {remote.remote(self._prepare(task), events, self._dense_ref(task),
-                                 self.send_files and isinstance(task, DenseTask)): task for task in tasks}
+        waiting = list(tasks)
+        pending: dict[Any, Task] = {}
         try:
-            while pending:
+            while waiting or pending:
+                while waiting and (self.jobs is None or len(pending) < self.jobs):
+                    task = waiting.pop(0)
+                    pending[self._submit(task, events)] = task
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
                 _drain(events, emit)
                 for ref in ready:
                     task = pending.pop(ref)
                     try:
-                        result = ray.get(ref)
+                        returned = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         _drain(events, emit)
                         emit(TaskLost(task.key, one_line(exc, 200)))
                         continue
+                    for target, files in (returned or {}).items():  # before the outcome reaches the driver
+                        install_directory(target, files)
                     _drain(events, emit)
-                    self._finish(task, result, emit)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -129,32 +139,24 @@ class RayExecutor:
             _drain(events, emit)
             ray.kill(events.actor)
 
-    def _prepare(self, task: Any) -> Any:
-        """The task as a worker gets it: runs send their files back when workers share no file system."""
-        return dataclasses.replace(task, send_files=True) if self.send_files and isinstance(task, RunTask) else task
+    def _submit(self, task: Task, events: Any) -> Any:
+        import ray
 
-    def _dense_ref(self, task: Any) -> Any:
-        """For a run without a shared file system, its dense weights as an object-store reference."""
-        if not (self.send_files and isinstance(task, RunTask)):
-            return None
-        path = task.dense.path
-        if path not in self._dense_refs and Path(path).is_file():
+        resources = task.resources
+        remote = ray.remote(_run_remote).options(
+            num_cpus=self.num_cpus if self.num_cpus is not None else resources.cpus,
+            num_gpus=self.num_gpus if self.num_gpus is not None else resources.gpus,
+            max_retries=self.max_retries, retry_exceptions=False)
+        inputs = {path: self._object(path) for path in task.inputs} if self.send_files else {}
+        return remote.remote(task, events, inputs, self.send_files)
+
+    def _object(self, path: str) -> Any:
+        """The object-store copy of a driver file, put there once for every task that reads it."""
+        if path not in self._objects:
             import ray
 
-            self._dense_refs[path] = ray.put(Path(path).read_bytes())
-        return self._dense_refs.get(path)
-
-    def _finish(self, task: Any, result: dict[str, Any] | None, emit: Emit) -> None:
-        """Hand a finished task's return value to the driver: dense weights to keep, run files to write."""
-        if not result:
-            return
-        if "dense" in result:
-            import ray
-
-            path, blob = result["dense"]
-            self._dense_refs[path] = ray.put(blob)
-        if "files" in result:
-            emit(result["files"])
+            self._objects[path] = ray.put(Path(path).read_bytes())
+        return self._objects[path]
 
 
 def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
@@ -205,46 +207,39 @@ def _drain(events: Any, emit: Emit) -> None:
             return
 
 
-def _run_remote(task: Any, events: Any, dense_blob: bytes | None, send_weights: bool) -> dict[str, Any] | None:
-    """The body of every Ray task: materialise the dense weights if this node lacks them, run the task with
-    its events sent to the driver's queue, and return what the driver must keep: the run's files, or (with
-    ``send_weights``) the dense weights the task made."""
+def _run_remote(task: Task, events: Any, inputs: dict[str, Any], ship: bool) -> dict[str, dict[str, bytes]]:
+    """The body of every Ray task: with ``ship``, write the task's input files where it runs and give its outputs
+    scratch directories; run the work with its events sent to the driver's queue; return the output directories'
+    files for the driver to install (nothing on a shared file system)."""
     import ray
 
     gpus = ray.get_gpu_ids()
     if gpus:  # Ray set CUDA_VISIBLE_DEVICES: the run's device is cuda:0 here
         os.environ[PINNED_GPU_VAR] = str(gpus[0])
-    if isinstance(task, RunTask) and dense_blob is not None and not Path(task.dense.path).is_file():
-        task = dataclasses.replace(task, dense=dataclasses.replace(task.dense, path=_materialise(task.dense, dense_blob)))
-    returned: dict[str, Any] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="shrinkbench-task-")) if ship else None
+    paths: dict[str, str] = {}
     puts: list[Any] = []
 
     def emit(event: Any) -> None:
-        if isinstance(event, RunFiles):
-            returned["files"] = event
-            return
-        if isinstance(event, DenseDone) and send_weights:
-            returned["dense"] = (event.path, Path(event.path).read_bytes())
         # Not waited for here: a task blocked in ray.get lends its CPUs back to Ray, which then starts another
         # task (and a fresh worker) on them -- with a blocking put per event, 2 CPUs ran 3 runs at once.
         puts.append(events.actor.put_nowait.remote(event))
 
     try:
-        task(emit)
-    finally:  # every event is in the queue before the driver sees this task's outcome
-        ray.get(puts)
-    return returned or None
-
-
-def _materialise(dense: DenseDone, blob: bytes) -> str:
-    """Write the dense weights where the driver has them, or in a temporary directory; return the path."""
-    for target in (Path(dense.path), Path(tempfile.gettempdir()) / "shrinkbench-dense" / Path(dense.path).name):
+        if scratch is not None:
+            for index, (path, blob) in enumerate(inputs.items()):
+                local = scratch / "in" / str(index) / Path(path).name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(ray.get(blob))
+                paths[path] = str(local)
+            for index, target in enumerate(task.outputs):
+                paths[target] = str(scratch / "out" / str(index) / Path(target).name)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.part")
-            partial.write_bytes(blob)
-            os.replace(partial, target)
-            return str(target)
-        except OSError:
-            continue
-    raise ShrinkBenchError(f"cannot write the dense weights {Path(dense.path).name} on this node")
+            task.work(TaskContext(emit, paths))
+        finally:  # every event is in the queue before the driver sees this task's outcome
+            ray.get(puts)
+        return {target: read_directory(paths[target]) for target in task.outputs
+                if scratch is not None and Path(paths[target]).is_dir()}
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -11,10 +11,11 @@ def shrinkbench_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec(
             "ray", "Runs as Ray tasks on this machine or a Ray cluster", "shrinkbench_ray.executor:create",
+            remote=True,
             options=(
                 ("address", "Ray cluster to join: auto, host:port or ray://host:port (default: start a local one)"),
-                ("num_cpus", "CPUs per run (default: the run's torch threads)"),
-                ("num_gpus", "GPUs per run, fractions allowed (default: 1 on CUDA, else 0)"),
+                ("num_cpus", "CPUs of every task, replacing the sweep's --threads (default: the sweep's choice)"),
+                ("num_gpus", "GPUs of every task, fractions allowed, replacing --gpus-per-run (default: the sweep's)"),
                 ("max_retries", "retries of a task whose worker or node died (default 2)"),
                 ("files", "shared (workers write into --out) or driver (workers send run files back); "
                           "default: shared for a local instance, driver for a cluster"),

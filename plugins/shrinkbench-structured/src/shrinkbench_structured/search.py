@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from shrinkbench import ShrinkBenchError, eval_mode
-from shrinkbench.engine.rounds import STRUCTURED_TOLERANCE
+from shrinkbench import STRUCTURED_TOLERANCE, ShrinkBenchError, eval_mode
 from shrinkbench.errors import one_line
 from shrinkbench.pruning import count_parameters
 

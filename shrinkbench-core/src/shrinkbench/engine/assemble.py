@@ -62,7 +62,13 @@ def _seeds(value: Any) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise BadValue(f"must be a list of integers, e.g. [0, 1, 2], got {value!r}")
     check = v.integer(0, MAX_SEED)
-    return tuple(dict.fromkeys(check(item) for item in value))
+    out = []
+    for item in value:
+        try:
+            out.append(check(item))
+        except BadValue:
+            raise BadValue(f"must be integers from 0 to {MAX_SEED}, got {item!r}") from None
+    return tuple(dict.fromkeys(out))
 
 
 def _auto_or(check: v.Checker) -> v.Checker:
@@ -174,15 +180,17 @@ def _unknown(key: str, known: list[str], where: str) -> ShrinkBenchError:
     return ShrinkBenchError(f"{where}: unknown key {key!r}; {did_you_mean(key, known)}")
 
 
-def _recipe_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _recipe_table(table: Mapping[str, Any], source: str, name: str) -> dict[str, Any]:
+    """The ``[name]`` recipe table of ``source`` (e.g. ``config file x.toml``), checked."""
+    where = f"{source}: {name}"
     out = {}
     for sub, item in table.items():
         word = sub.replace("-", "_")
         if word in RENAMED:
-            raise ShrinkBenchError(f"{where}: {sub!r} is now called {RENAMED[word]!r} (the learning-rate schedule; "
+            raise ShrinkBenchError(f"{where}.{sub} is now called {RENAMED[word]!r} (the learning-rate schedule; "
                                    "'schedule' names a pruning schedule)")
         if word not in _RECIPE_CHECKS:
-            raise _unknown(sub, list(_RECIPE_CHECKS), where)
+            raise _unknown(sub, list(_RECIPE_CHECKS), f"{source}, [{name}]")
         out[word] = checked(_RECIPE_CHECKS[word], item, f"{where}.{sub}")
     return out
 
@@ -242,7 +250,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             elif word == "variants":
                 out["variant"] = tuple(_variant(name, table or {}, where) for name, table in value.items())
             else:
-                out[word] = _recipe_table(value, f"{where}, [{word}]")
+                out[word] = _recipe_table(value, where, word)
         elif word in ("pretrain", "finetune"):
             raise ShrinkBenchError(f"{where}: [{word}] must be a table, e.g. [{word}] epochs = 5")
         elif word in SETTINGS:

@@ -26,7 +26,7 @@ from ..metrics.collect import check_metric_columns
 from ..modules import missing_requirement
 from ..plans import ScheduleContext
 from ..plugins import Registry
-from ..pruning import count_parameters, prunable_parameters, weights_to_keep
+from ..pruning import count_parameters, make_context, prunable_parameters, weights_to_keep
 from .config import SweepConfig, Variant
 from .dense import build_model, file_sha256, load_data
 from .experiment import Experiment, RunSpec
@@ -308,12 +308,13 @@ def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, bui
                 problems.add(f"schedule {name!r} rewinds to a pretraining epoch, which needs the dense "
                                       "pretraining run: it does not combine with --checkpoint")
             for strategy in strategies:
-                _check_strategy(registry.strategy(strategy), schedule, plan, built, compression, problems)
+                _check_strategy(registry.strategy(strategy), schedule, plan, built, compression,
+                                experiment.include_classifier, problems)
     return replace(experiment, rewind_epochs=tuple(sorted(rewinds)))
 
 
 def _check_strategy(strategy: Any, schedule: Any, plan: Any, built: Any, compression: float,
-                    problems: _Problems) -> None:
+                    include_classifier: bool, problems: _Problems) -> None:
     """The limits of ``strategy`` under ``schedule``'s ``plan`` for ``compression``."""
     if strategy.structured and not schedule.structured:
         problems.add(f"schedule {schedule.name!r} prunes during training, which structured strategy "
@@ -323,8 +324,12 @@ def _check_strategy(strategy: Any, schedule: Any, plan: Any, built: Any, compres
         problems.add(f"schedule {schedule.name!r} rewinds, which needs the dense architecture: structured "
                               f"strategy {strategy.name!r} shrinks it")
     for target in dict.fromkeys(plan.prune_targets()):
+        try:
+            ctx = make_context(built, target, include_classifier=include_classifier)
+        except CompressionError:
+            continue  # out of reach for the model: reported with the compressions
         with problems.collect():
-            reason = strategy.limit(built, target)
+            reason = strategy.limit(ctx)
             if reason:
                 step = "" if target == compression else f" (a step of schedule {schedule.name!r} for {compression:g}x)"
                 raise ShrinkBenchError(f"strategy {strategy.name!r} cannot prune to {target:.3g}x{step}: {reason}")
