@@ -26,7 +26,7 @@ PYTHON = "3.11"
 OPTIONAL = {"ray", "structured"}  # not in the default install: only in their own session
 TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"]}  # what a plugin's tests need besides it
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
-TEST_TOOLS = ["pytest", "pytest-timeout"]
+TEST_TOOLS = ["pytest", "pytest-timeout", "hypothesis"]
 # A test that hangs (a child process waiting forever) fails after this long instead of stalling CI.
 PYTEST = ["pytest", "-q", "--timeout=900"]
 

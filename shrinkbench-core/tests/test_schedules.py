@@ -119,3 +119,46 @@ def test_unknown_schedule_options_and_late_rewinds_are_refused(toy_registry, tmp
                   ResultsStore(tmp_path / "b"))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
+
+
+def test_gradual_best_val_only_selects_epochs_after_the_last_pruning_step(toy_registry, tmp_path, monkeypatch):
+    """The validation score of an epoch before the target sparsity was reached says nothing about the pruned
+    model: selection must skip it (here validation falls epoch after epoch, so the first epoch would win)."""
+    from shrinkbench.engine import train as train_module
+
+    import itertools
+
+    scores = (1 - 0.01 * i for i in itertools.count())  # every evaluation scores lower than the one before
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"top1": next(scores), "top5": 1.0, "loss": 0.1})
+    cfg = config(schedules=("gradual",), schedule_options=(("gradual", (("end", "0.6"),)),), compressions=(8.0,),
+                 selection="best-val", finetune=Recipe(epochs=4, lr=0.01, lr_schedule="constant", batch_size=32),
+                 jobs=1)
+    run_sweep(toy_registry, cfg, ResultsStore(tmp_path))
+    row = ResultsStore(tmp_path).rows()[0]
+    assert row["status"] == "ok", row["error"]
+    steps_per_epoch = -(-360 // 32)  # 400 training examples, 10% held out
+    last_step = round(0.6 * 4 * steps_per_epoch)
+    first_eligible = last_step // steps_per_epoch + 1  # the epoch that contains the last pruning step
+    assert row["selected_epoch"] == first_eligible > 1
+
+
+def test_gradual_measures_before_finetuning_right_after_its_last_pruning_step(toy_registry, tmp_path, monkeypatch):
+    """The _pre columns of a gradual run showed the dense model (its pruning happens during training)."""
+    from shrinkbench.engine import run as run_module
+
+    seen = []
+    real = run_module.measure_all
+
+    def spy(registry, model, *args, **kwargs):
+        if kwargs.get("data_only"):
+            weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+            seen.append(sum(int(p.count_nonzero()) for p in weights))
+        return real(registry, model, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "measure_all", spy)
+    run_sweep(toy_registry, config(schedules=("gradual",), compressions=(8.0,), jobs=1), ResultsStore(tmp_path))
+    row = ResultsStore(tmp_path).rows()[0]
+    model = toy_registry.model("toy-mlp").load()(4, (1, 8, 8))
+    dense_weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert len(seen) == 1 and seen[0] < dense_weights / 4  # measured on the pruned model, not the dense one
+    assert row["top1_pre"] != row["dense_top1"]

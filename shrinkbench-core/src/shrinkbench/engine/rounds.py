@@ -130,7 +130,7 @@ def prune(ctx: RunContext, compression: float) -> None:
     source = f"strategy {spec.name!r}"
     validate_masks(ctx.model, masks, expected=set(pctx.prunable), source=source)
     check_target(ctx.model, pctx.prunable, masks, compression, source)
-    if spec.pattern is not None:
+    if spec.pattern is not None and compression > 1:  # compression 1 keeps every weight: no pattern
         from ..patterns import pattern_violation
 
         problem = pattern_violation(ctx.model, masks, *spec.pattern)
