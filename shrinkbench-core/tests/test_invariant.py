@@ -95,12 +95,12 @@ def test_a_model_that_revives_its_pruned_weights_makes_a_failed_row(toy_registry
 
 
 def test_a_schedule_whose_plan_misses_the_target_is_refused_up_front(toy_registry, tmp_path):
-    from shrinkbench import Round, ScheduleSpec, SchedulePlan
+    import toy_plugin
+
+    from shrinkbench import Round, SchedulePlan, ScheduleSpec
     from shrinkbench.engine import plugin as core_engine
     from shrinkbench.metrics import plugin as core_metrics
     from shrinkbench.plugins import load_registry
-
-    import toy_plugin
 
     class Short:
         @staticmethod

@@ -124,9 +124,9 @@ def test_unknown_schedule_options_and_late_rewinds_are_refused(toy_registry, tmp
 def test_gradual_best_val_only_selects_epochs_after_the_last_pruning_step(toy_registry, tmp_path, monkeypatch):
     """The validation score of an epoch before the target sparsity was reached says nothing about the pruned
     model: selection must skip it (here validation falls epoch after epoch, so the first epoch would win)."""
-    from shrinkbench.engine import train as train_module
-
     import itertools
+
+    from shrinkbench.engine import train as train_module
 
     scores = (1 - 0.01 * i for i in itertools.count())  # every evaluation scores lower than the one before
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {"top1": next(scores), "top5": 1.0, "loss": 0.1})
