@@ -45,30 +45,27 @@ def _names(value: Any) -> tuple[str, ...]:
     return v.text_list([value] if isinstance(value, str) else value)
 
 
-def _compressions(value: Any) -> tuple[float, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise BadValue(f"must be a list of numbers >= 1, e.g. [1, 2, 4.5], got {value!r}")
-    check = v.number(1.0)
-    out = []
-    for item in value:
-        try:
-            out.append(check(item))
-        except BadValue:
-            raise BadValue(f"must be a finite number >= 1 (1 = no pruning), got {item!r}; e.g. 1,2,4") from None
-    return tuple(dict.fromkeys(out))
+def _list_of(check: v.Checker, each: str, example: str, hint: str = "") -> v.Checker:
+    """A non-empty list whose items pass ``check`` (duplicates dropped); an item that does not is named with
+    ``each`` (what every item must be) and ``hint``."""
+
+    def checked_list(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise BadValue(f"must be a list of {example}, got {value!r}")
+        out = []
+        for item in value:
+            try:
+                out.append(check(item))
+            except BadValue:
+                raise BadValue(f"must be {each}, got {item!r}{hint}") from None
+        return tuple(dict.fromkeys(out))
+
+    return checked_list
 
 
-def _seeds(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise BadValue(f"must be a list of integers, e.g. [0, 1, 2], got {value!r}")
-    check = v.integer(0, MAX_SEED)
-    out = []
-    for item in value:
-        try:
-            out.append(check(item))
-        except BadValue:
-            raise BadValue(f"must be integers from 0 to {MAX_SEED}, got {item!r}") from None
-    return tuple(dict.fromkeys(out))
+_compressions = _list_of(v.number(1.0), "a finite number >= 1 (1 = no pruning)", "numbers >= 1, e.g. [1, 2, 4.5]",
+                         "; e.g. 1,2,4")
+_seeds = _list_of(v.integer(0, MAX_SEED), f"integers from 0 to {MAX_SEED}", "integers, e.g. [0, 1, 2]")
 
 
 def _auto_or(check: v.Checker) -> v.Checker:
