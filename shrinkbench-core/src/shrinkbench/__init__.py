@@ -42,6 +42,7 @@ from .specs import (
     ModelFamilySpec,
     ModelSpec,
     PluginInfo,
+    Reference,
     ScheduleSpec,
     StrategySpec,
 )
@@ -158,6 +159,7 @@ __all__ = [
     "PluginInfo",
     "prunable_parameters",
     "PruningContext",
+    "Reference",
     "read_directory",
     "REQUIREMENTS",
     "Resources",

@@ -37,6 +37,7 @@ COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
+REFERENCE_TOP1, REFERENCE_SOURCE, BELOW_REFERENCE = "reference_top1", "reference_source", "below_reference"
 FINETUNE_EPOCHS = "finetune_epochs"
 SECONDS, THREADS, STATUS, ERROR, NOTES = "seconds", "threads", "status", "error", "notes"
 DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
@@ -55,7 +56,7 @@ def pre(column: str) -> str:
 COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
-    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
+    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
     PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
@@ -65,8 +66,8 @@ TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
 work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
-                          NODE})
-BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC})
+                          NODE, REFERENCE_SOURCE})
+BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 
 

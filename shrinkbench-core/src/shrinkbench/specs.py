@@ -126,6 +126,26 @@ STRUCTURED_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A published dense accuracy of a model on a dataset: top-1 (a fraction), where it comes from (paper,
+    model card), and how far below it a dense model may fall and still count as trained as published
+    (``tolerance``, in top-1). A dense model further below makes every row trained from it carry a warning
+    (``below_reference``): results from an under-trained dense model do not compare with published ones.
+    ``model`` names the member of a :class:`ModelFamilySpec` it belongs to (empty on a :class:`ModelSpec`)."""
+
+    dataset: str
+    top1: float
+    source: str
+    tolerance: float = 0.01
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.top1 <= 1 or not 0 <= self.tolerance < 1:
+            raise ValueError(f"reference top1 must be a fraction in (0, 1] and tolerance in [0, 1), got "
+                             f"{self.top1!r} and {self.tolerance!r}")
+
+
+@dataclass(frozen=True)
 class ModelSpec(_Spec):
     """A model architecture.
 
@@ -138,7 +158,8 @@ class ModelSpec(_Spec):
     module in the attribute ``shrinkbench_classifier`` (qualified module name) so strategies leave it dense.
 
     Input requirements let ``bench`` refuse impossible pairs before any work: ``in_channels`` (``None``: the
-    model adapts to the dataset), ``min_size``/``max_size`` bound the image side in pixels.
+    model adapts to the dataset), ``min_size``/``max_size`` bound the image side in pixels. ``references``: the
+    published dense accuracies of the model (:class:`Reference`), which every row compares its dense model to.
 
     Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
     min_size=28, max_size=32)``
@@ -150,9 +171,14 @@ class ModelSpec(_Spec):
     in_channels: int | None = None
     min_size: int = 1
     max_size: int | None = None
+    references: tuple[Reference, ...] = ()
 
     _kind = "model"
     _work = "build"
+
+    def reference(self, dataset: str) -> Reference | None:
+        """The published dense accuracy of this model on ``dataset``, if it declares one."""
+        return next((r for r in self.references if r.dataset == dataset), None)
 
     def incompatibility(self, input_shape: tuple[int, ...]) -> str | None:
         """Why this model cannot take inputs of shape (C, H, W), or ``None`` when it can."""
@@ -173,7 +199,8 @@ class ModelFamilySpec:
 
     ``names() -> list[str]`` lists the names without the prefix and must not build models (cache it if it is
     slow). ``build(name, num_classes, input_shape, pretrained) -> torch.nn.Module`` as for :class:`ModelSpec`.
-    A family whose models take any image shape leaves the input fields at their defaults.
+    A family whose models take any image shape leaves the input fields at their defaults. ``references``: the
+    published dense accuracies of its members (:class:`Reference` with ``model`` set to the member's name).
 
     Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
     "shrinkbench_timm.zoo:build")``
@@ -184,6 +211,7 @@ class ModelFamilySpec:
     names: Target
     build: Target
     min_size: int = 1
+    references: tuple[Reference, ...] = ()
 
     @property
     def name(self) -> str:
@@ -202,7 +230,8 @@ class ModelFamilySpec:
         def build(num_classes: int, input_shape: tuple[int, ...], pretrained: str | None = None):
             return builder(name, num_classes, input_shape, pretrained)
 
-        return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size)
+        return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size,
+                         references=tuple(r for r in self.references if r.model == name))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ..metrics.collect import measure_all
 from ..plans import ScheduleContext, SchedulePlan
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import count_parameters, prunable_parameters
+from ..specs import Reference
 from ..tasks import TaskContext
 from ..threads import torch_threads
 from .context import RunContext
@@ -48,7 +49,8 @@ __all__ = ["RunWork", "base_row", "schedule_plan"]
 @dataclass(frozen=True)
 class RunWork:
     """Everything one run needs (picklable): its experiment and identity, how it executes, its dense model,
-    the run directory to write (a driver path) and which plugins to use."""
+    the run directory to write (a driver path), which plugins to use, and the published accuracy of its dense
+    model (:class:`shrinkbench.Reference`), if the model declares one for the dataset."""
 
     experiment: Experiment
     run: RunSpec
@@ -56,6 +58,7 @@ class RunWork:
     dense: DenseDone
     run_dir: str
     plugins: PluginSet
+    reference: Reference | None = None
 
     @property
     def label(self) -> str:
@@ -82,6 +85,19 @@ def base_row(experiment: Experiment, run: RunSpec, settings: RunSettings, error:
     }
 
 
+def compare_to_reference(row: dict[str, Any], reference: Reference) -> list[str]:
+    """Fill the row's reference columns from ``reference``; a note when the dense model is below it by more
+    than its tolerance (its rows do not compare with published results)."""
+    dense = row.get(schema.DENSE_TOP1, math.nan)
+    below = not (dense >= reference.top1 - reference.tolerance)  # a missing (NaN) dense accuracy counts as below
+    row.update({schema.REFERENCE_TOP1: reference.top1, schema.REFERENCE_SOURCE: reference.source,
+                schema.BELOW_REFERENCE: below})
+    if not below:
+        return []
+    return [f"dense model below its reference: top-1 {dense:.4f} vs {reference.top1:.4f} - {reference.tolerance:g} "
+            f"({reference.source}); these results do not compare with published ones"]
+
+
 def execute(work: RunWork, task: TaskContext) -> dict[str, Any]:
     """Carry out one run, write its directory and return its row (``failed`` on any error, the invariant
     included)."""
@@ -89,6 +105,8 @@ def execute(work: RunWork, task: TaskContext) -> dict[str, Any]:
     row = base_row(work.experiment, work.run, work.settings)
     row[schema.DENSE_TOP1] = work.dense.meta.get("dense_top1", math.nan)
     notes: list[str] = []
+    if work.reference is not None:
+        notes.extend(compare_to_reference(row, work.reference))
     epochs: list[Any] = []
     outcome = None
     try:
