@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, replace
@@ -43,7 +44,11 @@ from .runtime import RunSettings, Runtime
 from .store import csv_text
 from .train import recipe_loss
 
-__all__ = ["RunWork", "base_row", "schedule_plan"]
+__all__ = ["NODE_VAR", "RunWork", "base_row", "schedule_plan"]
+
+NODE_VAR = "SHRINKBENCH_NODE"
+"""Where a run executes, for its row's ``node`` column: an executor may set it in a worker (a cluster node's
+name and id); the default is the machine's host name."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     registry = registry_for(work.plugins)
     runtime.setup()
     row.update({schema.DEVICE: device_name(runtime.device), schema.TF32: runtime.uses_tf32,
-                schema.NODE: platform.node()})
+                schema.NODE: os.environ.get(NODE_VAR) or platform.node()})
     splits = load_data(registry, experiment)
     model = build_model(registry, experiment.dataset, experiment.model, run.seed)
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))

@@ -16,6 +16,7 @@ from ..atomic import check_writable_dir
 from ..cache import cache_dir
 from ..checkpoints import weights_file
 from ..devices import available_memory, cpu_cores, gpu_indices
+from ..errors import ShrinkBenchError
 from ..plugins import Registry, remember
 from ..tasks import Capacity, ExecutorContext, Resources, Task, TaskLost
 from ..values import Options
@@ -84,6 +85,9 @@ def run_sweep(registry: Registry, config: SweepConfig | Sweep, store: ResultsSto
             started.enter_context(executor)  # e.g. connect to a cluster: fails before anything is written
         if layout is None:
             capacity = executor.capacity() if hasattr(executor, "capacity") else Capacity(cpu_cores(), len(gpus))
+            if sweep.remote and sweep.settings.device.startswith("cuda") and capacity.gpus <= 0:
+                raise ShrinkBenchError(f"device {sweep.settings.device!r} was asked for, but executor {name!r} has no "
+                                       "GPUs (its nodes advertise none); add GPU nodes or use --device cpu")
             layout = _layout(sweep, capacity, len(todo), len(missing))
         device = sweep.settings.device
         outcome.layout = layout.describe(device)
