@@ -124,6 +124,16 @@ def pip_install(session: nox.Session) -> None:
     session.run("python", "tests/check_pip_install.py", str(wheels), str(constraints), external=False)
 
 
+@nox.session(name="gpu-check", python=PYTHON)
+def gpu_check(session: nox.Session) -> None:
+    """benchmarks/gpu_check.py, the GPU path's acceptance script, on the CPU at tiny sizes: so the script that a
+    lent GPU machine runs never rots (on a GPU machine run it directly, see its docstring)."""
+    packages = [arg for p in PLUGINS if p != "ray" for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    session.install(*constraints(session), *CORE, *packages)
+    isolated_env(session)
+    session.run("python", "benchmarks/gpu_check.py", "--device", "cpu", "--size", "tiny", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository."""

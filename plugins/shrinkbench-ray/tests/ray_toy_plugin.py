@@ -40,8 +40,9 @@ def magnitude(ctx):
 
 
 def slow(ctx):
-    """Global |w| after a 1 s pause; opens a record of this run in $RAY_TOY_LOG (``clock`` closes it)."""
-    (Path(os.environ["RAY_TOY_LOG"]) / f"{os.getpid()}-{time.time()}").write_text("")
+    """Global |w| after a 1 s pause; opens a record of this run in $RAY_TOY_LOG, holding the node it runs on
+    (``clock`` closes it: its end time replaces the node)."""
+    (Path(os.environ["RAY_TOY_LOG"]) / f"{os.getpid()}-{time.time()}").write_text(os.environ.get("SHRINKBENCH_NODE", ""))
     time.sleep(1.0)
     return magnitude(ctx)
 

@@ -69,7 +69,8 @@ def finish(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
 
 
 def table(directory: Path) -> dict:
-    found = {r["run_id"]: {k: v for k, v in r.items() if k not in schema.TIMINGS} for r in ResultsStore(directory).raw_rows()}
+    varying = schema.TIMINGS | {schema.NODE}  # ray names the Ray node, sequential the host
+    found = {r["run_id"]: {k: v for k, v in r.items() if k not in varying} for r in ResultsStore(directory).raw_rows()}
     assert len(found) == len(ResultsStore(directory).raw_rows()), "duplicate rows"
     return found
 

@@ -14,7 +14,7 @@ from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep  # n
 from shrinkbench.plugins import load_registry  # noqa: E402
 from shrinkbench_ray.executor import local_temp_dir  # noqa: E402
 
-VARYING = schema.TIMINGS
+VARYING = schema.TIMINGS | {schema.NODE}  # ray names the Ray node, sequential the host
 
 
 @pytest.fixture(scope="module")

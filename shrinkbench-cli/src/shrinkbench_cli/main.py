@@ -6,6 +6,7 @@ import click
 
 from .app import ShrinkBenchGroup, disable_plugins
 from .commands.bench import bench
+from .commands.cache import cache
 from .commands.check_models import check_models
 from .commands.compare import compare
 from .commands.data import data
@@ -40,6 +41,7 @@ def cli(disabled: tuple[str, ...]) -> None:
       shrinkbench report DIR              table, plots and report.html of a results directory
       shrinkbench compare DIR1 DIR2       several results directories in one table and set of plots
       shrinkbench check-models 'timm:*'   does every zoo model prune, train masked and count right?
+      shrinkbench cache list              the cached dense models ('cache clear' removes them)
 
     Exit codes: 0 success; 1 some runs (or model checks) failed; 2 bad input (one line on stderr, nothing
     written); 130 interrupted (completed runs are kept; the same command resumes).
@@ -54,3 +56,4 @@ cli.add_command(compare)
 cli.add_command(check_models)
 cli.add_command(new_plugin)
 cli.add_command(data)
+cli.add_command(cache)

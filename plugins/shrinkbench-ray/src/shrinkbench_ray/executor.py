@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import shutil
 import socket
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,9 @@ from shrinkbench.errors import one_line
 __all__ = ["RayExecutor", "create", "local_temp_dir"]
 
 FILES = ("shared", "driver")
+NODE_VAR = "SHRINKBENCH_NODE"
+"""Read by the engine for a row's ``node`` column (``shrinkbench.engine.run.NODE_VAR``): set in every Ray task to
+the host name and the Ray node's id, which tells apart nodes that share a machine."""
 Emit = Callable[[Any], None]
 
 
@@ -104,42 +110,43 @@ class RayExecutor:
 
     def run(self, tasks: Sequence[Task], emit: Emit) -> None:
         """Submit the tasks (at most ``jobs`` in flight), forward their events to ``emit`` as they come,
-        install what they send back, report lost ones."""
+        install what they send back, then deliver each one's outcome; report lost ones."""
         if not tasks:
             return
         import ray
-        from ray.util.queue import Queue
 
-        events = Queue()
+        inbox = _start_inbox()
         waiting = list(tasks)
         pending: dict[Any, Task] = {}
         try:
             while waiting or pending:
                 while waiting and (self.jobs is None or len(pending) < self.jobs):
                     task = waiting.pop(0)
-                    pending[self._submit(task, events)] = task
+                    pending[self._submit(task, inbox)] = task
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-                _drain(events, emit)
+                _drain(inbox, emit)
                 for ref in ready:
                     task = pending.pop(ref)
                     try:
-                        returned = ray.get(ref)
+                        outputs, outcome = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        _drain(events, emit)
+                        _drain(inbox, emit)
                         emit(TaskLost(task.key, one_line(exc, 200)))
                         continue
-                    for target, files in (returned or {}).items():  # before the outcome reaches the driver
+                    _drain(inbox, emit)  # every earlier event of the task is in the inbox before it returns
+                    for target, files in outputs.items():
                         install_directory(target, files)
-                    _drain(events, emit)
+                    for event in outcome:  # after its files: a row never names a run directory not yet there
+                        emit(event)
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
         finally:
-            _drain(events, emit)
-            ray.kill(events.actor)
+            _drain(inbox, emit)
+            ray.kill(inbox)
 
-    def _submit(self, task: Task, events: Any) -> Any:
+    def _submit(self, task: Task, inbox: Any) -> Any:
         import ray
 
         resources = task.resources
@@ -148,7 +155,7 @@ class RayExecutor:
             num_gpus=self.num_gpus if self.num_gpus is not None else resources.gpus,
             max_retries=self.max_retries, retry_exceptions=False)
         inputs = {path: self._object(path) for path in task.inputs} if self.send_files else {}
-        return remote.remote(task, events, inputs, self.send_files)
+        return remote.remote(task, inbox, inputs, self.send_files)
 
     def _object(self, path: str) -> Any:
         """The object-store copy of a driver file, put there once for every task that reads it."""
@@ -193,38 +200,115 @@ def local_temp_dir() -> str | None:
                            "refuse to start; set RAY_TMPDIR to a directory outside it")
 
 
-def _drain(events: Any, emit: Emit) -> None:
-    from ray.util.queue import Empty
+class _Inbox:
+    """The driver's mailbox, a Ray actor on the driver's node: tasks put their events in, the driver takes them
+    out in the order they arrived. A plain (not async) actor, so one caller's puts keep their order."""
 
-    while True:
-        try:
-            batch = events.get_nowait_batch(max(1, events.qsize()))
-        except Empty:
-            return
-        for event in batch:
-            emit(event)
-        if not batch:
-            return
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        self._items.append(item)
+
+    def take(self) -> list[Any]:
+        items, self._items = self._items, []
+        return items
 
 
-def _run_remote(task: Task, events: Any, inputs: dict[str, Any], ship: bool) -> dict[str, dict[str, bytes]]:
-    """The body of every Ray task: with ``ship``, write the task's input files where it runs and give its outputs
-    scratch directories; run the work with its events sent to the driver's queue; return the output directories'
-    files for the driver to install (nothing on a shared file system)."""
+def _start_inbox() -> Any:
+    """An :class:`_Inbox` on the driver's node (no CPU: it must not take a run's place), so that losing a
+    worker node loses no event."""
     import ray
 
+    options: dict[str, Any] = {"num_cpus": 0}
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                                        soft=True)
+    except Exception:  # noqa: BLE001 - a Ray client may not know its node: then Ray places it
+        pass
+    return ray.remote(_Inbox).options(**options).remote()
+
+
+def _drain(inbox: Any, emit: Emit) -> None:
+    import ray
+
+    for event in ray.get(inbox.take.remote()):
+        emit(event)
+
+
+class _Outbox:
+    """A task's events on their way to the driver's inbox, sent without blocking: a Ray task blocked in
+    ``ray.get`` lends its CPUs back to Ray, which then starts another task (and a fresh worker) on them -- with a
+    blocking put per event, 2 CPUs ran 3 runs at once.
+
+    The latest event is held back until the next one comes, or for ``hold`` seconds while the work still runs:
+    the last one a work emits before it returns is its outcome (a run's row, a dense model), and it travels with
+    the task's return value -- after the task's output files, and only for the attempt whose return reached the
+    driver. An outcome sent live instead could reach the driver before the files, or twice when a node died
+    after sending it and Ray ran the task again."""
+
+    def __init__(self, inbox: Any, hold: float = 0.5) -> None:
+        self._inbox, self._hold = inbox, hold
+        self._sent: list[Any] = []
+        self._held: tuple[Any, float] | None = None
+        self._closed = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._flush_late, name="shrinkbench-outbox", daemon=True).start()
+
+    def emit(self, event: Any) -> None:
+        """Send the event held so far and hold ``event``."""
+        with self._changed:
+            if self._held is not None:
+                self._send(self._held[0])
+            self._held = (event, time.monotonic())
+            self._changed.notify()
+
+    def close(self, outcome: bool) -> list[Any]:
+        """Stop; return the held event when it is the work's ``outcome`` (else send it), once every event sent
+        is in the inbox."""
+        import ray
+
+        with self._changed:
+            self._closed = True
+            held, self._held = self._held, None
+            self._changed.notify()
+            if held is not None and not outcome:
+                self._send(held[0])
+        ray.get(self._sent)
+        return [held[0]] if held is not None and outcome else []
+
+    def _send(self, event: Any) -> None:
+        self._sent.append(self._inbox.put.remote(event))
+
+    def _flush_late(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._held is None:
+                    self._changed.wait()
+                    continue
+                left = self._held[1] + self._hold - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                else:
+                    self._send(self._held[0])
+                    self._held = None
+
+
+def _run_remote(task: Task, inbox: Any, inputs: dict[str, Any], ship: bool) -> tuple[dict[str, dict[str, bytes]], list[Any]]:
+    """The body of every Ray task: name the node for the run's row, and with ``ship`` write the task's input
+    files where it runs and give its outputs scratch directories; run the work with its events sent to the
+    driver's inbox; return the output directories' files for the driver to install (none on a shared file
+    system) and the work's outcome (its last event)."""
+    import ray
+
+    os.environ[NODE_VAR] = f"{platform.node()}/{ray.get_runtime_context().get_node_id()[:8]}"
     gpus = ray.get_gpu_ids()
     if gpus:  # Ray set CUDA_VISIBLE_DEVICES: the run's device is cuda:0 here
         os.environ[PINNED_GPU_VAR] = str(gpus[0])
     scratch = Path(tempfile.mkdtemp(prefix="shrinkbench-task-")) if ship else None
     paths: dict[str, str] = {}
-    puts: list[Any] = []
-
-    def emit(event: Any) -> None:
-        # Not waited for here: a task blocked in ray.get lends its CPUs back to Ray, which then starts another
-        # task (and a fresh worker) on them -- with a blocking put per event, 2 CPUs ran 3 runs at once.
-        puts.append(events.actor.put_nowait.remote(event))
-
     try:
         if scratch is not None:
             for index, (path, blob) in enumerate(inputs.items()):
@@ -234,12 +318,16 @@ def _run_remote(task: Task, events: Any, inputs: dict[str, Any], ship: bool) -> 
                 paths[path] = str(local)
             for index, target in enumerate(task.outputs):
                 paths[target] = str(scratch / "out" / str(index) / Path(target).name)
+        outbox = _Outbox(inbox)
+        returned = False
         try:
-            task.work(TaskContext(emit, paths))
-        finally:  # every event is in the queue before the driver sees this task's outcome
-            ray.get(puts)
-        return {target: read_directory(paths[target]) for target in task.outputs
-                if scratch is not None and Path(paths[target]).is_dir()}
+            task.work(TaskContext(outbox.emit, paths))
+            returned = True
+        finally:  # every event is in the inbox before the driver sees this task's return
+            outcome = outbox.close(outcome=returned)
+        outputs = {target: read_directory(paths[target]) for target in task.outputs
+                   if scratch is not None and Path(paths[target]).is_dir()}
+        return outputs, outcome
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""``shrinkbench compare``: several results directories in one table and one pair of plots."""
+"""``shrinkbench compare``: several results directories (single pairs or grids) in one table and one set of
+plots, or as JSON."""
 
 from __future__ import annotations
 
@@ -8,23 +9,58 @@ import click
 @click.command()
 @click.argument("directories", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default="shrinkbench-compare", show_default=True,
-              metavar="DIR", help="Where summary.csv, accuracy_vs_compression.png and accuracy_vs_speedup.png "
-              "are written (created if missing).")
+              metavar="DIR", help="Where summary.csv, accuracy_vs_compression.png, accuracy_vs_speedup.png and "
+              "accuracy_vs_measured_speedup.png are written (created if missing).")
 @click.option("--allow-different", is_flag=True,
               help="Compare directories of different datasets anyway (refused otherwise: their accuracies do "
               "not compare). The differing configuration keys are printed as a warning and shown in the plots.")
-def compare(directories: tuple[str, ...], out: str, allow_different: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the comparison as one JSON document on stdout (nothing else) and write no file; its "
+              "schema is described below.")
+def compare(directories: tuple[str, ...], out: str, allow_different: bool, as_json: bool) -> None:
     """Compare the results in two or more DIRECTORIES (written by 'shrinkbench bench').
 
     Typical uses: the same model and dataset with different recipes, selection modes or precisions, or
-    different models on one dataset. Prints which keys of the fixed configurations (sweep.json) differ, then
-    one table over all directories (mean ± std over seeds), and writes one pair of plots in which each curve
-    is labelled by directory and strategy: one colour per strategy, one marker per directory.
+    different models on one dataset, or grids made by different people. Every experiment of every directory
+    takes part, labelled DIR (the only experiment of its directory) or DIR:EXPERIMENT (a grid's). Prints
+    which keys of the experiments' fixed configurations (sweep.json) differ and which results.csv columns only
+    some directories have, a WARNING line for every (dataset, model) pair whose dense models fall short of the
+    published top-1, then one table over all experiments (mean ± std over seeds), and writes summary.csv and
+    the three accuracy plots (against compression, theoretical and measured speedup) in which each curve is
+    labelled by experiment and strategy: one colour per strategy, one marker per experiment; one panel per
+    dataset when there are several.
+
+    Directories of different datasets (their sets of datasets differ) are refused unless --allow-different.
+    Exit 2 with one line on stderr on bad input: fewer than two directories, a missing or foreign directory,
+    a damaged results.csv or sweep.json, a directory without a successful run.
+
+    \b
+    --json prints {"schema": "shrinkbench-compare/1", ...} with the keys:
+      directories         [{label, directory, columns, experiments [slugs]}]
+      experiments         [{label, slug, dataset, model, variant, fingerprint,
+                           runs, succeeded, failed, strategies,
+                           compression_targets, seeds, dense_top1 {mean, std,
+                           seeds}, reference {top1, source, below} | null,
+                           comparable, fixed {dotted keys}, changes {}}]
+      differences         {key: {label: value}}  (fixed keys that differ)
+      column_differences  {column: [labels of the directories that have it]}
+      warnings            [lines]
+      summary             [{results, dataset, model, variant, strategy,
+                           compression_target, seeds, finetune_epochs,
+                           <column> {mean, std}}]
+      figures             [{name, panels [{dataset}]}]
+    Accuracies are fractions; a missing number is null.
 
     \b
     Example:
       shrinkbench compare shrinkbench-results/mnist-5k-lenet-300-100 shrinkbench-results/mnist-5k-lenet-5
     """
+    if as_json:
+        from ..reporting.compare import comparison_document
+        from ..reporting.json_report import dumps
+
+        click.echo(dumps(comparison_document(list(directories), allow_different)))
+        return
     from ..progress_view import make_console
     from ..reporting.compare import print_comparison
 

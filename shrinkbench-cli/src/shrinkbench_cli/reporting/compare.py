@@ -1,6 +1,13 @@
-"""Several results directories in one table and one pair of plots, each curve labelled by directory and
-strategy. Directories of different datasets are refused unless asked for; whatever else differs in their
-fixed configurations (model, recipe, selection, ...) is printed and shown in the plot titles."""
+"""Several results directories in one table and one set of plots, each curve labelled by its experiment and
+strategy. An experiment is labelled by its directory's name, or ``DIR:EXPERIMENT`` when its directory holds
+several (a grid), so stores made by different people -- single pairs or grids -- compare alike.
+
+Directories whose datasets differ are refused unless asked for (accuracies on different datasets do not
+compare); whatever else differs -- the experiments' fixed configurations (model, recipe, selection, ...) and
+the columns of the results.csv files (a metric one store has and another lacks) -- is printed and shown in
+the plot titles. The plots have one panel when every experiment is on one dataset, else one panel per dataset
+(small multiples, :mod:`.grid_plots`): each directory keeps its marker, each strategy its colour.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +20,11 @@ from rich.console import Console
 from shrinkbench import schema
 from shrinkbench.errors import ShrinkBenchError
 
+from .grid_plots import Panel, small_multiples
+from .json_report import COMPARE_SCHEMA, experiment_dict, summary_dicts
 from .output import OutputDir
-from .plots import accuracy_plots
-from .results import Results, load_results
+from .plots import AXES, accuracy_plots
+from .results import Directory, Results, load_directory, reference_warnings
 from .table import caption, rich_table, summary_csv
 
 GUARDED = schema.DATASET
@@ -29,24 +38,43 @@ def _labels(directories: list[str]) -> list[str]:
     return [n if names.count(n) == 1 else d for n, d in zip(names, directories, strict=True)]
 
 
-def load_all(directories: list[str]) -> list[Results]:
-    """The results of every directory, labelled. A one-line :class:`ShrinkBenchError` for fewer than two
-    directories, a directory without results.csv (the store's message) or without a successful run."""
+def load_all(directories: list[str]) -> list[Directory]:
+    """Every directory, labelled and checked (:mod:`.inputs`). A one-line :class:`ShrinkBenchError` for fewer
+    than two directories, bad input, or a directory without a successful run."""
     if len(directories) < 2:
         raise ShrinkBenchError("give at least two results directories to compare (one: 'shrinkbench report DIR')")
-    results = [load_results(d, label) for d, label in zip(directories, _labels(directories), strict=True)]
-    for r in results:
-        if not r.points:
-            raise ShrinkBenchError(f"no successful run in {r.directory}: nothing to compare")
-    return results
+    loaded = [load_directory(d, label) for d, label in zip(directories, _labels(directories), strict=True)]
+    for d in loaded:
+        if not any(e.points for e in d.experiments):
+            raise ShrinkBenchError(f"no successful run in {d.directory}: nothing to compare")
+    return loaded
+
+
+def units(directories: list[Directory]) -> list[Results]:
+    """The experiments of every directory with a successful run, labelled ``DIR`` (the only one of its
+    directory) or ``DIR:EXPERIMENT``."""
+    out = []
+    for d in directories:
+        for e in d.experiments:
+            if e.points:
+                label = d.label if len(d.experiments) == 1 else f"{d.label}:{e.slug}"
+                out.append(Results(e.directory, label, e.fixed, e.fingerprint, e.rows, e.points, e.dense, e.slug))
+    return out
 
 
 def differences(results: list[Results]) -> dict[str, list[Any]]:
     """The fixed-configuration keys (dotted for recipe fields, ``finetune.lr``) whose values differ between
-    the directories, with each directory's value, in configuration order."""
+    the experiments, with each one's value, in configuration order."""
     flat = [r.flat_fixed() for r in results]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
+
+
+def column_differences(directories: list[Directory]) -> dict[str, list[str]]:
+    """The results.csv columns that only some directories have, with the labels of those that have them."""
+    every = list(dict.fromkeys(c for d in directories for c in d.columns))
+    return {c: [d.label for d in directories if c in d.columns] for c in every
+            if not all(c in d.columns for d in directories)}
 
 
 def _per_directory(results: list[Results], values: list[Any]) -> str:
@@ -54,48 +82,104 @@ def _per_directory(results: list[Results], values: list[Any]) -> str:
 
 
 def describe(results: list[Results], diffs: dict[str, list[Any]]) -> str:
-    """One line naming the differing keys and each directory's value: ``model (a: lenet-5, b: mnistnet)``."""
+    """One line naming the differing keys and each experiment's value: ``model (a: lenet-5, b: mnistnet)``."""
     return "; ".join(f"{k} ({_per_directory(results, values)})" for k, values in diffs.items())
 
 
-def check_comparable(results: list[Results], diffs: dict[str, list[Any]], allow_different: bool) -> None:
-    """Raise a one-line :class:`ShrinkBenchError` when the directories differ in :data:`GUARDED` and
-    ``allow_different`` is false."""
-    if GUARDED in diffs and not allow_different:
-        values = _per_directory(results, diffs[GUARDED])
+def describe_columns(columns: dict[str, list[str]]) -> str:
+    """``latency_ms (only in a); foo (only in b, c)``."""
+    return "; ".join(f"{c} (only in {', '.join(labels)})" for c, labels in columns.items())
+
+
+def datasets_differ(directories: list[Directory]) -> bool:
+    """Whether the directories do not all hold the same set of datasets (grids over the same datasets
+    compare, one panel per dataset)."""
+    return len({frozenset(e.dataset for e in d.experiments) for d in directories}) > 1
+
+
+def check_comparable(directories: list[Directory], allow_different: bool) -> None:
+    """Raise a one-line :class:`ShrinkBenchError` when the directories' datasets differ (:func:`datasets_differ`)
+    and ``allow_different`` is false."""
+    if datasets_differ(directories) and not allow_different:
+        values = ", ".join(f"{d.label}: {'+'.join(dict.fromkeys(e.dataset for e in d.experiments))}"
+                           for d in directories)
         raise ShrinkBenchError(f"the directories hold results of different datasets ({values}); their accuracies "
                                "do not compare: pass --allow-different to compare them anyway")
 
 
-def _title(results: list[Results], diffs: dict[str, list[Any]]) -> list[str]:
+def _title(results: list[Results], diffs: dict[str, list[Any]], warn: bool) -> list[str]:
     subject = " · ".join(" vs ".join(dict.fromkeys(str(r.fixed.get(k, "?")) for r in results))
                          for k in (schema.DATASET, schema.MODEL))
     selections = "/".join(dict.fromkeys(r.selection for r in results))
     recipes = ", ".join(f"{r.label} {r.fingerprint}" for r in results)
-    marker = "WARNING: different datasets; " if GUARDED in diffs else ""
+    marker = "WARNING: different datasets; " if warn else ""
     differ = f"{marker}differs: {', '.join(diffs)}" if diffs else "same fixed configuration"
     return [f"{subject}: top-1 after finetuning (select: {selections})", f"recipes: {recipes}", differ]
 
 
+def comparison_plots(results: list[Results], title: list[str]) -> tuple[dict[str, bytes], list[str]]:
+    """The plots (``{file name: PNG}``) and the datasets of their panels: one plot per metric, small multiples
+    of one panel per dataset when there are several."""
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    if len(datasets) == 1:
+        return accuracy_plots(results, title), datasets
+    panels = [Panel(dataset, tuple(r for r in results if r.dataset == dataset), column=i,
+                    markers=tuple(results.index(r) for r in results if r.dataset == dataset))
+              for i, dataset in enumerate(datasets)]
+    return small_multiples(panels, title, sorted({p.strategy for r in results for p in r.points})), datasets
+
+
+def comparison_document(directories: list[str], allow_different: bool = False) -> dict[str, Any]:
+    """The comparison as one JSON-ready document (schema :data:`~.json_report.COMPARE_SCHEMA`); nothing is
+    written. Refusals are the same one-line errors as :func:`print_comparison`'s."""
+    loaded = load_all(directories)
+    check_comparable(loaded, allow_different)
+    results = units(loaded)
+    diffs = differences(results)
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    warnings = reference_warnings(results)
+    if datasets_differ(loaded):
+        warnings.insert(0, "comparing different datasets (--allow-different)")
+    return {
+        "schema": COMPARE_SCHEMA,
+        "directories": [{"label": d.label, "directory": str(d.directory), "columns": list(d.columns),
+                         "experiments": [e.slug for e in d.experiments]} for d in loaded],
+        "experiments": [experiment_dict(r, {}) for r in results],
+        "differences": {k: dict(zip((r.label for r in results), values, strict=True)) for k, values in diffs.items()},
+        "column_differences": column_differences(loaded),
+        "warnings": warnings,
+        "summary": [row for r in results for row in summary_dicts(r, {"results": r.label, "dataset": r.dataset,
+                                                                      "model": r.model, "variant": r.variant})],
+        "figures": [{"name": name, "panels": [{"dataset": d} for d in datasets]} for _, _, name in AXES],
+    }
+
+
 def print_comparison(directories: list[str], out: str | Path, allow_different: bool = False,
                      console: Console | None = None) -> list[Path]:
-    """Compare ``directories``: print the differing configuration keys (a ``warning:`` line on stderr when the
-    datasets differ), one table over all of them, and write summary.csv and the two accuracy plots into
-    ``out``; return the files written. Refusals and unwritable files are one-line
+    """Compare ``directories``: print the differing configuration keys and results.csv columns (a ``warning:``
+    line on stderr when the datasets differ), one table over all their experiments, and write summary.csv and
+    the accuracy plots into ``out``; return the files written. Refusals and unwritable files are one-line
     :class:`ShrinkBenchError` s (nothing written)."""
     console = console or Console()
-    results = load_all(directories)
+    loaded = load_all(directories)
+    check_comparable(loaded, allow_different)
+    results = units(loaded)
     diffs = differences(results)
-    check_comparable(results, diffs, allow_different)
-    if GUARDED in diffs:
+    columns = column_differences(loaded)
+    warn = datasets_differ(loaded)
+    if warn:
         click.echo(f"warning: comparing different datasets (--allow-different); the fixed configurations differ "
                    f"in: {describe(results, diffs)}", err=True)
     elif diffs:
-        console.print(f"the fixed configurations differ in: {describe(results, diffs)}", markup=False)
+        console.print(f"the fixed configurations differ in: {describe(results, diffs)}", markup=False, soft_wrap=True)
+    if columns:
+        console.print(f"the results.csv columns differ: {describe_columns(columns)}", markup=False, soft_wrap=True)
+    for line in reference_warnings(results):
+        console.print(line, style="bold red", markup=False, soft_wrap=True)
     console.print(caption(results), markup=False)
     console.print(rich_table(results))
     target = OutputDir(Path(out), "choose another directory with --out")
-    plots = accuracy_plots(results, _title(results, diffs))
+    plots, _ = comparison_plots(results, _title(results, diffs, warn))
     files = [target.write("summary.csv", summary_csv(results)), *(target.write(n, png) for n, png in plots.items())]
     console.print(f"Wrote {', '.join(f.name for f in files)} in {target.directory}", markup=False)
     return files

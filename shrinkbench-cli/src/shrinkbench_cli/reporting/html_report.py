@@ -12,7 +12,7 @@ from typing import Any
 
 from shrinkbench import schema
 
-from .results import Results
+from .results import Results, reference_warnings
 from .table import caption, table_rows
 
 PAGE = Template("""<!DOCTYPE html>
@@ -29,11 +29,13 @@ caption { caption-side: top; text-align: left; padding-bottom: 0.4em; }
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; }
 figcaption, .meta { color: #555; font-size: 0.9em; }
+.warning { color: #a00; font-weight: bold; border: 2px solid #a00; padding: 0.5em 0.8em; }
 </style>
 </head>
 <body>
 <h1>$title</h1>
 <p class="meta">$meta</p>
+$warnings
 <h2>Runs</h2>
 $counts
 <h2>Accuracy</h2>
@@ -50,11 +52,14 @@ $config
 
 @dataclass(frozen=True)
 class Figure:
-    """A plot of the report: its file name (also written beside the page), PNG bytes and caption."""
+    """A plot of the report: its file name (also written beside the page), PNG bytes and caption; ``panels``:
+    what each panel of small multiples shows (``{"dataset", "model", "variant"}``, row by row), ``()`` for a
+    single plot."""
 
     name: str
     png: bytes
     caption: str
+    panels: tuple[dict[str, str], ...] = ()
 
 
 def html_table(headers: list[str], rows: list[list[Any]], title: str = "", numeric_from: int | None = None) -> str:
@@ -72,8 +77,14 @@ def html_table(headers: list[str], rows: list[list[Any]], title: str = "", numer
 def _figure(figure: Figure) -> str:
     data = base64.b64encode(figure.png).decode("ascii")
     text = html.escape(figure.caption)
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{text}">'
+    panels = f' data-panels="{html.escape(json.dumps(list(figure.panels)))}"' if figure.panels else ""
+    return (f'<figure{panels}><img src="data:image/png;base64,{data}" alt="{text}">'
             f"<figcaption>{html.escape(figure.name)}: {text}</figcaption></figure>")
+
+
+def warnings_html(lines: list[str]) -> str:
+    """Each warning (:func:`~.results.reference_warnings`) as a prominent ``<p class="warning">``; ``""`` for none."""
+    return "\n".join(f'<p class="warning">{html.escape(line)}</p>' for line in lines)
 
 
 def _counts(results: Results) -> str:
@@ -95,6 +106,7 @@ def render_html(results: Results, figures: list[Figure], versions: str) -> str:
     return PAGE.substitute(
         title=html.escape(f"ShrinkBench report: {results.title()}"),
         meta=html.escape(meta),
+        warnings=warnings_html(reference_warnings([results])),
         counts=_counts(results),
         summary=html_table(headers, rows, caption([results]), numeric_from=1),
         figures="\n".join(_figure(f) for f in figures),

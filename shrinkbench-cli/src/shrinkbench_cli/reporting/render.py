@@ -1,5 +1,11 @@
 """The report of a results directory: a rich table in the terminal; summary.csv, the accuracy plots, the
-per-layer sparsity plot of one run and the self-contained report.html in the output directory."""
+per-layer sparsity plot of one run and the self-contained report.html in the output directory; or all of it
+as one JSON document (:func:`report_document`).
+
+A directory of one experiment is reported as it always was (one table, one plot per metric); a directory of
+several (a grid: pairs and variants) by :mod:`.grid_report`. Either way a ``WARNING:`` line names every (dataset,
+model) pair whose dense models fall short of their published top-1.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,15 @@ from rich.console import Console
 from shrinkbench import schema
 
 from ..versions import cli_version
+from .confounders import base_variant, confounders
+from .grid_html import grid_subject
+from .grid_report import grid_figures, print_grid
+from .grid_tables import changes
 from .html_report import Figure, render_html
+from .json_report import REPORT_SCHEMA, confounders_dict, experiment_dict, summary_dicts
 from .output import OutputDir
-from .plots import accuracy_plots
-from .results import Results, load_results
+from .plots import AXES, accuracy_plots
+from .results import Directory, Results, load_directory, reference_warnings
 from .sparsity import layer_sparsity, run_weights, sparsity_plot, weights_path
 from .summary import SPREAD
 from .table import caption, rich_table, summary_csv
@@ -22,6 +33,7 @@ from .table import caption, rich_table, summary_csv
 ACCURACY_CAPTION = (f"top-1 on the test split after finetuning, {SPREAD}: points are means, error bars ± one sample "
                     "std (none for a single seed: dashed curve, hollow markers); grey line and band: the dense "
                     "models, mean ± std over seeds")
+SPARSITY_CAPTION = "fraction of zero entries of each weight tensor (2-d and up, in file order) of this run"
 
 
 def chosen_run(results: Results, run_id: str | None) -> tuple[dict[str, Any], Path] | None:
@@ -38,42 +50,100 @@ def chosen_run(results: Results, run_id: str | None) -> tuple[dict[str, Any], Pa
     return (row, path) if path.is_file() else None
 
 
-def _figures(results: Results, run: tuple[dict[str, Any], Path] | None) -> list[Figure]:
+def _experiment_of(directory: Directory, row: dict[str, Any]) -> Results:
+    slug = row[schema.RUN_ID].partition("/")[0]
+    return next((e for e in directory.experiments if e.slug == slug), directory.merged())
+
+
+def sparsity_figure(directory: Directory, run: tuple[dict[str, Any], Path] | None) -> Figure | None:
+    """The sparsity plot of the chosen run (``None`` without one)."""
+    if run is None:
+        return None
+    row, path = run
+    return Figure(f"sparsity_{row[schema.RUN_ID].replace('/', '_')}.png",
+                  sparsity_plot(layer_sparsity(path), _experiment_of(directory, row), row), SPARSITY_CAPTION)
+
+
+def _figures(results: Results, sparsity: Figure | None) -> list[Figure]:
     plots = accuracy_plots([results], [f"{results.title()}: top-1 after finetuning", results.recipe_line()])
-    figures = [Figure(name, png, ACCURACY_CAPTION) for name, png in plots.items()]
-    if run is not None:
-        row, path = run
-        figures.append(Figure(f"sparsity_{row[schema.RUN_ID].replace('/', '_')}.png", sparsity_plot(layer_sparsity(path), results, row),
-                              "fraction of zero entries of each weight tensor (2-d and up, in file order) of this run"))
-    return figures
+    return [Figure(name, png, ACCURACY_CAPTION) for name, png in plots.items()] + ([sparsity] if sparsity else [])
 
 
 def print_report(directory: str | Path, console: Console | None = None, to: str | Path | None = None,
                  run_id: str | None = None) -> list[Path]:
-    """Print the summary table of ``directory`` and write summary.csv, the accuracy plots, the sparsity plot
-    of one run (see :func:`chosen_run`) and report.html into ``to`` (default: ``directory``); return the
-    files written.
+    """Print the report of ``directory`` and write summary.csv, the accuracy plots (small multiples for a grid),
+    the sparsity plot of one run (see :func:`chosen_run`) and report.html into ``to`` (default: ``directory``);
+    return the files written.
 
-    A directory without a successful run prints so and writes nothing (returns ``[]``). Bad input (no
-    results.csv, an unknown ``run_id``) and a file that cannot be written (read-only directory) raise a
+    A directory without a successful run prints so and writes nothing (returns ``[]``). Bad input (see
+    :mod:`.inputs`; an unknown ``run_id``) and a file that cannot be written (read-only directory) raise a
     one-line :class:`~shrinkbench.errors.ShrinkBenchError`; the table is printed before anything is written.
     """
     console = console or Console()
-    results = load_results(directory)
-    run = chosen_run(results, run_id)
-    failed = len(results.failed)
-    if not results.points:
-        first = f" (first error: {results.failed[0].get(schema.ERROR, '')})" if failed else ""
-        console.print(f"no successful run in {directory}: {len(results.rows)} runs, {failed} failed{first}",
+    loaded = load_directory(directory)
+    merged = loaded.merged()
+    run = chosen_run(merged, run_id)
+    failed = len(merged.failed)
+    if not merged.points:
+        first = f" (first error: {merged.failed[0].get(schema.ERROR, '')})" if failed else ""
+        console.print(f"no successful run in {directory}: {len(merged.rows)} runs, {failed} failed{first}",
                       markup=False)
         return []
-    console.print(caption([results]), markup=False)
-    console.print(rich_table([results]))
     out = OutputDir(Path(to or directory), f"write the report elsewhere with 'shrinkbench report {directory} "
                                            "--to OTHER_DIR'")
-    figures = _figures(results, run)
-    files = [out.write("summary.csv", summary_csv([results])), *(out.write(f.name, f.png) for f in figures),
-             out.write("report.html", render_html(results, figures, f"shrinkbench-cli {cli_version()}"))]
-    console.print(f"{len(results.rows)} runs ({failed} failed). Wrote {', '.join(f.name for f in files)} "
+    versions = f"shrinkbench-cli {cli_version()}"
+    if loaded.is_grid:
+        return print_grid(loaded, console, out, sparsity_figure(loaded, run), versions)
+    for line in reference_warnings([merged]):
+        console.print(line, style="bold red", markup=False, soft_wrap=True)
+    console.print(caption([merged]), markup=False)
+    console.print(rich_table([merged]))
+    figures = _figures(merged, sparsity_figure(loaded, run))
+    files = [out.write("summary.csv", summary_csv([merged])), *(out.write(f.name, f.png) for f in figures),
+             out.write("report.html", render_html(merged, figures, versions))]
+    console.print(f"{len(merged.rows)} runs ({failed} failed). Wrote {', '.join(f.name for f in files)} "
                   f"in {out.directory}", markup=False)
     return files
+
+
+def report_document(directory: str | Path, run_id: str | None = None) -> dict[str, Any]:
+    """Everything :func:`print_report` shows and writes, as one JSON-ready document (schema
+    :data:`~.json_report.REPORT_SCHEMA`, keys :data:`~.json_report.REPORT_KEYS`); nothing is written. Bad
+    input raises like :func:`print_report`."""
+    loaded = load_directory(directory)
+    merged = loaded.merged()
+    run = chosen_run(merged, run_id)
+    diff = changes(loaded) if loaded.is_grid else {e.slug: {} for e in loaded.experiments}
+    if loaded.is_grid:
+        figures = [{"name": f.name, "caption": f.caption, "panels": list(f.panels)}
+                   for f in grid_figures(loaded, render=False)]
+        title = f"ShrinkBench report: {grid_subject(loaded)}"
+    else:
+        panel = [{"dataset": merged.dataset, "model": merged.model, "variant": merged.variant}]
+        figures = [{"name": name, "caption": ACCURACY_CAPTION, "panels": panel} for _, _, name in AXES]
+        title = f"ShrinkBench report: {merged.title()}"
+    sparsity = None
+    if run is not None:
+        row, path = run
+        figures.append({"name": f"sparsity_{row[schema.RUN_ID].replace('/', '_')}.png", "caption": SPARSITY_CAPTION,
+                        "panels": []})
+        sparsity = {"run_id": row[schema.RUN_ID], "layers": [
+            {"name": layer.name, "shape": list(layer.shape), "zeros": layer.zeros, "size": layer.size}
+            for layer in layer_sparsity(path)]}
+    reports = confounders(loaded) if loaded.is_grid else []
+    return {
+        "schema": REPORT_SCHEMA,
+        "directory": str(directory),
+        "versions": f"shrinkbench-cli {cli_version()}",
+        "grid": loaded.is_grid,
+        "title": title,
+        "spread": SPREAD,
+        "warnings": reference_warnings(loaded.experiments),
+        "experiments": [experiment_dict(e, diff.get(e.slug, {})) for e in loaded.experiments],
+        "summary": [row for e in loaded.experiments
+                    for row in summary_dicts(e, {"dataset": e.dataset, "model": e.model, "variant": e.variant})],
+        "figures": figures if merged.points else [],
+        "sparsity": sparsity,
+        "confounders": confounders_dict(reports, base_variant(loaded) if loaded.is_grid else None),
+        "failed_runs": [{"run_id": r[schema.RUN_ID], "error": r.get(schema.ERROR, "")} for r in merged.failed],
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 
 from rich.table import Table
 
@@ -64,5 +65,29 @@ def summary_csv(results: list[Results]) -> str:
     for r in results:
         for p in r.points:
             writer.writerow([r.label] * labelled + [p.strategy, p.compression_target, p.seeds, p.epochs]
+                            + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
+    return text.getvalue()
+
+
+GRID_HEADERS = ("dataset", "model", "variant")
+"""The columns that lead a grid's table and summary.csv: which experiment a row is."""
+
+
+def grid_table_rows(experiments: Sequence[Results]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of a grid's table: one row per (experiment, method, target), led by
+    :data:`GRID_HEADERS`."""
+    rows = [[e.dataset, e.model, e.variant, *point_cells(p)] for e in experiments for p in e.points]
+    return [*GRID_HEADERS, *HEADERS], rows
+
+
+def grid_summary_csv(experiments: Sequence[Results]) -> str:
+    """A grid's ``summary.csv``: dataset, model, variant, then the columns of :func:`summary_csv`."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([*GRID_HEADERS, "strategy", "compression_target", "seeds", "finetune_epochs"]
+                    + [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")])
+    for e in experiments:
+        for p in e.points:
+            writer.writerow([e.dataset, e.model, e.variant, p.strategy, p.compression_target, p.seeds, p.epochs]
                             + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
     return text.getvalue()
