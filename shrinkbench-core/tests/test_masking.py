@@ -102,3 +102,29 @@ def test_masks_from_zeros_round_trip():
     recovered = masks_from_zeros(model, list(masks))
     for name, mask in masks.items():
         assert torch.equal(recovered[name], mask)
+
+
+def test_large_models_keep_one_byte_per_masked_weight_and_the_same_weights(monkeypatch):
+    """Billion-parameter models run out of memory with a float multiplier per weight beside the masks: above
+    the limit the multipliers are boolean, and training gives the same weights either way."""
+    from shrinkbench import masking
+
+    def trained(limit: int):
+        monkeypatch.setattr(masking, "FLOAT_FACTORS_LIMIT", limit)
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+        masks = {"0.weight": torch.rand(16, 16) > 0.5, "2.weight": torch.rand(4, 16) > 0.5}
+        masked = masking.apply_masks(model, masks)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        masked.enforce(optimizer)
+        for _ in range(5):
+            optimizer.zero_grad()
+            model(torch.randn(8, 16)).sum().backward()
+            optimizer.step()
+        return masked, masks, model
+
+    compact, masks, small = trained(10)
+    wide, _, big = trained(10**9)
+    assert {f.dtype for f in compact._factors} == {torch.bool} and {f.dtype for f in wide._factors} == {torch.float32}
+    assert all(torch.equal(compact.masks[n], masks[n]) for n in masks)
+    assert all(torch.equal(a, b) for a, b in zip(small.state_dict().values(), big.state_dict().values(), strict=True))

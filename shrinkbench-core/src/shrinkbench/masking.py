@@ -25,7 +25,11 @@ from torch import Tensor, nn
 
 from .errors import MaskError
 
-__all__ = ["MaskedModel", "Masks", "apply_masks", "kept_fraction", "masks_from_zeros", "validate_masks"]
+__all__ = ["FLOAT_FACTORS_LIMIT", "MaskedModel", "Masks", "apply_masks", "kept_fraction", "masks_from_zeros",
+           "validate_masks"]
+
+FLOAT_FACTORS_LIMIT = 1 << 28
+"""Masked weights (268M) above which :class:`MaskedModel` keeps boolean multipliers instead of float ones."""
 
 Masks = dict[str, Tensor]
 """Masks by qualified parameter name: boolean tensors shaped like their parameters, True = keep."""
@@ -78,14 +82,24 @@ class MaskedModel:
         self._set(masks)
 
     def _set(self, masks: Mapping[str, Tensor]) -> None:
-        """Keep ``masks`` on their parameters' devices with a multiplier per parameter that has the
-        parameter's dtype *and memory layout* (channels-last weights get channels-last factors: the fused
-        ``_foreach_mul_`` takes its fast path only when the strides agree), then zero the pruned weights."""
+        """Keep one multiplier per masked parameter, with the parameter's device *and memory layout*
+        (channels-last weights get channels-last factors: the fused ``_foreach_mul_`` takes its fast path only
+        when the strides agree), then zero the pruned weights. The multipliers have the parameter's dtype (the
+        fastest re-masking), or are boolean -- 1 byte per weight instead of 4 -- when the masked weights number
+        more than :data:`FLOAT_FACTORS_LIMIT` (billion-parameter models, whose steps make the slower re-mask
+        negligible and whose memory is short). The masks are not kept besides: :attr:`masks` reads them back."""
         params = dict(self.model.named_parameters())
-        self.masks: Masks = {n: m.to(params[n].device) for n, m in masks.items()}
-        self._params = [params[n] for n in self.masks]
-        self._factors = [torch.empty_like(p).copy_(m) for m, p in zip(self.masks.values(), self._params, strict=True)]
+        self._names = list(masks)
+        self._params = [params[n] for n in self._names]
+        compact = sum(p.numel() for p in self._params) > FLOAT_FACTORS_LIMIT
+        self._factors = [torch.empty_like(p, dtype=torch.bool if compact else p.dtype).copy_(masks[n])
+                         for n, p in zip(self._names, self._params, strict=True)]
         self.reapply()
+
+    @property
+    def masks(self) -> Masks:
+        """The current masks by parameter name (True = kept), on the parameters' devices."""
+        return {n: f.bool() for n, f in zip(self._names, self._factors, strict=True)}
 
     @torch.no_grad()
     def reapply(self) -> None:
