@@ -143,3 +143,17 @@ def test_a_second_structured_round_is_checked_against_the_dense_model(toy_regist
     assert row["status"] == "ok", row["error"]
     independent_check(toy_registry, row, tmp_path)
     assert torch.equal(torch.tensor(row["params"]), torch.tensor(row["nonzero_params"]))  # no masks: all nonzero
+
+
+def test_the_default_strategies_leave_out_what_cannot_run_and_say_so(toy_registry, tmp_path):
+    """Named, an impossible combination is refused; in the default set (every installed strategy) it is left out
+    with a note and everything else runs."""
+    from shrinkbench.engine import resolve
+
+    config = SweepConfig(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(2, 0.05), finetune=Recipe(1, 0.01),
+                         schedules=("oneshot", "gradual"), compressions=(2.0,), jobs=1)
+    sweep = resolve(toy_registry, config)
+    methods = {(r.strategy, r.schedule) for r in sweep.runs()}
+    assert ("toy-shrink", "oneshot") in methods and ("toy-shrink", "gradual") not in methods
+    assert ("toy-magnitude", "gradual") in methods
+    assert any(note.startswith("left out toy-shrink + gradual at 2x") for note in sweep.notes)

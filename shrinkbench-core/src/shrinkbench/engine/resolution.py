@@ -80,7 +80,8 @@ class Sweep:
     """A resolved sweep: its experiments (one per valid (dataset, model) pair and variant), the strategies of
     each (by experiment slug), schedules, compressions and seeds, how runs execute (``settings``; jobs and
     threads still ``auto`` until the executor says what it has), the executor, each experiment's model profile,
-    and notes (strategies left out, pairs refused)."""
+    notes (strategies left out, pairs refused), and the (experiment, strategy, schedule, compression)
+    combinations of the default strategies that cannot run and are left out."""
 
     request: SweepConfig
     experiments: tuple[Experiment, ...]
@@ -90,6 +91,7 @@ class Sweep:
     remote: bool
     profiles: dict[str, ModelProfile] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    excluded: frozenset[tuple[str, str, str, float]] = frozenset()
 
     @property
     def results_dir(self) -> Path:
@@ -105,7 +107,8 @@ class Sweep:
         request = self.request
         return [RunSpec(e.slug, strategy, compression, seed, schedule)
                 for seed in request.seeds for e in self.experiments for strategy in self.strategies[e.slug]
-                for schedule in request.schedules for compression in request.compressions]
+                for schedule in request.schedules for compression in request.compressions
+                if (e.slug, strategy, schedule, compression) not in self.excluded]
 
 
 def resolve(registry: Registry, request: SweepConfig) -> Sweep:
@@ -126,6 +129,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
             device = resolve_device(request.device)
     weights = _weights(request, problems)
     notes: list[str] = []
+    excluded: set[tuple[str, str, str, float]] = set()
     experiments, strategies, profiles = [], {}, {}
     if names:
         pairs = [(d, m) for d in request.datasets for m in request.models]
@@ -141,7 +145,8 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
             for variant in request.variant_list:
                 experiment = _experiment(request, dataset, model, variant, weights)
                 if splits is not None:
-                    experiment = _plans(registry, request, experiment, built, chosen, len(splits.train), problems)
+                    experiment = _plans(registry, request, experiment, built, chosen, len(splits.train), problems,
+                                        notes, excluded)
                 experiments.append(experiment)
                 strategies[experiment.slug] = chosen
                 profiles[experiment.slug] = _profile(built, experiment, splits)
@@ -151,7 +156,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
     settings = RunSettings(device, request.threads, request.workers, request.eval_batch_size, request.compile,
                            request.channels_last, request.deterministic, request.tf32)
     return Sweep(request, tuple(experiments), strategies, settings, executor or "sequential", remote, profiles,
-                 tuple(notes))
+                 tuple(dict.fromkeys(notes)), frozenset(excluded))
 
 
 def _check_names(registry: Registry, request: SweepConfig, problems: _Problems) -> bool:
@@ -276,9 +281,11 @@ def _experiment(request: SweepConfig, dataset: str, model: str, variant: Variant
 
 
 def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, built: Any,
-           strategies: tuple[str, ...], train_examples: int, problems: _Problems) -> Experiment:
-    """Check every schedule's plan for every target of ``experiment``; return it with the rewind epochs its
-    plans need."""
+           strategies: tuple[str, ...], train_examples: int, problems: _Problems, notes: list[str],
+           excluded: set[tuple[str, str, str, float]]) -> Experiment:
+    """Check every schedule's plan for every target of ``experiment`` and every strategy's limits under it: a
+    named strategy that cannot is a problem, one of the default set is left out of that combination (added to
+    ``excluded`` with a note). Return the experiment with the rewind epochs its plans need."""
     prunable = prunable_parameters(built, include_classifier=experiment.include_classifier)
     steps = math.ceil(train_examples / experiment.finetune.batch_size) if not experiment.full_batches else (
         train_examples // experiment.finetune.batch_size)
@@ -308,31 +315,40 @@ def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, bui
                 problems.add(f"schedule {name!r} rewinds to a pretraining epoch, which needs the dense "
                                       "pretraining run: it does not combine with --checkpoint")
             for strategy in strategies:
-                _check_strategy(registry.strategy(strategy), schedule, plan, built, compression,
-                                experiment.include_classifier, problems)
+                with problems.collect(), registry.blame("strategies", strategy):
+                    reasons = _limits(registry.strategy(strategy), schedule, plan, built, compression,
+                                      experiment.include_classifier)
+                    if reasons and request.strategies:  # named: the user asked for something impossible
+                        for reason in reasons:
+                            problems.add(reason)
+                    elif reasons:  # the default set: leave the combination out, say so
+                        excluded.add((experiment.slug, strategy, name, compression))
+                        notes.append(f"left out {strategy} + {name} at {compression:g}x for {experiment.slug}: "
+                                     f"{reasons[0]}")
     return replace(experiment, rewind_epochs=tuple(sorted(rewinds)))
 
 
-def _check_strategy(strategy: Any, schedule: Any, plan: Any, built: Any, compression: float,
-                    include_classifier: bool, problems: _Problems) -> None:
-    """The limits of ``strategy`` under ``schedule``'s ``plan`` for ``compression``."""
+def _limits(strategy: Any, schedule: Any, plan: Any, built: Any, compression: float,
+            include_classifier: bool) -> list[str]:
+    """Why ``strategy`` cannot run under ``schedule``'s ``plan`` for ``compression`` (empty when it can)."""
+    reasons = []
     if strategy.structured and not schedule.structured:
-        problems.add(f"schedule {schedule.name!r} prunes during training, which structured strategy "
-                              f"{strategy.name!r} cannot (removing channels replaces the layers the optimizer "
-                              "updates); use oneshot or iterative with it")
+        reasons.append(f"schedule {schedule.name!r} prunes during training, which structured strategy "
+                       f"{strategy.name!r} cannot (removing channels replaces the layers the optimizer updates); use "
+                       "oneshot or iterative with it")
     if strategy.structured and plan.rewind_epochs:
-        problems.add(f"schedule {schedule.name!r} rewinds, which needs the dense architecture: structured "
-                              f"strategy {strategy.name!r} shrinks it")
+        reasons.append(f"schedule {schedule.name!r} rewinds, which needs the dense architecture: structured strategy "
+                       f"{strategy.name!r} shrinks it")
     for target in dict.fromkeys(plan.prune_targets()):
         try:
             ctx = make_context(built, target, include_classifier=include_classifier)
         except CompressionError:
             continue  # out of reach for the model: reported with the compressions
-        with problems.collect():
-            reason = strategy.limit(ctx)
-            if reason:
-                step = "" if target == compression else f" (a step of schedule {schedule.name!r} for {compression:g}x)"
-                raise ShrinkBenchError(f"strategy {strategy.name!r} cannot prune to {target:.3g}x{step}: {reason}")
+        reason = strategy.limit(ctx)
+        if reason:
+            step = "" if target == compression else f" (a step of schedule {schedule.name!r} for {compression:g}x)"
+            reasons.append(f"strategy {strategy.name!r} cannot prune to {target:.3g}x{step}: {reason}")
+    return reasons
 
 
 def _profile(built: Any, experiment: Experiment, splits: Any) -> ModelProfile:
