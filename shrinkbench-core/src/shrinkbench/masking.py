@@ -120,11 +120,14 @@ class MaskedModel:
             torch._foreach_mul_(grads, factors)
 
     def remove(self) -> nn.Module:
-        """Detach from optimizers and return the plain model (pruned weights are exact zeros)."""
+        """Detach from optimizers and return the plain model (pruned weights are exact zeros). The multipliers
+        shrink to booleans (:attr:`masks` still reads them) so that a finished run does not hold a float copy
+        of its weights."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
         self.reapply()
+        self._factors = [f if f.dtype == torch.bool else f.bool() for f in self._factors]
         return self.model
 
 

@@ -100,7 +100,12 @@ def save_weights(model: nn.Module, path: Path) -> None:
     device, so the file loads anywhere. Tied weights are stored under each of their names."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu").contiguous()  # no copy of a contiguous CPU tensor
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.numel())
+        state[name] = tensor.clone() if key in seen or tensor.untyped_storage().nbytes() != tensor.nbytes else tensor
+        seen.add(key)  # a tied weight is stored again under its second name (safetensors refuses shared memory)
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
 

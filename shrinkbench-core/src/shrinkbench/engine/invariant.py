@@ -50,15 +50,25 @@ def check_saved_weights(path: Path, model: nn.Module, spec: StrategySpec, expect
                         recorded_compression: float) -> str | None:
     """Why the weights saved in ``path`` do not make the promised row (one line), or ``None`` when they do.
     ``model`` names the parameters (its state dict also holds buffers)."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
-    saved = load_file(str(path))
     names = [n for n, _ in model.named_parameters()]
-    missing = [n for n in names if n not in saved]
-    if missing:
-        return f"the saved weights lack parameter {missing[0]!r}"
-    params = sum(saved[n].numel() for n in names)
-    nonzero = sum(int(saved[n].count_nonzero()) for n in names)
+    with safe_open(str(path), framework="pt") as saved:  # one tensor at a time: no second copy of the model
+        missing = [n for n in names if n not in saved.keys()]
+        if missing:
+            return f"the saved weights lack parameter {missing[0]!r}"
+        params = nonzero = 0
+        revived, zero_masks = [], {}
+        for name in names:
+            tensor = saved.get_tensor(name)
+            params += tensor.numel()
+            nonzero += int(tensor.count_nonzero())
+            mask = (expected.masks or {}).get(name)
+            if mask is not None:
+                if tensor[~mask.cpu()].count_nonzero():
+                    revived.append(name)
+                if spec.pattern is not None:
+                    zero_masks[name] = tensor != 0
     if spec.structured:
         achieved = expected.dense_parameters / params
         if abs(achieved / expected.target - 1) > STRUCTURED_TOLERANCE:
@@ -73,11 +83,10 @@ def check_saved_weights(path: Path, model: nn.Module, spec: StrategySpec, expect
             return (f"the saved weights achieve {achieved:.3f}x for target {expected.target:g}x: {nonzero:,} nonzero "
                     f"parameters, {want:,} expected (tolerance {slack:,})")
         achieved = expected.dense_parameters / nonzero if nonzero else math.inf
-        revived = [n for n, m in (expected.masks or {}).items() if saved[n][~m.cpu()].count_nonzero()]
         if revived:
             return f"pruned weights of {revived[0]!r} are not zero in the saved weights ({len(revived)} tensors)"
         if spec.pattern is not None and expected.target > 1:
-            problem = pattern_violation(model, {n: saved[n] != 0 for n in expected.masks or {}}, *spec.pattern)
+            problem = pattern_violation(model, zero_masks, *spec.pattern)
             if problem:
                 return f"the saved weights break the {spec.pattern[0]}:{spec.pattern[1]} pattern: {problem}"
     if not math.isclose(recorded_compression, achieved, rel_tol=1e-9):
