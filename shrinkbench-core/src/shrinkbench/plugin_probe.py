@@ -43,7 +43,7 @@ from .cache import cache_dir
 
 __all__ = ["DEFAULT_TIMEOUT", "Plugin", "cache_key", "hard_exits", "probe_timeout"]
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 60.0
 """Seconds one plugin's import may take in the probe child before it counts as hung."""
 
 MAX_FILES = 5000

@@ -134,7 +134,7 @@ class SweepConfig:
     compressions x seeds) varying.
 
     Grids: every dataset meets every model it fits (a pair that cannot work is refused up front with its reason,
-    the others run), under each variant (:class:`Variant`; none: the one ``default`` variant). ``dataset`` /
+    the others run), under the ``default`` variant and each given one (:class:`Variant`). ``dataset`` /
     ``model`` are shorthands for a single one. Recipes: ``pretrain`` / ``finetune`` replace each dataset's
     standard recipes when given; ``recipe_changes`` (``("finetune.lr", 0.05)``, ...) then apply on top, and each
     variant's changes on top of those. Dense weights: pretrained from scratch (default); from ``pretrained``
@@ -212,8 +212,10 @@ class SweepConfig:
 
     @property
     def variant_list(self) -> tuple[Variant, ...]:
-        """The variants to run: the given ones, or the single ``default`` variant."""
-        return self.variants or (Variant(DEFAULT_VARIANT),)
+        """The variants to run: the ``default`` variant (the recipes as they are: the baseline every variant is
+        compared with) and then the given ones; a variant named ``default`` replaces it."""
+        given = tuple(self.variants)
+        return given if any(v.name == DEFAULT_VARIANT for v in given) else (Variant(DEFAULT_VARIANT), *given)
 
     @property
     def results_dir(self) -> Path:
