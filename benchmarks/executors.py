@@ -1,76 +1,170 @@
-"""A 12-run sweep through each executor on this machine: wall time, parallel efficiency and Ray's overheads.
+"""One sweep through each executor, as the README's commands run it: wall time, parallel efficiency, same rows.
 
-The sweep: MnistNet on the bundled mnist-5k, 3 strategies x 4 compressions, 4 finetuning epochs, 1 torch thread
-per run, the dense model trained once beforehand (so every executor times the same 12 runs). Executors:
-``sequential`` (this process), ``local`` (2 spawned worker processes) and, when ``shrinkbench-ray`` is installed,
-``ray`` (a local Ray instance with 2 CPUs, 1 CPU per run). Parallel efficiency = sequential time / (2 x time).
-Ray's start-up (``ray.init`` of a local instance) and per-task overhead (mean round trip of 100 empty tasks)
-are measured separately. Run from the repository root, with nothing else running::
+The sweep: 12 runs of MnistNet on the bundled mnist-5k (3 strategies x 4 compressions, 4 finetuning epochs)::
 
-    uv run --with-editable plugins/shrinkbench-ray python benchmarks/executors.py
+    shrinkbench bench -m mnistnet -s global-magnitude -s layer-magnitude -s random -c 2,4,8,16 \\
+        --finetune-epochs 4 --no-report --out DIR --executor sequential|local|ray
+
+with default flags otherwise -- no ``--threads``, no ``--jobs``, no ``num_cpus``: each executor gets the layout
+ShrinkBench chooses for it, which is what is measured. The dense model is trained once beforehand (the same
+command, one run) into a ``SHRINKBENCH_CACHE`` that every command shares, so every executor times the same 12
+runs; the report (``--no-report``) is left out, being the same work whatever ran the runs. Each timed command
+is a fresh process, its whole wall time counted (Python and torch start-up, a local Ray instance's start-up).
+With ``--repeat N`` the executors take turns (the order rotates every repetition, so drift hits each alike) and
+the median counts. Parallel efficiency = sequential time / (cores x time). Every executor's rows must equal the
+sequential executor's, timing columns and the ``node`` column aside (``ray`` names the Ray node there).
+
+Afterwards, Ray's own overheads: starting a local instance (``ray.init``) and an empty task's round trip (mean of
+100). Run from the repository root with nothing else running (``--quick``: a 4-run smoke version)::
+
+    uv run --with-editable plugins/shrinkbench-ray python benchmarks/executors.py [--repeat 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+SWEEP = ("-m", "mnistnet", "-s", "global-magnitude", "-s", "layer-magnitude", "-s", "random", "-c", "2,4,8,16",
+         "--finetune-epochs", "4")
+QUICK = ("-m", "mnistnet", "-s", "global-magnitude", "-s", "random", "-c", "2,4", "--finetune-epochs", "1",
+         "--pretrain-epochs", "1")
+EXECUTORS = ("sequential", "local", "ray")
 
-def main() -> None:
-    """Time the sweep through every available executor and print a table and a JSON line."""
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    root = Path(tempfile.mkdtemp(prefix="sb-executors-"))
-    os.environ["SHRINKBENCH_CACHE"] = str(root / "cache")
 
-    from shrinkbench.engine import build_sweep_config, run_sweep
-    from shrinkbench.plugins import get_registry
+def shrinkbench(args: list[str], env: dict[str, str]) -> float:
+    """Run ``shrinkbench ARGS`` (the installed command, else the CLI module) and return its wall time; a
+    failure stops the benchmark with the command's output."""
+    command = Path(sys.executable).with_name("shrinkbench")
+    argv = [str(command)] if command.exists() else [sys.executable, "-c", "from shrinkbench_cli.main import cli; cli()"]
+    started = time.perf_counter()
+    done = subprocess.run([*argv, *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"shrinkbench {' '.join(args)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return seconds
 
-    registry = get_registry()
-    base = {"model": "mnistnet", "strategy": ["global-magnitude", "layer-magnitude", "random"],
-            "compression": [2, 4, 8, 16], "finetune_epochs": 4, "threads": 1, "device": "cpu"}
-    run_sweep(registry, build_sweep_config(registry, None, {**base, "strategy": ["random"], "compression": [2],
-                                                             "out": str(root / "warm")}))  # the dense model
-    executors = [("sequential", {}), ("local", {"jobs": 2})]
+
+def rows(directory: Path) -> dict[str, dict]:
+    """The rows of a results directory by run id, timing columns and ``node`` aside."""
+    from shrinkbench import schema
+    from shrinkbench.engine import ResultsStore
+
+    varying = schema.TIMINGS | {schema.NODE}
+    return {r["run_id"]: {k: v for k, v in r.items() if k not in varying} for r in ResultsStore(directory).raw_rows()}
+
+
+def differences(found: dict[str, dict], expected: dict[str, dict]) -> list[str]:
+    """What differs between two sets of rows, one line each (empty when they are equal)."""
+    if found.keys() != expected.keys():
+        return [f"run ids differ: {sorted(found.keys() ^ expected.keys())}"]
+    return [f"{run_id}: {k} = {v!r}, sequential {expected[run_id].get(k)!r}" for run_id, row in sorted(found.items())
+            for k, v in row.items() if v != expected[run_id].get(k) and not (v != v and expected[run_id].get(k) != expected[run_id].get(k))]
+
+
+def layout_line(directory: Path) -> str:
+    """The layout the sweep chose (recorded in sweep.json)."""
     try:
-        registry.executor("ray")
-        executors.append(("ray", {"jobs": 2, "executor_option": ["num_cpus=1"]}))
-    except KeyError:
-        print("shrinkbench-ray is not installed: ray is skipped")
-    ray_start = ray_task = None
-    if len(executors) == 3:
-        import ray
+        return json.loads((directory / "sweep.json").read_text()).get("layout", "?")
+    except (OSError, ValueError):
+        return "?"
 
-        started = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        ray_start = time.perf_counter() - started
+
+def ray_overheads() -> tuple[float, float]:
+    """Seconds to start a local Ray instance; mean seconds of an empty task's round trip (100 of them)."""
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+
+    from shrinkbench_ray.executor import local_temp_dir
+
+    started = time.perf_counter()
+    ray.init(include_dashboard=False, log_to_driver=False, _temp_dir=local_temp_dir())
+    start = time.perf_counter() - started
+    try:
         noop = ray.remote(lambda: None)
         ray.get([noop.remote() for _ in range(10)])
         started = time.perf_counter()
         for _ in range(100):
             ray.get(noop.remote())
-        ray_task = (time.perf_counter() - started) / 100
-    seconds = {}
-    for name, extra in executors:
-        config = build_sweep_config(registry, None, {**base, **extra, "executor": name, "out": str(root / name)})
-        started = time.perf_counter()
-        outcome = run_sweep(registry, config)
-        seconds[name] = time.perf_counter() - started
-        assert len(outcome.new_rows) == 12 and not outcome.failed, outcome.failed
-    print(f"12 runs of MnistNet on mnist-5k (4 finetuning epochs, 1 thread each), {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'executor':<12} {'wall s':>8} {'efficiency':>11}")
-    result = {"seconds": {}, "efficiency": {}}
-    for name, wall in seconds.items():
-        efficiency = seconds["sequential"] / (2 * wall) if name != "sequential" else 1.0
-        result["seconds"][name], result["efficiency"][name] = round(wall, 2), round(efficiency, 3)
-        print(f"{name:<12} {wall:>8.1f} {efficiency if name != 'sequential' else float('nan'):>11.2f}")
-    if ray_start is not None:
-        result.update(ray_start_s=round(ray_start, 2), ray_task_ms=round(1000 * ray_task, 2))
-        print(f"ray: local instance started in {ray_start:.1f} s; empty task round trip {1000 * ray_task:.1f} ms")
+        return start, (time.perf_counter() - started) / 100
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    """Time the sweep through every available executor; print a table and a JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every executor, in rotating order")
+    parser.add_argument("--quick", action="store_true", help="4 short runs: a smoke test, not a measurement")
+    parser.add_argument("--executors", default=",".join(EXECUTORS), help="comma separated (sequential is always in)")
+    parser.add_argument("--keep", action="store_true", help="keep the results directories (printed)")
+    args = parser.parse_args()
+
+    from shrinkbench.devices import cpu_cores
+    from shrinkbench.plugins import get_registry
+
+    executors = ["sequential", *[e for e in args.executors.split(",") if e and e != "sequential"]]
+    if "ray" in executors:
+        try:
+            get_registry().executor("ray")
+        except KeyError:
+            print("shrinkbench-ray is not installed: ray is left out")
+            executors.remove("ray")
+    sweep = list(QUICK if args.quick else SWEEP)
+    root = Path(tempfile.mkdtemp(prefix="sb-executors-"))
+    env = {**os.environ, "SHRINKBENCH_CACHE": str(root / "cache"), "COLUMNS": "200"}
+    cores = cpu_cores()
+    try:
+        warm = shrinkbench([*sweep[:2], "-s", "random", "-c", "2", *sweep[sweep.index("--finetune-epochs"):],
+                            "--no-report", "--out", str(root / "warm")], env)
+        print(f"dense model trained beforehand in {warm:.1f} s; {cores} cores, load average {os.getloadavg()[0]:.1f}")
+        seconds: dict[str, list[float]] = {name: [] for name in executors}
+        layouts: dict[str, str] = {}
+        for rep in range(args.repeat):
+            for name in executors[rep % len(executors):] + executors[:rep % len(executors)]:
+                out = root / f"{name}-{rep}"
+                seconds[name].append(shrinkbench([*sweep, "--no-report", "--executor", name, "--out", str(out)], env))
+                layouts[name] = layout_line(out)
+                print(f"  round {rep + 1}: {name:<10} {seconds[name][-1]:7.1f} s  ({layouts[name]})", flush=True)
+        expected = rows(root / "sequential-0")
+        problems = [f"{name} round {rep + 1}: {line}" for name in executors for rep in range(args.repeat)
+                    for line in differences(rows(root / f"{name}-{rep}"), expected)]
+        runs = len(expected)
+        overheads = ray_overheads() if "ray" in executors else None
+    finally:
+        if args.keep:
+            print(f"results directories kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+    sequential = statistics.median(seconds["sequential"])
+    print(f"\n{runs} runs ({' '.join(sweep)}), {cores} cores, median of {args.repeat}")
+    print(f"{'executor':<12} {'wall s':>8} {'efficiency':>11}   layout")
+    result: dict = {"runs": runs, "cores": cores, "repeat": args.repeat, "seconds": {}, "efficiency": {},
+                    "rows_equal": not problems}
+    for name in executors:
+        wall = statistics.median(seconds[name])
+        efficiency = sequential / (cores * wall)
+        result["seconds"][name] = [round(s, 2) for s in seconds[name]]
+        result["efficiency"][name] = round(efficiency, 3)
+        shown = f"{efficiency:>11.2f}" if name != "sequential" else f"{'-':>11}"
+        print(f"{name:<12} {wall:>8.1f} {shown}   {layouts[name]}")
+    if overheads is not None:
+        result.update(ray_start_s=round(overheads[0], 2), ray_task_ms=round(1000 * overheads[1], 2))
+        print(f"ray: local instance started in {overheads[0]:.1f} s; empty task round trip {1000 * overheads[1]:.1f} ms")
+    print("rows: every executor's equal sequential's (timing and node aside)" if not problems else
+          "rows DIFFER from sequential's:\n  " + "\n  ".join(problems[:20]))
     print(json.dumps(result))
+    if problems:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

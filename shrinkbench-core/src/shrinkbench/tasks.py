@@ -20,8 +20,19 @@ from typing import Any, Protocol
 
 from .atomic import atomic_dir
 
-__all__ = ["Capacity", "Executor", "ExecutorContext", "Resources", "Task", "TaskContext", "TaskLost",
-           "install_directory", "read_directory"]
+__all__ = ["NODE_VAR", "Capacity", "Executor", "ExecutorContext", "Resources", "Task", "TaskContext", "TaskLost",
+           "install_directory", "read_directory", "this_node"]
+
+NODE_VAR = "SHRINKBENCH_NODE"
+"""Where a task executes, for its rows' ``node`` column: an executor may set it in a worker (a cluster node's
+name and id); the default is the machine's host name."""
+
+
+def this_node() -> str:
+    """The node this process runs on, as rows name it: ``$SHRINKBENCH_NODE``, else the host name."""
+    import platform
+
+    return os.environ.get(NODE_VAR) or platform.node()
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 Tasks arrive as data (:mod:`shrinkbench.tasks`): a picklable work, its :class:`~shrinkbench.Resources` (CPUs =
 the run's torch threads, GPUs: a fraction shares a card), the files it reads and the directories it writes.
 Ray places each task on a node that has its resources free -- the driver needs no GPU of its own: a run that
-asks for a GPU resolves its device where it runs. Progress events travel to the driver through a
-``ray.util.queue.Queue``; a task's final outcome is its return value. A task whose worker or node died is
-retried ``max_retries`` times by Ray (on another node if its node left), then reported as
+asks for a GPU resolves its device where it runs. Every task names its node in ``$SHRINKBENCH_NODE`` (host
+name and Ray node id) for its row. Progress events travel to an inbox actor on the driver's node; a task's last
+event (its outcome) travels with its return value, and reaches ``emit`` after the task's output directories are
+installed -- once, even when Ray ran the task again. A task whose worker or node died is retried
+``max_retries`` times by Ray (on another node if its node left), then reported as
 :class:`~shrinkbench.TaskLost` (a ``failed`` row). With ``files = driver`` the workers need no file system
 shared with the driver: every input file goes to the object store once and is written where the task runs, and
 every output directory comes back whole and is installed on the driver -- run directories into the results
@@ -52,8 +54,9 @@ Emit = Callable[[Any], None]
 
 def create(options: Options, context: ExecutorContext) -> RayExecutor:
     """The ``ray`` executor for the sweep's ``context`` (``jobs``: tasks in flight at most) and the user's
-    ``options`` (see the plugin's README)."""
-    address = options.text("address", None)
+    ``options`` (see the plugin's README). Without an ``address`` option, ``$RAY_ADDRESS`` (set in a Ray job's
+    driver) is the address, as Ray itself would connect there; without either, a local instance starts."""
+    address = options.text("address", None) or os.environ.get("RAY_ADDRESS") or None
     files = options.choice("files", "shared" if address is None else "driver", *FILES)
     return RayExecutor(address=address, jobs=context.jobs, max_retries=options.integer("max_retries", 2, minimum=0),
                        send_files=files == "driver", num_cpus=options.number("num_cpus", None, strict=True),
@@ -70,14 +73,16 @@ class RayExecutor:
                  send_files: bool = False, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
         self.address, self.jobs, self.max_retries, self.send_files = address, jobs, max_retries, send_files
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
-        self._owns_ray = False
+        self._owns_ray = self._entered = False
         self._objects: dict[str, Any] = {}
+        self._inbox: Any = None
 
     def __enter__(self) -> RayExecutor:
         # Ray would otherwise re-create `uv run`'s environment for its workers (slow, and offline it fails)
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         import ray
 
+        self._entered = True
         if ray.is_initialized():
             return self
         _check_reachable(self.address)
@@ -95,11 +100,21 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._entered = False
+        self._close_inbox()
+        self._objects.clear()
         if self._owns_ray:
             import ray
 
             ray.shutdown()
             self._owns_ray = False
+
+    def _close_inbox(self) -> None:
+        if self._inbox is not None:
+            import ray
+
+            ray.kill(self._inbox)
+            self._inbox = None
 
     def capacity(self) -> Capacity:
         """The cluster's CPUs and GPUs (all nodes together)."""
@@ -115,7 +130,9 @@ class RayExecutor:
             return
         import ray
 
-        inbox = _start_inbox()
+        if self._inbox is None:
+            self._inbox = _start_inbox()
+        inbox = self._inbox
         waiting = list(tasks)
         pending: dict[Any, Task] = {}
         try:
@@ -144,7 +161,8 @@ class RayExecutor:
             raise
         finally:
             _drain(inbox, emit)
-            ray.kill(inbox)
+            if not self._entered:
+                self._close_inbox()
 
     def _submit(self, task: Task, inbox: Any) -> Any:
         import ray
@@ -216,19 +234,14 @@ class _Inbox:
 
 
 def _start_inbox() -> Any:
-    """An :class:`_Inbox` on the driver's node (no CPU: it must not take a run's place), so that losing a
-    worker node loses no event."""
+    """An :class:`_Inbox` on the driver's node, and only there (a softer placement let Ray put it on a worker
+    node when the driver's node was slow to start it, and that node's loss then took every event with it). It
+    asks for no CPU: it must not take a run's place, and the driver's node may offer none."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    options: dict[str, Any] = {"num_cpus": 0}
-    try:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
-                                                                        soft=True)
-    except Exception:  # noqa: BLE001 - a Ray client may not know its node: then Ray places it
-        pass
-    return ray.remote(_Inbox).options(**options).remote()
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(_Inbox).options(num_cpus=0, scheduling_strategy=here).remote()
 
 
 def _drain(inbox: Any, emit: Emit) -> None:

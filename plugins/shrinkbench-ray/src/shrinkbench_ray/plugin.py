@@ -13,7 +13,8 @@ def shrinkbench_executors() -> list[ExecutorSpec]:
             "ray", "Runs as Ray tasks on this machine or a Ray cluster", "shrinkbench_ray.executor:create",
             remote=True,
             options=(
-                ("address", "Ray cluster to join: auto, host:port or ray://host:port (default: start a local one)"),
+                ("address", "Ray cluster to join: auto, host:port or ray://host:port (default: $RAY_ADDRESS if set, "
+                            "else start a local instance)"),
                 ("num_cpus", "CPUs of every task, replacing the sweep's --threads (default: the sweep's choice)"),
                 ("num_gpus", "GPUs of every task, fractions allowed, replacing --gpus-per-run (default: the sweep's)"),
                 ("max_retries", "retries of a task whose worker or node died (default 2)"),

@@ -31,7 +31,7 @@ from ..errors import ShrinkBenchError, one_line
 from ..metrics.accuracy import evaluate
 from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
-from ..tasks import TaskContext
+from ..tasks import TaskContext, this_node
 from ..threads import torch_threads
 from .data import Splits, cached_splits, make_loader
 from .events import DenseDone, DenseFailed, EpochDone, EpochLog, TaskStarted
@@ -215,4 +215,4 @@ class DenseWork:
                 ctx.emit(make_dense(registry_for(self.plugins), self.experiment, self.seed, self.settings,
                                     self.unit, ctx))
         except Exception as exc:  # noqa: BLE001 - reported, and every run of this seed fails with the reason
-            ctx.emit(DenseFailed(key, self.seed, one_line(exc)))
+            ctx.emit(DenseFailed(key, self.seed, one_line(exc), this_node()))

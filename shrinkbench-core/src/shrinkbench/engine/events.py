@@ -83,11 +83,12 @@ class DenseDone:
 
 @dataclass(frozen=True)
 class DenseFailed:
-    """The dense model ``key`` could not be made; every run that needs it fails with ``error``."""
+    """The dense model ``key`` could not be made on ``node``; every run that needs it fails with ``error``."""
 
     key: str
     seed: int
     error: str
+    node: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -31,7 +29,7 @@ from ..plans import ScheduleContext, SchedulePlan
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import count_parameters, prunable_parameters
 from ..specs import Reference
-from ..tasks import TaskContext
+from ..tasks import NODE_VAR, TaskContext, this_node
 from ..threads import torch_threads
 from .context import RunContext
 from .data import make_loader
@@ -46,9 +44,6 @@ from .train import recipe_loss
 
 __all__ = ["NODE_VAR", "RunWork", "base_row", "schedule_plan"]
 
-NODE_VAR = "SHRINKBENCH_NODE"
-"""Where a run executes, for its row's ``node`` column: an executor may set it in a worker (a cluster node's
-name and id); the default is the machine's host name."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +103,7 @@ def execute(work: RunWork, task: TaskContext) -> dict[str, Any]:
     included)."""
     started = time.perf_counter()
     row = base_row(work.experiment, work.run, work.settings)
+    row[schema.NODE] = this_node()  # also when the run's device does not resolve here
     row[schema.DENSE_TOP1] = work.dense.meta.get("dense_top1", math.nan)
     notes: list[str] = []
     if work.reference is not None:
@@ -147,8 +143,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     experiment, run = work.experiment, work.run
     registry = registry_for(work.plugins)
     runtime.setup()
-    row.update({schema.DEVICE: device_name(runtime.device), schema.TF32: runtime.uses_tf32,
-                schema.NODE: os.environ.get(NODE_VAR) or platform.node()})
+    row.update({schema.DEVICE: device_name(runtime.device), schema.TF32: runtime.uses_tf32})
     splits = load_data(registry, experiment)
     model = build_model(registry, experiment.dataset, experiment.model, run.seed)
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))

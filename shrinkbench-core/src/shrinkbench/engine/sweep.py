@@ -127,7 +127,7 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
     """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
     remember(registry)
     dense: dict[str, DenseDone] = {}
-    dense_errors: dict[str, str] = {}
+    dense_errors: dict[str, DenseFailed] = {}
     runs = {r.run_id: r for r in todo}
     finished: set[str] = set()
     run_settings = replace(sweep.settings, threads=layout.threads)
@@ -140,7 +140,7 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
         if isinstance(event, DenseDone):
             dense[event.key] = event
         elif isinstance(event, DenseFailed):
-            dense_errors[event.key] = event.error
+            dense_errors[event.key] = event
         elif isinstance(event, RunFinished):
             finished.add(event.key)
             record(event.row)
@@ -165,8 +165,11 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
         key = dense_task_key(experiment, run.seed)
         ready = dense.get(key) or cached_dense(experiment, run.seed)
         if ready is None:
-            reason = dense_errors.get(key, "its worker was lost")
+            failure = dense_errors.get(key)
+            reason = failure.error if failure else "its worker was lost"
             row = base_row(experiment, run, run_settings, f"dense model of seed {run.seed} failed: {reason}")
+            if failure and failure.node:
+                row[schema.NODE] = failure.node  # where it failed (a driver without the GPU may have sent it there)
             record(row)
             emit(RunFinished(run.run_id, run, row))
         else:
