@@ -3,7 +3,9 @@ MNIST subset: a real model's weights, two recipes compared, every plugin distrib
 
 from __future__ import annotations
 
+import json
 from importlib import metadata
+from pathlib import Path
 
 from shrinkbench import schema
 from shrinkbench.engine.store import ResultsStore
@@ -47,3 +49,40 @@ def test_version_lists_every_installed_distribution_once(shrinkbench):
     assert {"shrinkbench-core", "shrinkbench-vision", "shrinkbench-magnitude"} <= distributions
     for name in distributions:
         assert sum(line.startswith(f"  {name} {metadata.version(name)}:") for line in lines) == 1, name
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_example_grids_are_valid_configs():
+    from shrinkbench.engine import build_sweep_config, resolve
+    from shrinkbench.plugins import get_registry
+
+    registry = get_registry()
+    configs = {name: build_sweep_config(registry, EXAMPLES / f"grid-{name}.toml", {})
+               for name in ("mnist", "cifar10", "imagenet")}
+    for config in configs.values():
+        assert [v.name for v in config.variants] == ["default", "lr-high"] and config.seeds
+    sweep = resolve(registry, configs["mnist"])  # the bundled one resolves here: no data to fetch
+    assert [(e.model, e.variant) for e in sweep.experiments] == [
+        (m, v) for m in ("lenet-300-100", "lenet-5") for v in ("default", "lr-high")]
+    assert len(sweep.runs()) == 72
+
+
+def test_bundled_grid_example_reports_its_confounders(shrinkbench, tmp_path):
+    """The MNIST example grid, shrunk (1 epoch each, 2 seeds, one compression), through the real CLI."""
+    out = tmp_path / "grid"
+    result = shrinkbench("bench", "--config", str(EXAMPLES / "grid-mnist.toml"), "--pretrain-epochs", "1",
+                         "--finetune-epochs", "1", "--seeds", "0,1", "-c", "16", "-s", "global-magnitude", "-s",
+                         "random", "--threads", "1", "--out", str(out), "--no-report")
+    assert result.returncode == 0, result.stderr
+    report = shrinkbench("report", str(out))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("4 experiments: 2 (dataset, model) pairs x 2 variants")
+    assert "axis finetune.lr: default (base) vs lr-high" in report.stdout
+    document = json.loads(shrinkbench("report", str(out), "--json").stdout)
+    assert document["grid"] and [e["changes"] for e in document["experiments"]] == [{}, {"finetune.lr": 0.05}] * 2
+    (axis,) = document["confounders"]["axes"]
+    assert {(r["model"], r["compression_target"]) for r in axis["rankings"]} == {("lenet-300-100", 16.0),
+                                                                                  ("lenet-5", 16.0)}
+    assert all(len(r["tau"]) == 1 for r in axis["rankings"])

@@ -11,6 +11,7 @@ the plot titles. The plots have one panel when every experiment is on one datase
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,41 @@ def column_differences(directories: list[Directory]) -> dict[str, list[str]]:
             if not all(c in d.columns for d in directories)}
 
 
-def _per_directory(results: list[Results], values: list[Any]) -> str:
-    return ", ".join(f"{r.label}: {v}" for r, v in zip(results, values, strict=True))
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
-def describe(results: list[Results], diffs: dict[str, list[Any]]) -> str:
-    """One line naming the differing keys and each experiment's value: ``model (a: lenet-5, b: mnistnet)``."""
-    return "; ".join(f"{k} ({_per_directory(results, values)})" for k, values in diffs.items())
+def by_directory(directories: list[Directory], results: list[Results]) -> tuple[dict[str, dict[str, list[str]]],
+                                                                                 dict[str, list[str]]]:
+    """The differing fixed keys (:func:`differences`) sorted by where they differ: ``between`` -- keys whose
+    values in some directory differ from another's, with each directory's values (several for a grid whose
+    experiments differ in it) -- and ``within`` -- keys that vary inside the directories (a grid's axes: model,
+    variant, finetune.lr) but take the same values in each, with those values."""
+    diffs = differences(results)
+    between: dict[str, dict[str, list[str]]] = {}
+    within: dict[str, list[str]] = {}
+    for key in diffs:
+        values = {d.label: list(dict.fromkeys(_text(e.flat_fixed().get(key)) for e in d.experiments if e.points))
+                  for d in directories}
+        if len({tuple(sorted(v)) for v in values.values()}) > 1:
+            between[key] = values
+        else:
+            within[key] = next(iter(values.values()))
+    return between, within
+
+
+def describe(between: dict[str, dict[str, list[str]]]) -> str:
+    """One line naming the keys that differ between directories and each one's values:
+    ``model (a: lenet-5, b: mnistnet)``; a grid's several values are joined by ``/``."""
+    def values_text(values: dict[str, list[str]]) -> str:
+        return ", ".join(f"{label}: {'/'.join(v)}" for label, v in values.items())
+
+    return "; ".join(f"{k} ({values_text(values)})" for k, values in between.items())
+
+
+def describe_within(within: dict[str, list[str]]) -> str:
+    """``model (lenet-300-100/lenet-5); variant (default/lr-high)``."""
+    return "; ".join(f"{k} ({'/'.join(v)})" for k, v in within.items())
 
 
 def describe_columns(columns: dict[str, list[str]]) -> str:
@@ -136,6 +165,7 @@ def comparison_document(directories: list[str], allow_different: bool = False) -
     check_comparable(loaded, allow_different)
     results = units(loaded)
     diffs = differences(results)
+    between, within = by_directory(loaded, results)
     datasets = list(dict.fromkeys(r.dataset for r in results))
     warnings = reference_warnings(results)
     if datasets_differ(loaded):
@@ -146,6 +176,8 @@ def comparison_document(directories: list[str], allow_different: bool = False) -
                          "experiments": [e.slug for e in d.experiments]} for d in loaded],
         "experiments": [experiment_dict(r, {}) for r in results],
         "differences": {k: dict(zip((r.label for r in results), values, strict=True)) for k, values in diffs.items()},
+        "differ_between_directories": between,
+        "vary_within_directories": within,
         "column_differences": column_differences(loaded),
         "warnings": warnings,
         "summary": [row for r in results for row in summary_dicts(r, {"results": r.label, "dataset": r.dataset,
@@ -165,19 +197,30 @@ def print_comparison(directories: list[str], out: str | Path, allow_different: b
     check_comparable(loaded, allow_different)
     results = units(loaded)
     diffs = differences(results)
+    between, within = by_directory(loaded, results)
     columns = column_differences(loaded)
     warn = datasets_differ(loaded)
     if warn:
         click.echo(f"warning: comparing different datasets (--allow-different); the fixed configurations differ "
-                   f"in: {describe(results, diffs)}", err=True)
-    elif diffs:
-        console.print(f"the fixed configurations differ in: {describe(results, diffs)}", markup=False, soft_wrap=True)
+                   f"in: {describe(between)}", err=True)
+    elif between:
+        console.print(f"the fixed configurations differ in: {describe(between)}", markup=False, soft_wrap=True)
+    else:
+        console.print("the fixed configurations agree between the directories", markup=False, soft_wrap=True)
+    if within:
+        console.print(f"within each directory the experiments vary in: {describe_within(within)}", markup=False,
+                      soft_wrap=True)
     if columns:
         console.print(f"the results.csv columns differ: {describe_columns(columns)}", markup=False, soft_wrap=True)
     for line in reference_warnings(results):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
-    console.print(caption(results), markup=False)
-    console.print(rich_table(results))
+    if all(not d.is_grid for d in loaded):
+        console.print(caption(results), markup=False)
+        console.print(rich_table(results))
+    else:  # one table per experiment: a label column of DIR:EXPERIMENT names would crush the numbers
+        for r in results:
+            console.print(f"{r.label}: {caption([r])}", style="bold", markup=False, soft_wrap=True)
+            console.print(rich_table([r]))
     target = OutputDir(Path(out), "choose another directory with --out")
     plots, _ = comparison_plots(results, _title(results, diffs, warn))
     files = [target.write("summary.csv", summary_csv(results)), *(target.write(n, png) for n, png in plots.items())]

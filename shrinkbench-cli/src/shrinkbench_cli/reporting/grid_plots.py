@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .plots import AXES, LEGEND_TITLE, MARKERS, _curve, _dense_lines, png_bytes, pyplot
+from .plots import AXES, LEGEND_TITLE, MARKERS, _curve, _dense_lines, png_bytes, pyplot, wrap_title
 from .results import Directory, Results
 from .summary import LATENCY_SPEEDUP, MEASURED_BAR
 
@@ -100,7 +100,7 @@ def small_multiples(panels: list[Panel], title: list[str], strategies: list[str]
             legend_title += f"\nx bars: {MEASURED_BAR}"
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8,
                    title=legend_title.replace("\n", "; "), title_fontsize=8)
-        fig.suptitle("\n".join(title), fontsize=10)
+        fig.suptitle(wrap_title(title, fig.get_figwidth()), fontsize=10)
         out[name] = png_bytes(fig)
     return out
 

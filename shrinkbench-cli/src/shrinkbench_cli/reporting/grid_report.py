@@ -11,13 +11,22 @@ three small-multiples figures (:mod:`.grid_plots`), the sparsity plot of one run
 from __future__ import annotations
 
 from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
 from .confounders import FLIP_RULE, TAU_RULE, AxisReport, confounders
 from .grid_html import grid_subject, render_grid_html
 from .grid_plots import grid_panels, panel_key, small_multiples
-from .grid_tables import axis_title, changes, changes_text, experiment_rows, flip_line, flips_summary, ranking_rows
+from .grid_tables import (
+    axis_title,
+    changes,
+    changes_text,
+    experiment_rows,
+    flip_line,
+    flips_summary,
+    ranking_rows,
+)
 from .html_report import Figure
 from .output import OutputDir
 from .plots import AXES
@@ -43,9 +52,10 @@ def grid_title(directory: Directory) -> list[str]:
 
 
 def grid_figures(directory: Directory, render: bool = True) -> list[Figure]:
-    """The three small-multiples figures of the grid (PNG bytes empty unless ``render``)."""
+    """The three small-multiples figures of the grid (PNG bytes empty unless ``render``); their panels are listed
+    row by row."""
     panels = grid_panels(directory)
-    keys = tuple(panel_key(e) for e in directory.experiments)
+    keys = tuple(panel_key(p.members[0]) for p in sorted(panels, key=lambda p: (p.row, p.column)))
     pngs = small_multiples(panels, grid_title(directory), directory.strategies()) if render else {}
     return [Figure(name, pngs.get(name, b""), f"top-1 against {label}; {PANEL_CAPTION}", keys)
             for _, label, name in AXES]

@@ -129,7 +129,8 @@ def flips_summary(report: AxisReport) -> str:
     within = f"; {report.within_noise} sign change{'s' * (report.within_noise != 1)} within noise"
     if not report.flips:
         return f"no rank flip exceeds the seeds' noise{within}"
-    return f"{len(report.flips)} rank flip{'s' * (len(report.flips) > 1)} exceed the seeds' noise{within}"
+    count = len(report.flips)
+    return f"{count} rank flip{'s exceed' if count > 1 else ' exceeds'} the seeds' noise{within}"
 
 
 def fixed_rows(directory: Directory) -> tuple[list[str], list[list[str]]]:

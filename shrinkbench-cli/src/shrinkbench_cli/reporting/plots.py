@@ -48,6 +48,12 @@ def pyplot() -> Any:
     return plt
 
 
+def wrap_title(lines: list[str], inches: float) -> str:
+    """The title ``lines`` wrapped to a figure ``inches`` wide (10-point text), never inside a word or a name."""
+    width = int(inches * 13)
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in lines)
+
+
 def png_bytes(fig: Any) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
@@ -57,8 +63,12 @@ def png_bytes(fig: Any) -> bytes:
 
 
 def _curve(ax: Any, x_col: str, points: list[Point], label: str, color: Any, marker: str) -> None:
-    """One strategy of one directory: the mean line, and error bars on the points with several seeds."""
-    points = sorted(points, key=lambda p: p.mean[x_col])
+    """One strategy of one directory: the mean line, and error bars on the points with several seeds. Points
+    without a finite x and y (a column the results do not have, e.g. no measured latency) are left out."""
+    points = sorted((p for p in points if math.isfinite(p.mean[x_col]) and math.isfinite(p.mean[schema.TOP1])),
+                    key=lambda p: p.mean[x_col])
+    if not points:
+        return
     xs, ys = [p.mean[x_col] for p in points], [p.mean[schema.TOP1] for p in points]
     seeds = [p.seeds for p in points]
     multi = max(seeds) > 1
@@ -111,7 +121,7 @@ def accuracy_plots(results: list[Results], title: list[str]) -> dict[str, bytes]
         ax.xaxis.set_major_formatter("{x:g}")
         ax.set_xlabel(x_label)
         ax.set_ylabel("top-1 accuracy (test, after finetuning), mean over seeds")
-        fig.suptitle("\n".join(title), fontsize=10)
+        fig.suptitle(wrap_title(title, fig.get_figwidth()), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         legend_title = LEGEND_TITLE
         if x_col == LATENCY_SPEEDUP:  # x bars on every point: the y bars are the ones a single seed lacks

@@ -199,7 +199,11 @@ def reference_warnings(experiments: Sequence[Results]) -> list[str]:
         reference = below[0].reference
         assert reference is not None
         several = len({e.variant for e in experiments if (e.dataset, e.model) == (dataset, model)}) > 1
-        dense = "; ".join(e.dense.text() + (f" [variant {e.variant}]" if several else "") for e in below)
+        texts: dict[str, list[str]] = {}  # variants that share their dense models share their text
+        for e in below:
+            texts.setdefault(e.dense.text(), []).append(e.variant)
+        dense = "; ".join(text + (f" [variant{'s' * (len(v) > 1)} {', '.join(v)}]" if several else "")
+                          for text, v in texts.items())
         lines.append(f"WARNING: {dataset} · {model}: dense top-1 {dense} is below the published {reference.top1:.4f} "
                      f"({reference.source}); results from this pair are not comparable (dense model under-trained)")
     return lines

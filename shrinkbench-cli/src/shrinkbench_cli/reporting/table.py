@@ -48,7 +48,8 @@ def rich_table(results: list[Results]) -> Table:
     headers, rows = table_rows(results)
     table = Table()
     for header in headers:
-        table.add_column(header, justify="left" if header in (LABEL_HEADER, "strategy") else "right")
+        text = header in (LABEL_HEADER, "strategy")  # names fold onto a second line rather than lose their end
+        table.add_column(header, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     for row in rows:
         table.add_row(*row)
     return table
