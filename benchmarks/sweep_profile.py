@@ -38,6 +38,7 @@ import io
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -81,34 +82,39 @@ class RunRecord:
     cpu: float = 0.0
     wait: float = 0.0
     phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    phases_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     state: dict[str, float] = field(default_factory=dict)
 
 
 class Recorder:
-    """Exclusive wall seconds per phase name: a phase's time minus that of the phases opened inside it, so the
-    phases of a run add up to the run."""
+    """Exclusive wall and CPU seconds (of the whole process: every torch thread) per phase name: a phase's time
+    minus that of the phases opened inside it, so the phases of a run add up to the run."""
 
     def __init__(self) -> None:
         self.runs: list[RunRecord] = []
         self.outside: dict[str, float] = defaultdict(float)
+        self.outside_cpu: dict[str, float] = defaultdict(float)
         self.current: RunRecord | None = None
-        self.stack: list[list[float]] = []  # [start, children's seconds]
+        self.stack: list[list[float]] = []  # [start, cpu start, children's seconds, children's cpu]
         self.names: list[str] = []
         self.repeat_from: int | None = None  # index of the first repeated run
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        self.stack.append([time.perf_counter(), 0.0])
+        self.stack.append([time.perf_counter(), time.process_time(), 0.0, 0.0])
         self.names.append(name)
         try:
             yield
         finally:
-            start, children = self.stack.pop()
+            start, cpu_start, children, children_cpu = self.stack.pop()
             self.names.pop()
-            took = time.perf_counter() - start
-            (self.current.phases if self.current is not None else self.outside)[name] += took - children
+            took, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            current = self.current
+            (current.phases if current is not None else self.outside)[name] += took - children
+            (current.phases_cpu if current is not None else self.outside_cpu)[name] += cpu - children_cpu
             if self.stack:
-                self.stack[-1][1] += took
+                self.stack[-1][2] += took
+                self.stack[-1][3] += cpu
 
     def stage(self) -> str:
         """``reference`` inside the dense reference, else the innermost metric stage (``pre``/``post``)."""
@@ -152,13 +158,16 @@ def _state() -> dict[str, float]:
 
     from shrinkbench.engine import data, run
 
-    hooks = sum(len(getattr(nn_module, n, {})) for n in dir(nn_module) if n.startswith("_global_") and "hook" in n)
+    hooks = sum(len(value) for n in dir(nn_module) if n.startswith("_global_") and "hook" in n
+                and isinstance(value := getattr(nn_module, n), dict))
     rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     state = {"objects": len(gc.get_objects()), "rss_mib": rss, "references": len(run._references),
              "on_device": len(data._on_device), "splits": len(data._splits_cache),
              "dispatch_modes": torch._C._len_torch_dispatch_stack(),
              "function_modes": torch._C._len_torch_function_stack(), "global_hooks": hooks,
              "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+             "minor_faults": usage.ru_minflt, "major_faults": usage.ru_majflt,
              "grad_enabled": int(torch.is_grad_enabled()), "torch_threads": torch.get_num_threads()}
     if "torch._dynamo" in sys.modules:
         from torch._dynamo.utils import counters
@@ -168,10 +177,12 @@ def _state() -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def instrumented(rec: Recorder) -> Iterator[list]:
-    """Wrap the engine's phases (see the module docstring); yields the list of captured :class:`RunWork`."""
-    from shrinkbench.engine import dense, rounds, run, train
+def instrumented(rec: Recorder, callgrind: Callgrind | None = None) -> Iterator[list]:
+    """Wrap the engine's phases (see the module docstring); yields the list of captured :class:`RunWork`.
+    With ``callgrind``, each run's instructions are counted and dumped."""
+    from shrinkbench.engine import dense, rounds, run, sweep, train
     from shrinkbench.engine.runtime import Runtime
+    from shrinkbench.engine.store import ResultsStore
     from shrinkbench.specs import MetricSpec, StrategySpec
 
     works: list = []
@@ -183,12 +194,16 @@ def instrumented(rec: Recorder) -> Iterator[list]:
         record = RunRecord(len(rec.runs), work.run.run_id)
         rec.runs.append(record)
         rec.current = record
+        if callgrind is not None:
+            callgrind.start()
         wall0, (cpu0, wait0) = time.perf_counter(), _schedstat()
         try:
             with rec.phase("other (row, files)"):
                 return original_execute(work, task)
         finally:
             cpu1, wait1 = _schedstat()
+            if callgrind is not None:
+                callgrind.dump(f"run{record.index} {record.run_id}")
             record.wall, record.cpu, record.wait = time.perf_counter() - wall0, cpu1 - cpu0, wait1 - wait0
             rec.current = None
             record.state = _state()
@@ -204,6 +219,10 @@ def instrumented(rec: Recorder) -> Iterator[list]:
         (train, "evaluate"): "finetune: validation", (run, "save_weights"): "save",
         (run, "check_saved_weights"): "invariant", (dense, "make_dense"): "dense (rest)",
         (dense, "train"): "dense training", (dense, "evaluate"): "dense evaluation",
+        (ResultsStore, "append"): "driver: append row", (ResultsStore, "initialise"): "driver: store",
+        (ResultsStore, "completed"): "driver: store", (ResultsStore, "check_compatible"): "driver: store",
+        (sweep, "_missing_dense"): "driver: find dense", (sweep, "_layout"): "driver: layout",
+        (sweep, "cached_dense"): "driver: find dense", (sweep, "initial_model"): "driver: initial model",
     }
     for (owner, name), label in fixed.items():
         _wrap(patches, owner, name, lambda *a, _l=label, **k: _l, rec)
@@ -227,9 +246,11 @@ def overrides_of(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     for key in ("model", "strategy"):
         if getattr(args, key):
             values[key] = getattr(args, key)
-    for key in ("pretrain_epochs", "finetune_epochs", "compression"):
+    for key in ("pretrain_epochs", "finetune_epochs"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
+    if args.compression:
+        values["compression"] = [float(c) for c in args.compression.split(",")]
     values["out"] = str(out)
     return values
 
@@ -239,16 +260,17 @@ def bench_flags(values: dict[str, Any]) -> list[str]:
     flags: list[str] = []
     for key, value in values.items():
         flag = "--" + key.replace("_", "-")
-        if isinstance(value, list):
+        if key == "compression":
+            flags += [flag, ",".join(f"{c:g}" for c in value)]
+        elif isinstance(value, list):
             flags += [x for v in value for x in (flag, str(v))]
-        elif key == "compression":
-            flags += [flag, value]
         else:
             flags += [flag, str(value)]
     return flags
 
 
-def profiled_sweep(args: argparse.Namespace, scratch: Path, rec: Recorder) -> dict[str, float]:
+def profiled_sweep(args: argparse.Namespace, scratch: Path, rec: Recorder,
+                   callgrind: Callgrind | None = None) -> dict[str, float]:
     """Run the sweep in this process under :func:`instrumented`; the sweep-level seconds."""
     totals: dict[str, float] = {}
     start = time.perf_counter()
@@ -261,7 +283,7 @@ def profiled_sweep(args: argparse.Namespace, scratch: Path, rec: Recorder) -> di
     with rec.phase("resolve"):
         registry = get_registry()
         sweep = resolve(registry, build_sweep_config(registry, args.config, overrides_of(args, out)))
-    with instrumented(rec) as works:
+    with instrumented(rec, callgrind) as works:
         started = time.perf_counter()
         outcome = run_sweep(registry, sweep, executor=SequentialExecutor())
         totals["sweep"] = time.perf_counter() - started
@@ -282,6 +304,72 @@ def profiled_sweep(args: argparse.Namespace, scratch: Path, rec: Recorder) -> di
     totals["layout"] = outcome.layout
     totals["failed"] = len(outcome.failed)
     return totals
+
+
+# -- instruction counts ---------------------------------------------------------------------------------------
+
+_CALLGRIND_C = r"""
+#include <valgrind/callgrind.h>
+void sb_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void sb_dump(const char *name) { CALLGRIND_DUMP_STATS_AT(name); CALLGRIND_STOP_INSTRUMENTATION; }
+"""
+
+
+class Callgrind:
+    """Client requests to callgrind from Python (a 2-function C library built with ``gcc`` into ``folder``):
+    :meth:`start` zeroes the counters and turns instrumentation on, :meth:`dump` writes the instructions since
+    then to a file of its own and turns it off. Outside valgrind both are no-ops."""
+
+    def __init__(self, folder: Path) -> None:
+        import ctypes
+
+        source, library = folder / "sbcg.c", folder / "libsbcg.so"
+        source.write_text(_CALLGRIND_C)
+        subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+        self.lib = ctypes.CDLL(str(library))
+        self.lib.sb_dump.argtypes = [ctypes.c_char_p]
+
+    def start(self) -> None:
+        self.lib.sb_start()
+
+    def dump(self, name: str) -> None:
+        self.lib.sb_dump(name.encode())
+
+
+def callgrind_totals(prefix: Path) -> list[tuple[str, int]]:
+    """(dump reason, instructions) of every dump file ``prefix.<n>`` callgrind wrote, in order."""
+    out = []
+    for path in sorted(prefix.parent.glob(prefix.name + ".*"), key=lambda p: int(p.suffix[1:] or 0)):
+        reason, total = "", 0
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("desc: Trigger:"):
+                reason = line.split("Client Request:", 1)[-1].strip()
+            elif line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+        out.append((reason, total))
+    return out
+
+
+def run_callgrind(args: argparse.Namespace) -> None:
+    """This script under ``valgrind --tool=callgrind --instr-atstart=no`` on the sweep given (plus ``--repeat``):
+    instructions of every run, counted from its start to its end (imports and dense training uninstrumented)."""
+    folder = Path(tempfile.mkdtemp(prefix="sb-callgrind-"))
+    try:
+        inner = [a for a in sys.argv[1:] if a != "--callgrind"]
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={folder}/cg.out",
+                   PYTHON, __file__, "--_under-callgrind", str(folder), "--no-startup", *inner]
+        print(" ".join(command), flush=True)
+        subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+        dumps = [(reason, n) for reason, n in callgrind_totals(folder / "cg.out") if reason.startswith("run")]
+        print(f"\n{'#':>3} {'instructions':>15} {'vs first':>9}  run")
+        for i, (reason, n) in enumerate(dumps):
+            print(f"{i:3d} {n:15,d} {n / dumps[0][1] - 1:+9.3%}  {reason}")
+        if len(dumps) >= 3:
+            values = [n for _, n in dumps[1:]]
+            print(f"slope (runs 1..): {slope(values):+,.0f} instructions/run = "
+                  f"{slope(values) / statistics.fmean(values):+.4%} of a run per run")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- start-up -------------------------------------------------------------------------------------------------
@@ -386,31 +474,32 @@ def _rank(name: str) -> tuple[int, str]:
 
 
 def print_phases(rec: Recorder, runs: list[RunRecord], totals: dict[str, Any]) -> None:
-    outside = rec.outside
-    dense = sum(v for k, v in outside.items() if k.startswith("dense"))
-    run_sum = sum(r.wall for r in runs)
+    outside, outside_cpu = rec.outside, rec.outside_cpu
+    run_sum, run_cpu = sum(r.wall for r in runs), sum(sum(r.phases_cpu.values()) for r in runs)
     print(f"\nsweep in this process: {totals['sweep']:.1f} s (layout: {totals['layout']}; "
           f"{len(runs)} runs, {totals['failed']} failed)")
-    print(f"{'phase':<34} {'seconds':>9}")
+    print(f"{'phase':<34} {'wall s':>9} {'cpu s':>9}")
     print(f"{'engine imports (this process)':<34} {totals['imports (engine, in this process)']:9.2f}")
-    print(f"{'resolve':<34} {outside.get('resolve', 0):9.2f}")
-    for name in sorted(k for k in outside if k.startswith("dense")):
-        print(f"{name:<34} {outside[name]:9.2f}")
-    driver = totals["sweep"] - dense - run_sum
-    print(f"{'runs (sum)':<34} {run_sum:9.2f}")
-    print(f"{'driver (layout, rows, events)':<34} {driver:9.2f}")
-    print(f"{'report':<34} {outside.get('report', 0):9.2f}")
+    inside = [k for k in outside if k not in ("resolve", "report")]
+    for name in ("resolve", *sorted(inside)):
+        print(f"{name:<34} {outside.get(name, 0.0):9.2f} {outside_cpu.get(name, 0.0):9.2f}")
+    print(f"{'runs (sum)':<34} {run_sum:9.2f} {run_cpu:9.2f}")
+    rest_wall = totals["sweep"] - sum(outside[k] for k in inside) - run_sum
+    print(f"{'driver (rest: events, executor)':<34} {rest_wall:9.2f}")
+    print(f"{'report':<34} {outside.get('report', 0):9.2f} {outside_cpu.get('report', 0):9.2f}")
     names = sorted({n for r in runs for n in r.phases}, key=_rank)
     rest = runs[1:] or runs
     mean_run = statistics.fmean(r.wall for r in rest)
-    print(f"\nper run: first run {runs[0].wall:.3f} s (first use of kernels, imports, dense reference); "
-          f"the other {len(rest)}: mean {mean_run:.3f} s, median {statistics.median(r.wall for r in rest):.3f} s")
-    print(f"{'phase':<34} {'first':>8} {'mean':>8} {'median':>8} {'share':>7}")
+    mean_cpu = statistics.fmean(sum(r.phases_cpu.values()) for r in rest)
+    print(f"\nper run: first run {runs[0].wall:.3f} s (first use of kernels, imports, dense reference); the other "
+          f"{len(rest)}: mean {mean_run:.3f} s wall, {mean_cpu:.3f} s cpu; median "
+          f"{statistics.median(r.wall for r in rest):.3f} s wall")
+    print(f"{'phase':<34} {'first':>8} {'mean':>8} {'median':>8} {'cpu mean':>9} {'cpu share':>9}")
     for name in names:
         values = [r.phases.get(name, 0.0) for r in rest]
-        mean = statistics.fmean(values)
-        print(f"{name:<34} {runs[0].phases.get(name, 0.0):8.4f} {mean:8.4f} {statistics.median(values):8.4f} "
-              f"{mean / mean_run:7.1%}")
+        cpu = statistics.fmean(r.phases_cpu.get(name, 0.0) for r in rest)
+        print(f"{name:<34} {runs[0].phases.get(name, 0.0):8.4f} {statistics.fmean(values):8.4f} "
+              f"{statistics.median(values):8.4f} {cpu:9.4f} {cpu / mean_cpu:9.1%}")
 
 
 def print_growth(title: str, runs: list[RunRecord]) -> None:
@@ -444,10 +533,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each start-up measurement")
     parser.add_argument("--no-startup", action="store_true")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count each run's instructions under valgrind (slow: use a small sweep)")
     parser.add_argument("--_workers-start", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--_under-callgrind", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._workers_start:
         _workers_start()
+        return
+    if args.callgrind:
+        run_callgrind(args)
         return
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(a shared machine: times are indicative; compare CPU and waiting columns)", flush=True)
@@ -462,16 +557,18 @@ def main() -> None:
     os.environ["SHRINKBENCH_CACHE"] = str(scratch / "cache")
     try:
         rec = Recorder()
-        totals = profiled_sweep(args, scratch, rec)
+        callgrind = Callgrind(Path(args._under_callgrind)) if args._under_callgrind else None
+        totals = profiled_sweep(args, scratch, rec, callgrind)
         runs = rec.runs[: rec.repeat_from] if rec.repeat_from is not None else rec.runs
         print_phases(rec, runs, totals)
         print_growth("per run in sweep order (s; state after the run)", runs)
         if rec.repeat_from is not None:
             print_growth(f"the first run ({runs[0].run_id}) repeated {args.repeat} times in the same process",
                          rec.runs[rec.repeat_from:])
-        results.update(totals=totals, outside=dict(rec.outside),
+        results.update(totals=totals, outside=dict(rec.outside), outside_cpu=dict(rec.outside_cpu),
                        runs=[{"run_id": r.run_id, "wall": r.wall, "cpu": r.cpu, "wait": r.wait,
-                              "phases": dict(r.phases), "state": r.state} for r in rec.runs])
+                              "phases": dict(r.phases), "phases_cpu": dict(r.phases_cpu), "state": r.state}
+                             for r in rec.runs])
         if args.workers:
             took, seconds = cli_sweep(args, scratch)
             print(f"\nshrinkbench bench (default layout), fresh cache: {took:.1f} s wall; run seconds in finish order:")

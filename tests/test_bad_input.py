@@ -77,6 +77,60 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     ("config-table", ("bench", "--config", "{d}/table.toml"), {}, "[finetune] must be a table"),
     ("report-missing", ("report", "{d}/nowhere"), {}, "no results.csv in"),
     ("list-kind", ("list", "bogus"), {}, "'bogus' is not one of"),
+    # every other command validates like bench: one line, exit 2, nothing written
+    ("list-option", ("list", "--jsn"), {}, "No such option '--jsn'"),
+    ("list-extra-argument", ("list", "models", "a*", "b*"), {}, "unexpected extra argument"),
+    ("new-plugin-odd-name", ("new-plugin", "my pruner!"), {}, "invalid plugin name 'my pruner!'"),
+    ("new-plugin-path-name", ("new-plugin", "../evil"), {}, "invalid plugin name '../evil'"),
+    ("new-plugin-long-name", ("new-plugin", "a" * 300), {}, "use at most 64 characters"),
+    ("new-plugin-taken-name", ("new-plugin", "global-magnitude"), {}, "already provides a strategy called"),
+    ("new-plugin-dir-is-a-file", ("new-plugin", "my-pruner", "--dir", "{d}/afile"), {}, "'{d}/afile' is a file"),
+    ("new-plugin-dir-under-a-file", ("new-plugin", "my-pruner", "--dir", "{d}/afile/sub"), {},
+     "--dir {d}/afile/sub cannot be created: {d}/afile is a file"),
+    ("new-plugin-dir-read-only", ("new-plugin", "my-pruner", "--dir", "/sys/shrinkbench-plugins"), {},
+     "--dir /sys/shrinkbench-plugins cannot be created in /sys"),
+    ("new-plugin-target-exists", ("new-plugin", "taken", "--dir", "{d}"), {},
+     "{d}/shrinkbench-taken already exists and is not empty"),
+    ("new-plugin-target-is-a-file", ("new-plugin", "filed", "--dir", "{d}"), {},
+     "{d}/shrinkbench-filed already exists and is a file"),
+    ("check-models-csv-is-a-dir", ("check-models", "lenet-300-100", "--csv", "{d}"), {}, "is a directory"),
+    ("check-models-csv-under-a-file", ("check-models", "lenet-300-100", "--csv", "{d}/afile/rows.csv"), {},
+     "{d}/afile is a file"),
+    ("check-models-json-no-dir", ("check-models", "lenet-300-100", "--json", "{d}/nowhere/rows.json"), {},
+     "{d}/nowhere does not exist"),
+    ("check-models-json-read-only", ("check-models", "lenet-300-100", "--json", "/sys/rows.json"), {},
+     "its directory /sys is not writable"),
+    ("check-models-same-file", ("check-models", "lenet-300-100", "--csv", "{d}/rows", "--json", "{d}/rows"), {},
+     "--csv and --json name the same file"),
+    ("check-models-no-match", ("check-models", "no-such-model-*"), {}, "no model matches no-such-model-*"),
+    ("check-models-strategy", ("check-models", "lenet-300-100", "--strategy", "global-magnitud"), {},
+     "did you mean 'global-magnitude'"),
+    ("data-root-is-a-file", ("data", "list", "--root", "{d}/afile"), {}, "--root {d}/afile is a file, not a directory"),
+    ("data-root-missing", ("data", "path", "mnist", "--root", "{d}/nowhere"), {}, "--root {d}/nowhere does not exist"),
+    ("data-datapath-is-a-file", ("data", "list"), {"DATAPATH": "{d}/afile"}, "$DATAPATH entry {d}/afile is a file"),
+    ("data-unknown-dataset", ("data", "path", "mnistt"), {}, "did you mean 'mnist'"),
+    ("data-download-no-root", ("data", "download", "mnist"), {"DATAPATH": ""}, "pass --root DIR"),
+    ("data-download-two-roots", ("data", "download", "mnist", "--root", f"{{d}}/x{os.pathsep}{{d}}/y"), {}, "names 2"),
+    ("data-download-under-a-file", ("data", "download", "mnist", "--root", "{d}/afile/data"), {}, "{d}/afile is a file"),
+    ("data-download-read-only", ("data", "download", "mnist", "--root", "/sys/shrinkbench-data"), {},
+     "data directory /sys/shrinkbench-data cannot be created in /sys"),
+    ("data-download-damaged", ("data", "download", "mnist", "--root", "{d}/garbage"), {},
+     "is not an MNIST idx file"),
+    ("data-download-licence", ("data", "download", "imagenet", "--root", "{d}/x"), {}, "imagenet cannot be downloaded"),
+    ("cache-clear-no-terminal", ("cache", "clear"), {}, "pass --yes to confirm (there is no terminal to ask on)"),
+    ("cache-clear-all-no-terminal", ("cache", "clear", "--all"), {}, "pass --yes to confirm"),
+    ("cache-is-a-file", ("cache", "list"), {"SHRINKBENCH_CACHE": "{d}/afile"}, "cache directory {d}/afile is a file"),
+    ("cache-under-a-file", ("cache", "clear", "--yes"), {"SHRINKBENCH_CACHE": "{d}/afile/cache"},
+     "cannot exist: {d}/afile is a file"),
+    ("cache-dense-is-a-file", ("cache", "clear", "--yes"), {"SHRINKBENCH_CACHE": "{d}/foreign-cache"},
+     "{d}/foreign-cache/dense is not a directory"),
+    ("cache-unknown-command", ("cache", "purge"), {}, "No such command 'purge'"),
+    ("dry-run-out-is-a-file", ("bench", "--dry-run", "--out", "{d}/afile"), {}, "is a file"),
+    ("dry-run-other-configuration", ("bench", "--dry-run", *TINY, "--finetune-lr", "0.5", "--out", "{d}/good"), {},
+     "holds results of another configuration"),
+    ("print-config-with-dry-run", ("bench", "--print-config", "--dry-run"), {}, "--print-config prints the configuration"),
+    ("print-config-bad-request", ("bench", "--print-config", "-c", "0"), {}, "compression must be a finite number"),
+    ("json-bad-input", ("bench", "--json", "-s", "global-magnitud"), {}, "did you mean 'global-magnitude'"),
 ]
 if NO_GPU:
     CASES.append(("device-cuda", ("bench", "--device", "cuda"), {}, "device 'cuda' is not available"))
@@ -105,6 +159,11 @@ def write_inputs(d: Path) -> None:
     torch.save(model.state_dict(), d / "mnistnet.pt")
     (d / "truncated.pt").write_bytes((d / "mnistnet.pt").read_bytes()[:5000])
     (d / "afile").write_text("")
+    (d / "shrinkbench-taken").mkdir()
+    (d / "shrinkbench-taken" / "notes.txt").write_text("mine\n")
+    (d / "shrinkbench-filed").write_text("mine\n")
+    (d / "foreign-cache").mkdir()
+    (d / "foreign-cache" / "dense").write_text("not a folder\n")
     for folder, damage in (("garbage", "random"), ("truncated", "truncate")):
         raw = d / folder / "MNIST" / "raw"
         raw.mkdir(parents=True)
@@ -119,9 +178,10 @@ def write_inputs(d: Path) -> None:
             (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(labels)
 
 
-def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in directory.rglob("*") if p.is_file()}
+def snapshot(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``directory`` (but the top-level entries ``skip``): size and time."""
+    return {str(p.relative_to(directory)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+            for p in directory.rglob("*") if p.relative_to(directory).parts[0] not in skip}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +194,8 @@ def outcomes(tmp_path_factory):
     assert good.returncode == 0, good.stderr
     write_inputs(root)
     before = snapshot(cache)
+    scratches = ("cache", *(name for name, *_ in CASES))
+    inputs = snapshot(root, skip=scratches)
 
     def run(case):
         name, args, env, _ = case
@@ -142,13 +204,14 @@ def outcomes(tmp_path_factory):
         argv = [a.replace("{d}", str(root)) for a in args]
         if argv[0] == "bench" and "--out" not in argv:
             argv += ["--out", str(scratch / "out")]
+        env = {k: v.replace("{d}", str(root)) for k, v in env.items()}
         result = subprocess.run([sys.executable, "-c", CLI, *argv], capture_output=True, text=True,
                                 env=cli_env(cache, **env), cwd=scratch, timeout=300)
         return name, (result, scratch)
 
     with ThreadPoolExecutor(2) as pool:
         found = dict(pool.map(run, CASES))
-    return found, snapshot(cache) == before, root
+    return found, snapshot(cache) == before, root, snapshot(root, skip=scratches) == inputs
 
 
 def test_the_corpus_is_large():
@@ -158,14 +221,27 @@ def test_the_corpus_is_large():
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(outcomes, case):
     name, _args, _env, message = case
-    found, _cache_unchanged, root = outcomes
+    found, _cache_unchanged, root, _inputs_unchanged = outcomes
     result, scratch = found[name]
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and message.replace("{d}", str(root)) in lines[0], lines[0]
     assert not (scratch / "out").exists() and not Path("/sys/shrinkbench-out").exists()
+    assert list(scratch.iterdir()) == [], "a bad input wrote into the working directory"
 
 
 def test_the_dense_cache_is_unchanged_by_every_bad_input(outcomes):
     assert outcomes[1]
+
+
+def test_no_bad_input_writes_beside_its_inputs(outcomes):
+    """The folders and files the cases point at (and their parent) are exactly as they were."""
+    assert outcomes[3]
+
+
+def test_every_command_is_in_the_corpus():
+    from shrinkbench_cli.main import cli
+
+    covered = {args[0] for _name, args, _env, _message in CASES}
+    assert set(cli.commands) - {"report", "compare"} <= covered  # report and compare have their own corpus

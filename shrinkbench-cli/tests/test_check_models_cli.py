@@ -22,7 +22,7 @@ def check_models(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_toy_models_pass_and_the_rows_are_written(tmp_path):
-    result = check_models(tmp_path, "toy-*", "--strategy", "ToyMag", "--compression", "3", "--csv", "rows.csv")
+    result = check_models(tmp_path, "toy-mlp", "toy-rgb", "--strategy", "ToyMag", "--compression", "3", "--csv", "rows.csv")
     assert result.returncode == 0, result.stdout + result.stderr
     rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
     assert [(r["model"], r["status"], r["px"]) for r in rows] == [("toy-mlp", "ok", "32"), ("toy-rgb", "ok", "32")]
@@ -41,10 +41,11 @@ def test_patterns_and_a_seeded_sample_select_models(monkeypatch):
     from shrinkbench_cli.commands.check_models import matching_models
 
     registry = load_registry(inline=[("toy", toy_plugin)], entry_points=False)
-    assert matching_models(registry, (), None, 0) == ["toy-mlp", "toy-rgb"]  # no pattern: every model
-    assert matching_models(registry, ("toy-r*", "toy-rgb"), None, 0) == ["toy-rgb"]
-    picks = {seed: matching_models(registry, ("toy-*",), 1, seed) for seed in range(8)}
-    assert all(len(p) == 1 for p in picks.values()) and len({p[0] for p in picks.values()}) == 2
+    every = sorted(e.name for e in registry.list("models"))
+    assert len(every) >= 3 and matching_models(registry, (), None, 0) == every  # no pattern: every model
+    assert matching_models(registry, ("toy-rg*", "toy-rgb"), None, 0) == ["toy-rgb"]  # each model once
+    picks = {seed: matching_models(registry, ("toy-*",), 1, seed) for seed in range(16)}
+    assert all(len(p) == 1 for p in picks.values()) and len({p[0] for p in picks.values()}) > 1
     assert picks[3] == matching_models(registry, ("toy-*",), 1, 3)
     with pytest.raises(ShrinkBenchError, match="no model matches nope-"):
         matching_models(registry, ("nope-*",), None, 0)

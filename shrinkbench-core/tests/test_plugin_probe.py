@@ -82,9 +82,9 @@ def test_a_plugin_whose_import_hangs_is_failed_within_the_timeout_and_the_others
     assert error == ("import did not finish within 2 s (SHRINKBENCH_PROBE_TIMEOUT); skipped -- fix or uninstall "
                      "it")
     assert result["modules"] == ["sbprobe_zz_clean", "sbprobe_zz_clean.plugin"]  # never imported here
-    assert {name: s for name, (s, _) in result["plugins"].items() if name != "hangs"} == dict.fromkeys(
-        ["core-engine", "core-metrics", "gradient", "magnitude", "random", "ray", "structured", "timm", "vision",
-         "zz-clean"], "ok")
+    others = {name: s for name, (s, _) in result["plugins"].items() if name != "hangs"}
+    assert {"core-engine", "core-metrics", "zz-clean"} <= others.keys()  # and whichever plugins this venv has
+    assert set(others.values()) == {"ok"}
 
 
 @pytest.mark.parametrize(("source", "reason"), [

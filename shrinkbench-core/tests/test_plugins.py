@@ -26,7 +26,8 @@ def strategies(*names):
 
 
 def test_inline_plugin_lists_and_looks_up_aliases(toy_registry):
-    assert [e.name for e in toy_registry.list("strategies")] == ["toy-magnitude", "toy-random"]
+    assert [e.name for e in toy_registry.list("strategies")] == ["toy-layer", "toy-magnitude", "toy-random",
+                                                                  "toy-shrink"]
     assert toy_registry.strategy("ToyMag").name == "toy-magnitude"
     assert [e.name for e in toy_registry.list("strategies", "*random")] == ["toy-random"]
     assert {e.name for e in toy_registry.list("metrics")} == {"accuracy", "flops", "latency", "memory", "size"}

@@ -186,10 +186,16 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, data, args, expe
 
 
 def test_unwritable_root(tmp_path, data, monkeypatch):
-    import shrinkbench_cli.commands.data as command
+    """A root that refuses files (a read-only mount; permission bits do not stop root): refused before any
+    download starts."""
+    import shrinkbench.atomic as atomic
 
-    monkeypatch.setattr(command.os, "access", lambda path, mode: False)
-    assert "permission denied" in one_error(data("download", "cifar10", "--root", str(tmp_path)))
+    def refuse(**_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    error = one_error(data("download", "cifar10", "--root", str(tmp_path)))
+    assert f"data directory {tmp_path} is not writable (Permission denied); choose another --root" in error
 
 
 def test_not_enough_space(tmp_path, data, monkeypatch):

@@ -60,6 +60,36 @@ class ShrinkBenchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted: completed runs are saved; re-run the same command to resume", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # e.g. `shrinkbench list --json | head`: the reader left, nothing to report
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_RUNS_FAILED)
+        except OSError as exc:  # the file system refused something no check foresaw: still one line
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}")
+
+
+def check_output_file(path: str | None, option: str) -> None:
+    """Raise a one-line :class:`ShrinkBenchError` now, before any work, unless ``path`` (the value of
+    ``option``; ``None``: not given) can be written as a file later: not a directory, in a directory that
+    exists and this process can write to (tried with a probe file, removed at once)."""
+    if path is None:
+        return
+    from pathlib import Path
+
+    from shrinkbench.atomic import check_writable_dir
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ShrinkBenchError(f"{option} {path} is a directory; give a file name")
+    folder = target.absolute().parent
+    anchor = folder
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if anchor != folder:
+        why = f"{anchor} is a file" if anchor.is_file() else f"{folder} does not exist"
+        raise ShrinkBenchError(f"{option} {path} cannot be written: {why}")
+    check_writable_dir(folder, f"{option} {path}: its directory", "choose another path")
 
 
 def disable_plugins(names: tuple[str, ...]) -> None:

@@ -28,9 +28,12 @@ from shrinkbench.engine.events import (
 
 
 def make_console() -> Console:
-    """A console for reports: terminal width on a terminal, 140 columns when writing to a file or pipe."""
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=140)
+    """A console for reports: terminal width on a terminal, 140 columns when writing to a file or pipe (rich's
+    own default there is 80, or ``$COLUMNS``). Tables fit that width; every other line is printed whole
+    (``soft_wrap``: never broken into several lines, whatever its length), so a script can parse it and a
+    terminal wraps it only on screen."""
+    probe = Console(soft_wrap=True)
+    return probe if probe.is_terminal else Console(width=140, soft_wrap=True)
 
 
 class RichProgress:

@@ -91,7 +91,19 @@ from ..options import NumberList, switch
 @switch("tf32", "On CUDA, let float32 matmuls and convolutions use TensorFloat-32 (default on).")
 @switch("retry", "Run failed and lost runs of an earlier sweep again (default on).")
 @switch("report", "Print the table and write the report at the end (default on).")
-def bench(config_file: str | None, report: bool | None, **overrides) -> None:
+@click.option("--dry-run/--no-dry-run", default=False,
+              help="Print the plan and exit without running or writing anything: the experiments, the runs to do, "
+              "already complete and to retry, the dense models to train, the parallel layout, and an estimated "
+              "time from a short calibration (a few training steps and an evaluation of each model on its data).")
+@click.option("--print-config/--no-print-config", default=False,
+              help="Print the request as a TOML file that --config reads back to the same sweep (every setting "
+              "explicit, defaults resolved) and exit.")
+@click.option("--json/--no-json", "as_json", default=False,
+              help="No progress bars; at the end print one JSON object: results_dir, results_csv, executor, "
+              "layout, notes, runs {total, done, skipped, retried: [run ids], failed: [{run_id, error}]}, "
+              "report (files written), report_error, exit_code. With --dry-run: the plan as JSON.")
+def bench(config_file: str | None, report: bool | None, dry_run: bool, print_config: bool, as_json: bool,
+          **overrides) -> None:
     """Prune and finetune under identical conditions, then report accuracy against compression and speedup.
 
     Runs every combination of --strategy x --schedule x --compression x --seeds on each (--dataset, --model)
@@ -106,6 +118,8 @@ def bench(config_file: str | None, report: bool | None, **overrides) -> None:
       shrinkbench bench -m lenet-300-100 -m lenet-5 --variant lr-high:finetune_lr=0.05 --seeds 0,1,2
       shrinkbench bench -d cifar10 -m resnet56 --data-root ~/data --device cuda --compile
       shrinkbench bench -d imagenet -m torchvision:resnet18 --pretrained IMAGENET1K_V1 --pretrain-epochs 0
+      shrinkbench bench --seeds 0,1,2 --dry-run                 # what would run, and for how long
+      shrinkbench bench -s random --print-config > sweep.toml  # then: shrinkbench bench --config sweep.toml
 
     Exit codes: 0 every run ok; 1 some runs failed (each is listed with its reason, the table is still
     printed); 2 bad input (one line per problem on stderr, nothing written); 130 interrupted (completed runs
@@ -113,4 +127,5 @@ def bench(config_file: str | None, report: bool | None, **overrides) -> None:
     """
     from ..bench_runner import run_bench
 
-    run_bench(config_file, overrides, report=report is not False)
+    run_bench(config_file, overrides, report=report is not False, dry_run=dry_run, print_config=print_config,
+              as_json=as_json)

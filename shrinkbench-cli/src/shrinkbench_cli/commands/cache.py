@@ -104,7 +104,7 @@ def clear_cache(kind: str, yes: bool) -> None:
     Prints each thing it removed and the bytes freed. Files in the cache directory that are not ShrinkBench's
     are never touched. A sweep that needs a removed dense model trains it again.
     """
-    from shrinkbench.engine.cache_units import remove, removal_plan, summarize
+    from shrinkbench.engine.cache_units import removal_plan, remove, summarize
 
     root = summarize().root
     plan = removal_plan(kind)

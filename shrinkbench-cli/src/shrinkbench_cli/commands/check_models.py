@@ -46,8 +46,13 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
     from shrinkbench.errors import ShrinkBenchError
     from shrinkbench.plugins import get_registry
 
+    from ..app import check_output_file
     from ..progress_view import make_console
 
+    for path, option in ((csv_path, "--csv"), (json_path, "--json")):
+        check_output_file(path, option)  # before any model runs: a bad path is one line, nothing written
+    if csv_path and json_path and Path(csv_path).expanduser().absolute() == Path(json_path).expanduser().absolute():
+        raise ShrinkBenchError(f"--csv and --json name the same file {csv_path}; give two files")
     registry = get_registry()
     registry.strategy(strategy)  # an unknown name is a one-line error before anything runs
     if registry.plugin_set.local_only:
@@ -59,8 +64,7 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
         job = (registry.plugin_set, name, strategy, compression, seed)
         row = {"model": name, **run_isolated(job, timeout, memory_gb)}
         rows.append(row)
-        console.print(f"[{index}/{len(names)}] {name}: {row['status']} ({row['seconds']:.1f} s) {row['reason']}",
-                      markup=False, highlight=False)
+        click.echo(f"[{index}/{len(names)}] {name}: {row['status']} ({row['seconds']:.1f} s) {row['reason']}")
     console.print(result_table(rows))
     write_files(rows, csv_path, json_path)
     if any(row["status"] == "failed" for row in rows):

@@ -104,7 +104,8 @@ def _row(name: str, plugin: str, spec: DatasetSpec, status: DataStatus | None, e
 
 @data.command("list")
 @click.option("--root", metavar="DIR", help=ROOT_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys roots, datasets) instead of a table.")
+@click.option("--json/--no-json", "as_json", default=False,
+              help="Print one JSON object (keys roots, datasets) instead of a table.")
 def list_data(root: str | None, as_json: bool) -> None:
     """Show every installed dataset: present, verified, size on disk and where it was found.
 
@@ -190,7 +191,7 @@ def path(name: str, root: str | None) -> None:
 @click.argument("name")
 @click.option("--root", metavar="DIR",
               help=f"Directory to download into (created if missing). Default: the first entry of ${DATAPATH_VAR}.")
-@click.option("--force", is_flag=True,
+@click.option("--force/--no-force", default=False,
               help="Download again and replace what is there, even when present (or damaged, or incomplete).")
 def download(name: str, root: str | None, force: bool) -> None:
     """Download dataset NAME into --root, checking every file against its published checksum.
@@ -266,11 +267,14 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def _check_writable(target: Path) -> None:
+    """A one-line error unless ``target`` is, or can be created as, a directory this process can write to
+    (tried with a probe file, removed at once: permission bits do not tell for root or read-only mounts)."""
+    from shrinkbench.atomic import check_writable_dir
+
     anchor = _existing_ancestor(target)
     if not anchor.is_dir():
         raise ShrinkBenchError(f"cannot create {target}: {anchor} is a file")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise ShrinkBenchError(f"cannot write to {anchor}: permission denied")
+    check_writable_dir(target, "data directory", "choose another --root")
 
 
 def _check_space(name: str, spec: DatasetSpec, target: Path) -> None:

@@ -80,7 +80,7 @@ def _cell(value) -> str:
 @click.command("list")
 @click.argument("kind", required=False, type=click.Choice(CHOICES))
 @click.argument("pattern", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--json/--no-json", "as_json", default=False, help="Print one JSON object instead of tables.")
 def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
     """Show installed plugins and the strategies, models, datasets, metrics, executors and schedules they provide.
 
@@ -105,9 +105,9 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    from rich.console import Console
+    from ..progress_view import make_console
 
-    console = Console()
+    console = make_console()
     for k in kinds:
         if k == "plugins":
             columns = ["name", "plugin", "version", "status", "error"]

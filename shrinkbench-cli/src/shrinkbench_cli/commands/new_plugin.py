@@ -7,8 +7,12 @@ tree: ``.tmpl`` files are filled in with :class:`string.Template` (``${name}``, 
 
 from __future__ import annotations
 
+import contextlib
 import keyword
+import os
 import re
+import shutil
+import tempfile
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -22,6 +26,7 @@ TEMPLATE_PACKAGE = "shrinkbench_cli"
 TEMPLATE_DIR = ("templates", "plugin")
 DIST_PREFIX = "shrinkbench-"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+MAX_NAME = 64  # a folder, distribution and module name: far below any file system's limit
 
 
 def plugin_names(name: str) -> dict[str, str]:
@@ -34,6 +39,8 @@ def plugin_names(name: str) -> dict[str, str]:
     letter (so it is a valid strategy name, distribution name and, with ``-`` as ``_``, Python identifier).
     """
     short = name.removeprefix(DIST_PREFIX)
+    if len(short) > MAX_NAME:
+        raise ShrinkBenchError(f"invalid plugin name {name[:20]!r}...: use at most {MAX_NAME} characters")
     if not NAME_PATTERN.fullmatch(short):
         raise ShrinkBenchError(
             f"invalid plugin name {name!r}: use lowercase letters, digits and single hyphens, starting with a "
@@ -96,16 +103,31 @@ def _existing_owner(names: dict[str, str]) -> str | None:
     return None
 
 
+def check_target(directory: Path, names: dict[str, str]) -> Path:
+    """``directory/shrinkbench-<name>``, after checking it can be written: ``directory`` is, or can be
+    created as, a writable directory, and the target does not exist or is an empty directory. Raises a
+    one-line :class:`ShrinkBenchError` otherwise; writes nothing (a probe file is removed at once)."""
+    from shrinkbench.atomic import check_writable_dir
+
+    target = directory / names["dist"]
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ShrinkBenchError(f"{target} already exists and is a file; choose another --dir or remove it")
+    if target.exists() and any(target.iterdir()):
+        raise ShrinkBenchError(f"{target} already exists and is not empty; choose another --dir or remove it")
+    check_writable_dir(directory, "--dir", "choose another --dir")
+    return target
+
+
 def write_plugin(name: str, directory: Path) -> list[Path]:
     """Write the skeleton of plugin ``name`` into ``directory/shrinkbench-<name>``; return the files written.
 
-    Raises :class:`ShrinkBenchError` for an invalid name (see :func:`plugin_names`) or when the target
-    exists and is not an empty directory. Nothing is written when it raises.
+    Raises :class:`ShrinkBenchError` for an invalid name (see :func:`plugin_names`), a ``directory`` that
+    cannot be written, or a target that exists and is not an empty directory. The skeleton is written into a
+    temporary folder beside the target and renamed into place whole: nothing is left behind when it raises
+    (folders created for ``directory`` are removed again).
     """
     names = plugin_names(name)
-    target = directory / names["dist"]
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ShrinkBenchError(f"{target} already exists and is not empty; choose another --dir or remove it")
+    target = check_target(directory, names)
     rendered = []
     for parts, template in _walk(_templates()):
         try:
@@ -113,10 +135,31 @@ def write_plugin(name: str, directory: Path) -> list[Path]:
         except (KeyError, ValueError) as exc:  # a bug in a template, not the user's fault
             raise RuntimeError(f"template {'/'.join(parts)}: bad placeholder {exc}") from exc
         rendered.append((target / _target_path(parts, names), text))
-    for path, text in rendered:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    created = [p for p in (directory.absolute(), *directory.absolute().parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{names['dist']}-", dir=directory))
+        try:
+            for path, text in rendered:
+                draft = work / path.relative_to(target)
+                draft.parent.mkdir(parents=True, exist_ok=True)
+                draft.write_text(text, encoding="utf-8")
+            os.chmod(work, 0o777 & ~_umask())
+            os.rename(work, target)  # replaces an empty target folder; atomic
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except OSError as exc:
+        for folder in created:
+            with contextlib.suppress(OSError):  # only while empty
+                folder.rmdir()
+        raise ShrinkBenchError(f"cannot write {target}: {exc.strerror or exc}; nothing was written") from None
     return [path for path, _ in rendered]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @click.command("new-plugin")
@@ -136,6 +179,7 @@ def new_plugin(name: str, directory: Path) -> None:
       shrinkbench bench --strategy my-pruner -c 2,4,8
     """
     names = plugin_names(name)
+    check_target(directory, names)  # a bad --dir is reported before the (slower) name check
     reason = _existing_owner(names)
     if reason:
         raise ShrinkBenchError(f"cannot use the name {names['name']!r}: {reason}; choose another name")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from ..errors import ShrinkBenchError
 from .experiment import digest
 
 __all__ = ["DENSE", "META", "NAMES", "PLUGINS", "WEIGHTS", "CacheSummary", "DenseUnit", "Removal", "list_dense",
-           "read_unit", "remove", "removal_plan", "summarize", "tree_size"]
+           "read_unit", "recipe_summary", "remove", "removal_plan", "summarize", "tree_size"]
 
 DENSE, NAMES, PLUGINS = "dense", "names", "plugins"
 WEIGHTS, META = "weights.safetensors", "meta.json"  # as in engine/dense.py (which imports torch)
@@ -89,17 +89,8 @@ class DenseUnit:
 
     @property
     def recipe(self) -> str:
-        """The pretrain recipe in short, e.g. ``10 ep sgd lr 0.05 cosine bs 64`` (``-`` when unknown)."""
-        r = self.pretrain or {}
-        if not r:
-            return "-"
-        text = f"{r.get('epochs', '?')} ep {r.get('optimizer', '?')} lr {_g(r.get('lr'))} {r.get('lr_schedule', '?')} " \
-               f"bs {r.get('batch_size', '?')}"
-        if r.get("weight_decay") not in (None, 5e-4):
-            text += f" wd {_g(r.get('weight_decay'))}"
-        if r.get("label_smoothing"):
-            text += f" ls {_g(r.get('label_smoothing'))}"
-        return text
+        """The pretrain recipe in short (see :func:`recipe_summary`)."""
+        return recipe_summary(self.pretrain or {})
 
     def to_json(self) -> dict[str, Any]:
         """The unit as a JSON-ready dict (``cache list --json``)."""
@@ -109,6 +100,21 @@ class DenseUnit:
                 "initial_weights": self.initial_weights, "rewind_epochs": list(self.rewind_epochs),
                 "extra": self.extra, "dense_top1": self.dense_top1, "device": self.device,
                 "epochs_logged": self.epochs_logged, "size": self.size}
+
+
+def recipe_summary(recipe: Mapping[str, Any]) -> str:
+    """A recipe's fields in short, e.g. ``10 ep sgd lr 0.05 cosine bs 64`` (weight decay and label smoothing
+    when not the defaults; ``-`` for an empty mapping)."""
+    r = recipe
+    if not r:
+        return "-"
+    text = (f"{r.get('epochs', '?')} ep {r.get('optimizer', '?')} lr {_g(r.get('lr'))} {r.get('lr_schedule', '?')} "
+            f"bs {r.get('batch_size', '?')}")
+    if r.get("weight_decay") not in (None, 5e-4):
+        text += f" wd {_g(r.get('weight_decay'))}"
+    if r.get("label_smoothing"):
+        text += f" ls {_g(r.get('label_smoothing'))}"
+    return text
 
 
 def _g(value: Any) -> str:

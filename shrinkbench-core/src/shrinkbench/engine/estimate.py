@@ -15,8 +15,9 @@ warm-up step each:
 
 - :data:`STEPS` training steps (forward, loss, backward, optimizer step, the device synchronised) at every
   batch size the sweep trains with (finetuning, and pretraining for the dense models or rewinding rounds):
-  seconds per step;
-- one evaluation of up to :data:`EVAL_BATCHES` test batches at the evaluation batch size: seconds per example.
+  the median is the seconds per step (a busy machine makes single steps slow);
+- one evaluation of up to :data:`EVAL_BATCHES` test batches at the evaluation batch size: the median of
+  their seconds per example.
 
 These are scaled by the recipes' epochs and the runs::
 
@@ -36,9 +37,9 @@ cluster's real parallelism (its ``jobs`` is unknown here: the estimate is then p
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from ..atomic import check_writable_dir
@@ -51,13 +52,14 @@ from .experiment import Experiment, RunSpec
 from .layout import RUN_OVERHEAD_SECONDS, START_SECONDS, Layout
 from .resolution import Sweep
 from .store import ResultsStore
+from .sweep import _layout, _missing_dense  # the very rules run_sweep applies (private there for now)
 
 __all__ = ["EVAL_BATCHES", "STEPS", "Calibration", "Estimate", "SweepPlan", "calibrate", "describe_seconds", "plan_sweep"]
 
-STEPS = 2
-"""Timed training steps per batch size (after one warm-up step)."""
-EVAL_BATCHES = 2
-"""Timed evaluation batches at most (after one warm-up batch)."""
+STEPS = 3
+"""Timed training steps per batch size (after one warm-up step); their median counts."""
+EVAL_BATCHES = 3
+"""Timed evaluation batches at most (after one warm-up batch); their median time per example counts."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,6 @@ class SweepPlan:
 def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> SweepPlan:
     """The plan of ``sweep`` (and, with ``estimate``, its calibrated duration); writes nothing. Raises the
     one-line :class:`~shrinkbench.errors.ShrinkBenchError` that ``run_sweep`` would raise before writing."""
-    from .sweep import _layout, _missing_dense  # the very rules run_sweep applies (see the report: to be public)
-
     request = sweep.request
     store = ResultsStore(sweep.results_dir)
     check_writable_dir(store.directory, "results directory", "choose another --out")
@@ -198,9 +198,9 @@ def _estimate(registry: Registry, sweep: Sweep, layout: Layout, todo: list[RunSp
             dense_cal = calibrate(registry, experiment, sweep, device, layout.dense_threads, [pretrain_batch], model)
         sizes = (len(splits.train), len(splits.val) if splits.val is not None else 0, len(splits.test))
 
-        def epoch(cal: Calibration, batch: int, sizes: tuple[int, int, int] = sizes) -> float:
-            steps = _batches(sizes[0], batch, experiment.full_batches)
-            return steps * cal.step_seconds[batch] + sizes[1] * cal.eval_seconds
+        def epoch(cal: Calibration, batch: int, sizes: tuple[int, int, int] = sizes,
+                  full: bool = experiment.full_batches) -> float:
+            return _batches(sizes[0], batch, full) * cal.step_seconds[batch] + sizes[1] * cal.eval_seconds
 
         test = sizes[2] * calibration.eval_seconds
         dense_times += [(epoch(dense_cal, pretrain_batch) * experiment.dense_epochs if train_dense else 0.0)
@@ -240,7 +240,8 @@ def calibrate(registry: Registry, experiment: Experiment, sweep: Sweep, device: 
 
     started = time.perf_counter()
     runtime = Runtime.of(experiment, replace(sweep.settings, device=device, threads=threads, compile=False))
-    runtime.setup()
+    if runtime.is_cuda or runtime.deterministic:  # TF32 and cuDNN's modes change the speed; on the CPU, skip
+        runtime.setup()                             # the imports that setting them costs
     splits = load_data(registry, experiment)
     augmented = registry.dataset(experiment.dataset).augmented
     workers = sweep.settings.loader_workers
@@ -257,13 +258,12 @@ def calibrate(registry: Registry, experiment: Experiment, sweep: Sweep, device: 
                                  drop_last=experiment.full_batches)
             timed = _timed(loader, STEPS + 1, runtime, lambda x, y, net=net, opt=optimizer, loss_fn=loss_fn:
                            _train_step(net, opt, loss_fn, runtime, x, y))
-            steps[batch] = sum(t for t, _ in timed[1:]) / max(len(timed) - 1, 1) if len(timed) > 1 else timed[0][0]
+            steps[batch] = statistics.median(t for t, _ in timed[1:] or timed)
         net = runtime.place(copy.deepcopy(base)).eval()
         loader = make_loader(splits.test, runtime.eval_batch_size, False, 0, runtime.torch_device, False, workers)
         with torch.inference_mode():
             timed = _timed(loader, EVAL_BATCHES + 1, runtime, lambda x, _y: _forward(net, runtime, x), restart=False)
-    counted = timed[1:] or timed
-    eval_seconds = sum(t for t, _ in counted) / max(sum(n for _, n in counted), 1)
+    eval_seconds = statistics.median(t / max(n, 1) for t, n in timed[1:] or timed)
     return Calibration(steps, eval_seconds, str(runtime.torch_device), threads, time.perf_counter() - started)
 
 
