@@ -134,6 +134,19 @@ def gpu_check(session: nox.Session) -> None:
     session.run("python", "benchmarks/gpu_check.py", "--device", "cpu", "--size", "tiny", *session.posargs)
 
 
+@nox.session(name="docs", python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Every code block of README.md and docs/ marked runnable (``<!-- docs: run -->``), in the default install:
+    the README's first session, its config and grid examples, and its plugin example built, installed, tested
+    and benched (tests/run_doc_blocks.py)."""
+    packages = [arg for p in PLUGINS if p not in OPTIONAL for arg in ("-e", f"plugins/shrinkbench-{p}")]
+    session.install(*constraints(session), *CORE, *packages, *TEST_TOOLS)
+    isolated_env(session)
+    session.env["VIRTUAL_ENV"] = session.virtualenv.location  # the blocks' `uv pip install` targets this venv
+    documents = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+    session.run("python", "tests/run_doc_blocks.py", *(session.posargs or documents))
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository."""

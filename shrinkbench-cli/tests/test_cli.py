@@ -42,7 +42,7 @@ def test_help_explains_the_commands(run_cli):
         (("list", "bogus"), "'bogus' is not one of"),
         (("bench", "-s", "toy-magnitud", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2"), "did you mean 'toy-magnitude'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-rgb"), "3-channel"),
-        (("bench", "-d", "toy-blob"), "did you mean 'toy-blobs'"),
+        (("bench", "-d", "toy-blob", "-m", "toy-mlp"), "did you mean 'toy-blobs'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be a finite number >= 1"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "two"), "'two' is not a number"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2", "--checkpoint", "missing.pt"), "cannot read checkpoint"),

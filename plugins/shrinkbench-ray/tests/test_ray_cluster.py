@@ -67,15 +67,18 @@ def module_cluster():
     ``address`` option, once for the module, so the tests share Ray's worker processes (sweeps then find the
     driver connected and keep the connection)."""
     temp_dir = local_temp_dir()
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False, **({"temp_dir": temp_dir} if temp_dir else {})})
-    nodes = Nodes(cluster)
-    try:
-        nodes.ensure()
-        with RayExecutor(address=cluster.address):
-            yield nodes
-    finally:
-        cluster.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        if temp_dir:  # Cluster writes its address file under $RAY_TMPDIR whatever the head's temp_dir says
+            patch.setenv("RAY_TMPDIR", os.path.dirname(temp_dir))
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 0, "include_dashboard": False, **({"temp_dir": temp_dir} if temp_dir else {})})
+        nodes = Nodes(cluster)
+        try:
+            nodes.ensure()
+            with RayExecutor(address=cluster.address):
+                yield nodes
+        finally:
+            cluster.shutdown()
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def entry_row(kind: str, entry: Entry) -> dict:
     if kind == "strategies":
         row["aliases"] = list(spec.aliases)
         row["needs_data"] = spec.needs_data
+        row["requires"] = list(spec.requires)
     elif kind == "datasets":
         row.update(num_classes=spec.num_classes, input_shape=list(spec.input_shape), bundled=spec.bundled)
     elif kind == "metrics":
@@ -81,7 +82,12 @@ def _cell(value) -> str:
 @click.argument("kind", required=False, type=click.Choice(CHOICES))
 @click.argument("pattern", required=False)
 @click.option("--json/--no-json", "as_json", default=False, help="Print one JSON object instead of tables.")
-def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
+@click.option("--model", "-m", metavar="NAME",
+              help="With strategies: say which apply to this model (an 'applies' column: yes, or what it lacks).")
+@click.option("--dataset", "-d", metavar="NAME", default=None,
+              help="The dataset the --model is built for (default mnist-5k: its input shape and classes).")
+def list_command(kind: str | None, pattern: str | None, as_json: bool, model: str | None,
+                 dataset: str | None) -> None:
     """Show installed plugins and the strategies, models, datasets, metrics, executors and schedules they provide.
 
     KIND limits the output to one kind; PATTERN is an fnmatch filter on names (quote it: 'layer-*').
@@ -92,6 +98,7 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
       shrinkbench list
       shrinkbench list strategies '*magnitude*'
       shrinkbench list models 'timm:resnet*' --json
+      shrinkbench list strategies --model resnet20 --dataset cifar10
 
     With --json the object has the keys plugins, strategies, models, datasets, metrics, executors and schedules (KIND's
     key only when KIND is given); each holds objects with at least name, plugin (the distribution) and description.
@@ -102,6 +109,10 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
         k: plugin_rows(registry, pattern) if k == "plugins" else [entry_row(k, e) for e in registry.list(k, pattern)]
         for k in kinds
     }
+    if model is None and dataset is not None:
+        raise click.UsageError("--dataset only goes with --model")
+    if model is not None and "strategies" in data:
+        _mark_applicable(registry, data["strategies"], model, dataset)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -112,8 +123,10 @@ def list_command(kind: str | None, pattern: str | None, as_json: bool) -> None:
         if k == "plugins":
             columns = ["name", "plugin", "version", "status", "error"]
         else:
-            columns = ["name", "description", "plugin"] + {"strategies": ["aliases"], "executors": ["options"],
-                                                          "schedules": ["options"]}.get(k, [])
+            columns = ["name", "description", "plugin"] + {"strategies": ["aliases", "requires"],
+                                                          "executors": ["options"], "schedules": ["options"]}.get(k, [])
+            if k == "strategies" and model is not None:
+                columns.append("applies")
         if len(data[k]) > PLAIN_ABOVE:
             click.echo(_plain(k, data[k], columns))
         else:
@@ -130,3 +143,16 @@ def _plain(title: str, rows: list[dict], columns: list[str]) -> str:
     lines = [f"{title} ({len(rows)})", "  ".join(c.ljust(w) for c, w in zip(columns, widths + [0], strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths + [0], strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def _mark_applicable(registry: Registry, rows: list[dict], model: str, dataset: str | None) -> None:
+    """Add ``applies`` to each strategy row: ``yes``, or ``no: <what the model lacks>`` -- the rule by which
+    ``bench`` leaves strategies out of its default set (and refuses them when named)."""
+    from shrinkbench.engine.config import DEFAULT_DATASET
+    from shrinkbench.engine.dense import build_model
+    from shrinkbench.modules import missing_requirement
+
+    built = build_model(registry, dataset or DEFAULT_DATASET, registry.model(model).name, 0)
+    for row in rows:
+        lack = missing_requirement(built, registry.strategy(row["name"]).requires)
+        row["applies"] = "yes" if lack is None else f"no: {lack}"
