@@ -143,6 +143,8 @@ def docs(session: nox.Session) -> None:
     session.install(*constraints(session), *CORE, *packages, *TEST_TOOLS)
     isolated_env(session)
     session.env["VIRTUAL_ENV"] = session.virtualenv.location  # the blocks' `uv pip install` targets this venv
+    # a reused venv still has the README's example plugin from the last run, installed from a deleted directory
+    session.run_install("uv", "pip", "uninstall", "--quiet", "shrinkbench-lamp", external=True)
     documents = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
     session.run("python", "tests/run_doc_blocks.py", *(session.posargs or documents))
 

@@ -73,7 +73,13 @@ class ProcessExecutor:
         return Capacity(cpu_cores(), len(self.gpus))
 
     def __enter__(self) -> ProcessExecutor:
+        """Hold the workers for every :meth:`run` in the block; with a known ``jobs``, start them now, so that
+        their Python and torch start-up overlaps the driver's own preparations."""
         self._held = True
+        if self.jobs and self.jobs > 1 and self._pool is None:
+            self._pool = _Pool(self._ctx, [accelerator.physical_gpu(i) for i in self.gpus])
+            for _ in range(self.jobs):
+                self._pool.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -192,6 +198,7 @@ def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
     if gpu is not None:  # before the first task imports torch
         os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = gpu
+    import shrinkbench.engine.run  # noqa: F401 - torch and the engine, while the driver prepares the first task
     while (item := _next_task(todo, driver)) is not None:
         generation, index, task = item
         events.put(("start", slot, (generation, index)))

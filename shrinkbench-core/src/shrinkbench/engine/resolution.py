@@ -358,12 +358,20 @@ def _profile(built: Any, experiment: Experiment, splits: Any) -> ModelProfile:
     from ..metrics import MetricContext
     from ..metrics.memory import measure
 
+    from ..metrics.flops import count
+
     example = torch.zeros(1, *(splits.input_shape if splits is not None else (1, 1, 1)))
     try:
         activation = measure(MetricContext(built, example))["activation_bytes"]
     except Exception:  # noqa: BLE001 - a profile is an estimate: an unusual model just gets a conservative one
         activation = 0.0
-    dataset_bytes = 0
+    try:
+        macs = count(built, example)["macs"]
+    except Exception:  # noqa: BLE001 - likewise: unknown MACs make every run count as short
+        macs = 0.0
+    dataset_bytes = train_examples = 0
     if splits is not None:
-        dataset_bytes = int(len(splits.train) * math.prod(splits.input_shape))  # uint8 images held in memory
-    return ModelProfile(count_parameters(built), activation, experiment.pretrain.batch_size, dataset_bytes)
+        train_examples = len(splits.train)
+        dataset_bytes = int(train_examples * math.prod(splits.input_shape))  # uint8 images held in memory
+    return ModelProfile(count_parameters(built), activation, experiment.pretrain.batch_size, dataset_bytes, macs,
+                        train_examples, experiment.finetune.epochs)

@@ -110,14 +110,21 @@ def _missing_dense(sweep: Sweep, todo: list[RunSpec]) -> dict[str, tuple[Experim
 
 
 def _layout(sweep: Sweep, capacity: Capacity, runs: int, dense: int) -> Layout:
-    """The layout for this sweep on ``capacity`` (the largest model's profile decides)."""
+    """The layout for this sweep on ``capacity`` (the largest model's profile decides). The ``sequential``
+    executor, named, runs one run at a time with every core as threads; ``--jobs`` above 1 with it is refused."""
     request, settings = sweep.request, sweep.settings
+    jobs = request.jobs
+    if request.executor == "sequential":
+        if jobs is not None and jobs > 1:
+            raise ShrinkBenchError(f"--jobs {jobs} with --executor sequential, which runs one run at a time; leave "
+                                   "--executor out (or use --executor local) to run several at once")
+        jobs = 1
     profile = max(sweep.profiles.values(), key=lambda p: p.run_bytes()) if sweep.profiles else None
     gpu = settings.device.startswith("cuda") or (sweep.remote and settings.device == "auto" and capacity.gpus > 0)
     from .layout import ModelProfile
 
     return choose_layout(capacity, profile or ModelProfile(0, 0.0, 1), runs, dense, gpu=gpu, remote=sweep.remote,
-                         memory=available_memory(), jobs=request.jobs, threads=request.threads,
+                         memory=available_memory(), jobs=jobs, threads=request.threads,
                          gpus_per_run=request.gpus_per_run)
 
 
