@@ -356,9 +356,8 @@ def _profile(built: Any, experiment: Experiment, splits: Any) -> ModelProfile:
     import torch
 
     from ..metrics import MetricContext
-    from ..metrics.memory import measure
-
     from ..metrics.flops import count
+    from ..metrics.memory import measure
 
     example = torch.zeros(1, *(splits.input_shape if splits is not None else (1, 1, 1)))
     try:
