@@ -9,6 +9,7 @@ the uv cache makes the torch install after the first one a matter of seconds.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nox
@@ -42,10 +43,16 @@ def constraints(session: nox.Session) -> list[str]:
 
 
 def isolated_env(session: nox.Session) -> None:
-    """Hide any plugin that is not installed in this venv from discovery, and never touch the network."""
+    """Hide any plugin that is not installed in this venv from discovery, never touch the network, and keep
+    temporary files at a short path whatever the checkout's: ``session.create_tmp()`` points ``$TMPDIR`` into
+    ``.nox/``, and in a deep checkout multiprocessing's Unix sockets (DataLoader workers share tensors through
+    them) exceed the 107-byte limit of a socket path, so worker processes hang."""
     session.env["SHRINKBENCH_CACHE"] = str(Path(session.create_tmp()) / "cache")
     session.env["HF_HUB_OFFLINE"] = "1"
     session.env.pop("SHRINKBENCH_DISABLE_PLUGINS", None)
+    short = Path(tempfile.gettempdir()) / f"sbnox-{session.name}"
+    short.mkdir(exist_ok=True)
+    session.env["TMPDIR"] = str(short)
 
 
 @nox.session(name="core", python=PYTHON)
