@@ -36,6 +36,8 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     ("seeds-huge", ("bench", "--seeds", "99999999999999999999"), {}, "--seeds must be integers from 0"),
     ("seeds-word", ("bench", "--seeds", "a,b"), {}, "'a' is not an integer"),
     ("jobs-zero", ("bench", "--jobs", "0"), {}, "--jobs must be an integer >= 1"),
+    ("jobs-sequential", ("bench", "--executor", "sequential", "--jobs", "2", *TINY), {},
+     "--jobs 2 with --executor sequential, which runs one run at a time"),
     ("threads-zero", ("bench", "--threads", "0"), {}, "--threads must be an integer >= 1"),
     ("threads-word", ("bench", "--threads", "two"), {}, "(or auto)"),
     ("workers-negative", ("bench", "--workers", "-1"), {}, "--workers must be an integer >= 0"),
