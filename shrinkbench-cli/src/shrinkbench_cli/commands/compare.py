@@ -11,10 +11,10 @@ import click
 @click.option("--out", type=click.Path(file_okay=False), default="shrinkbench-compare", show_default=True,
               metavar="DIR", help="Where summary.csv, accuracy_vs_compression.png, accuracy_vs_speedup.png and "
               "accuracy_vs_measured_speedup.png are written (created if missing).")
-@click.option("--allow-different", is_flag=True,
+@click.option("--allow-different/--no-allow-different", default=False,
               help="Compare directories of different datasets anyway (refused otherwise: their accuracies do "
               "not compare). The differing configuration keys are printed as a warning and shown in the plots.")
-@click.option("--json", "as_json", is_flag=True,
+@click.option("--json/--no-json", "as_json", default=False,
               help="Print the comparison as one JSON document on stdout (nothing else) and write no file; its "
               "schema is described below.")
 def compare(directories: tuple[str, ...], out: str, allow_different: bool, as_json: bool) -> None:

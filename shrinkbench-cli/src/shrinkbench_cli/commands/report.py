@@ -17,7 +17,7 @@ import click
               help="Run whose per-layer sparsity is plotted (sparsity_RUN_ID.png), e.g. global-magnitude_c16_s0 "
               "(the names of DIRECTORY/runs/). Default: the highest-compression successful run of the first "
               "strategy in results.csv, lowest seed.")
-@click.option("--json", "as_json", is_flag=True,
+@click.option("--json/--no-json", "as_json", default=False,
               help="Print the whole report as one JSON document on stdout (nothing else) and write no file; its "
               "schema is described below.")
 def report(directory: str, to: str | None, run_id: str | None, as_json: bool) -> None:
