@@ -241,10 +241,10 @@ def config_toml(sweep: Any) -> str:
     put("out", str(request.results_dir))
     put("device", request.device)
     put("precision", request.precision)
-    for key in ("jobs", "threads", "gpus_per_run", "workers", "eval_batch_size"):
+    for key in ("jobs", "threads", "gpus_per_run", "workers", "eval_batch_size", "channels_last"):
         value = getattr(request, key)
         put(key, "auto" if value is None else value)
-    for key in ("deterministic", "compile", "channels_last", "tf32", "retry"):
+    for key in ("deterministic", "compile", "tf32", "retry"):
         put(key, getattr(request, key))
     if request.executor is None:
         lines.append("# executor: auto (sequential for one run at a time, else local worker processes)")

@@ -152,7 +152,8 @@ def configure(device: torch.device, deterministic: bool, tf32: bool) -> None:
 
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic or torch.are_deterministic_algorithms_enabled():  # the call imports torch._inductor (~1 s)
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     if device.type != "cuda":
         return
     torch.backends.cudnn.deterministic = deterministic

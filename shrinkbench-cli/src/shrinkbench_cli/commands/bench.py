@@ -87,7 +87,8 @@ from ..options import NumberList, switch
         "version ran).")
 @switch("compile", "torch.compile the model (CUDA graphs on CUDA, full batches only). A model that fails to "
         "compile trains eagerly, with a note in its row.")
-@switch("channels-last", "NHWC memory format for convolutional models.")
+@switch("channels-last", "NHWC memory format for convolutional models (default auto: on for runs on the CPU, "
+        "where it trains faster; off on GPUs).")
 @switch("tf32", "On CUDA, let float32 matmuls and convolutions use TensorFloat-32 (default on).")
 @switch("retry", "Run failed and lost runs of an earlier sweep again (default on).")
 @switch("report", "Print the table and write the report at the end (default on).")

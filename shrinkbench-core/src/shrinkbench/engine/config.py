@@ -147,7 +147,8 @@ class SweepConfig:
     CPUs of each run; ``None``: chosen likewise; an explicit value makes ``jobs = 2`` reproduce ``jobs = 1``
     exactly), ``gpus_per_run`` (a fraction shares a GPU; ``None``: chosen), ``workers`` (DataLoader processes for
     folder datasets; ``None``: min(8, the run's CPUs)), ``eval_batch_size`` (``None``: 1024 on CUDA, else 256),
-    ``deterministic``, ``compile``, ``channels_last``, ``tf32`` (see :class:`shrinkbench.engine.runtime.Runtime`),
+    ``deterministic``, ``compile``, ``channels_last`` (``None``: on for CPU runs), ``tf32`` (see
+    :class:`shrinkbench.engine.runtime.Runtime`),
     ``executor`` (``None``: ``sequential`` when one run at a time, else ``local``) and its ``executor_options``.
     ``schedule_options`` are ``(schedule, ((key, value), ...))`` pairs, each schedule's own. ``retry``: a re-run
     runs failed and lost runs again (``False`` keeps their rows).
@@ -180,7 +181,7 @@ class SweepConfig:
     eval_batch_size: int | None = None
     deterministic: bool = False
     compile: bool = False
-    channels_last: bool = False
+    channels_last: bool | None = None
     tf32: bool = True
     executor: str | None = None
     executor_options: tuple[tuple[str, Any], ...] = ()

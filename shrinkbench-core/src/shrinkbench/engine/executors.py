@@ -8,6 +8,7 @@ does not import torch (worker processes import it when they unpickle their first
 
 from __future__ import annotations
 
+import atexit
 import math
 import multiprocessing
 import os
@@ -56,7 +57,8 @@ class ProcessExecutor:
     through ``CUDA_VISIBLE_DEVICES`` set before torch starts to the GPU's *physical* id (translated through this
     process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). Used as a context manager, the
     workers live until the block ends and serve every :meth:`run` inside it (a worker keeps its loaded data and
-    warm imports from one task to the next); otherwise each :meth:`run` starts and stops its own. A worker that
+    warm imports from one task to the next, and a single CPU task that reserves every core -- a sweep's one
+    dense model -- runs in this process, with the cores to itself); otherwise each :meth:`run` starts and stops its own. A worker that
     dies is replaced on the same GPU, and its task reported lost. Workers are not daemons, so a task may start
     processes of its own (DataLoader workers for image folders); they stop when the driver finishes, is
     interrupted (Ctrl-C stops every worker at once; workers ignore SIGINT themselves) or disappears.
@@ -73,21 +75,19 @@ class ProcessExecutor:
         return Capacity(cpu_cores(), len(self.gpus))
 
     def __enter__(self) -> ProcessExecutor:
-        """Hold the workers for every :meth:`run` in the block; with a known ``jobs``, start them now, so that
-        their Python and torch start-up overlaps the driver's own preparations."""
+        """Hold the workers for every :meth:`run` in the block (started by the first that needs them)."""
         self._held = True
-        if self.jobs and self.jobs > 1 and self._pool is None:
-            self._pool = _Pool(self._ctx, [accelerator.physical_gpu(i) for i in self.gpus])
-            for _ in range(self.jobs):
-                self._pool.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._held = False
-        self._close()
+        self._close(wait=False)  # workers exit while the driver goes on (e.g. to the report); joined at its exit
 
     def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see shrinkbench.tasks.Executor
         if not tasks:
+            return
+        if self._runs_here(tasks):
+            SequentialExecutor().run(tasks, emit)
             return
         wanted = self.jobs or parallel_slots(tasks, cpu_cores(), len(self.gpus))
         if self._pool is None:
@@ -100,9 +100,18 @@ class ProcessExecutor:
         if not self._held:
             self._close()
 
-    def _close(self, force: bool = False) -> None:
+    def _runs_here(self, tasks: Sequence[Task]) -> bool:
+        """Whether ``tasks`` run in this process: a single CPU task that reserves every core (a sweep's one
+        dense model) in a block that holds the workers. No worker could run beside it, and this process has
+        torch, the plugins and the data loaded already (workers starting beside it would slow its threads more
+        than their own start-up costs afterwards: measured in ``benchmarks/README.md``)."""
+        task = tasks[0]
+        return (self._held and len(tasks) == 1 and not self.gpus and task.resources.gpus == 0
+                and task.resources.cpus >= cpu_cores())
+
+    def _close(self, force: bool = False, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.close(force)
+            self._pool.close(force, wait)
             self._pool = None
 
 
@@ -176,13 +185,21 @@ class _Pool:
                 self.start(self.gpu_of[slot], replacing=slot)  # the dead worker's GPU
                 running[self.next_slot - 1] = None
 
-    def close(self, force: bool) -> None:
-        """Stop every worker (at once when ``force``, else after their current task) and wait for them."""
+    def close(self, force: bool, wait: bool = True) -> None:
+        """Stop every worker (at once when ``force``, else after their current task) and wait for them (with
+        ``wait`` false: when this process exits)."""
         for _ in self.workers:
             self.todo.put(None)
         for process in self.workers.values():
             if force and process.is_alive():
                 process.terminate()
+        if wait or force:
+            self.join()
+        else:
+            atexit.register(self.join)
+
+    def join(self) -> None:
+        """Wait for every worker to exit (5 s each at most, then kill it)."""
         for process in self.workers.values():
             process.join(timeout=5)
             if process.is_alive():  # not a daemon: it would hold the driver's exit
@@ -198,7 +215,11 @@ def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
     if gpu is not None:  # before the first task imports torch
         os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = gpu
-    import shrinkbench.engine.run  # noqa: F401 - torch and the engine, while the driver prepares the first task
+    # torch and the engine while the driver prepares the first task, and Dynamo, which a process's first
+    # optimizer imports (over 1 s): before the first run, not in it
+    import torch._dynamo  # noqa: F401
+
+    import shrinkbench.engine.run  # noqa: F401
     while (item := _next_task(todo, driver)) is not None:
         generation, index, task = item
         events.put(("start", slot, (generation, index)))

@@ -31,14 +31,15 @@ class RunSettings:
     ``cuda``...: resolved where each run executes, so a CPU-only driver can send GPU runs to GPU workers),
     ``threads`` (torch threads = the CPUs a run reserved), ``workers`` (DataLoader processes for folder
     datasets; ``None``: min(8, threads)), ``eval_batch_size`` (``None``: 1024 on CUDA, else 256) and the
-    switches of :class:`Runtime`. None of it changes what a run computes beyond floating-point rounding."""
+    switches of :class:`Runtime` (``channels_last`` ``None``: on where the run executes on the CPU, see
+    :meth:`Runtime.of`). None of it changes what a run computes beyond floating-point rounding."""
 
     device: str = "auto"
     threads: int | None = None
     workers: int | None = None
     eval_batch_size: int | None = None
     compile: bool = False
-    channels_last: bool = False
+    channels_last: bool | None = None
     deterministic: bool = False
     tf32: bool = True
 
@@ -82,8 +83,15 @@ class Runtime:
     @classmethod
     def of(cls, experiment: Any, settings: RunSettings) -> Runtime:
         """The runtime of a run of ``experiment`` (its precision) under ``settings`` in this process: the
-        requested device resolved here (an unavailable one raises a one-line error)."""
-        return cls(resolve_device(settings.device), experiment.precision, settings.channels_last,
+        requested device resolved here (an unavailable one raises a one-line error). ``channels_last`` left to
+        auto (``None``) is on when that device is the CPU: oneDNN's NHWC convolutions train faster there
+        (``benchmarks/channels_last.py``); models without 2-d convolutions are unaffected. It stays off on GPUs,
+        where it has not been measured."""
+        device = resolve_device(settings.device)
+        channels_last = settings.channels_last
+        if channels_last is None:
+            channels_last = torch.device(local_device(device)).type == "cpu"
+        return cls(device, experiment.precision, channels_last,
                    settings.deterministic, settings.compile, tf32=settings.tf32, eval_batch=settings.eval_batch_size)
 
     @property

@@ -191,6 +191,12 @@ class _Counter(TorchDispatchMode):
         self.densities: dict[tuple, float] = {}
         self.count = MacCount()
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """Nothing is compiled under the counter, so torch need not wrap :meth:`__torch_dispatch__` to disable
+        Dynamo -- a wrapper whose first call imports ``torch._dynamo`` (over 1 s, in every process)."""
+        return False
+
     def track_input(self, x: Tensor) -> None:
         """Mark the model's input as data (an activation), not a constant."""
         key = _storage(x)
