@@ -37,7 +37,8 @@ What it does, in one invocation:
    ``--ours-recipe matched`` (default) a ``--config`` file gives it the original's recipe: SGD, Nesterov momentum
    0.9, lr 1e-3, no weight decay, constant lr, batch 128, all 4,000 training digits (``val_fraction = 0``);
    ``standard`` keeps our mnist recipe (lr 0.05 cosine / 0.01 constant, weight decay 5e-4, batch 64, 10% held out).
-   Ours also finetunes the compression-1 runs (3 x 5 epochs the original does not train);
+   Ours also finetunes at compression 1 (one run of 5 epochs, shared by the three strategies' rows; the original
+   only evaluates there);
 5. prints and writes (``result.json``, ``result.md`` in the run folder) the wall times, the ratios and the top-1
    of every (strategy, compression). The original logs per-batch means of ``correct / 128``, so on 1,000 test
    digits its ``val_acc1`` is ``correct / 1024``; the table shows its final epoch exactly (``correct / 1000``,
@@ -335,7 +336,8 @@ def report(args, recipe, versions, walls, rcs, results, run_dir: Path) -> int:
     md += ["", f"accuracy target (every cell >= original - {TARGET_ACC}): {'met' if targets['accuracy'] else 'NOT met'}. "
            "Original: final epoch exact (correct / test digits; best of its two runs) and its own reported value "
            "(best epoch on the test split, logged as correct / 1024). At compression 1 the original only "
-           f"evaluates the dense model; ours finetunes it {recipe['finetune_epochs']} epochs."]
+           f"evaluates the dense model; ours finetunes it {recipe['finetune_epochs']} epochs, once, shared by the "
+           "three strategies' rows."]
     text = "\n".join(md)
     print("\n" + text)
     data = {"pinned_commit": PINNED_COMMIT, "quick": args.quick, "order": args.order, "ours_recipe": args.ours_recipe,

@@ -112,10 +112,15 @@ def rewind(ctx: RunContext, state: dict[str, torch.Tensor] | None) -> None:
 def prune(ctx: RunContext, compression: float) -> None:
     """Prune ``ctx.model`` to ``compression`` of the dense model with the run's strategy, checked: masks are
     boolean, shaped like and covering exactly the prunable weights, and hit the target (N:M strategies: in their
-    pattern); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it."""
+    pattern); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it. Compression 1
+    keeps every weight without calling the strategy, so every strategy's compression-1 run is the same."""
     spec = ctx.strategy
     pctx = ctx.pruning_context(compression)
     ctx.seed_everything()
+    if compression == 1:  # keeps every weight by definition: the strategy is not called (see shared_runs)
+        if not spec.structured:
+            _apply(ctx, {n: torch.ones_like(p, dtype=torch.bool) for n, p in pctx.prunable.items()})
+        return
     if spec.structured:
         with ctx.registry.blame("strategies", spec.name):
             spec.load()(pctx)
@@ -130,12 +135,17 @@ def prune(ctx: RunContext, compression: float) -> None:
     source = f"strategy {spec.name!r}"
     validate_masks(ctx.model, masks, expected=set(pctx.prunable), source=source)
     check_target(ctx.model, pctx.prunable, masks, compression, source)
-    if spec.pattern is not None and compression > 1:  # compression 1 keeps every weight: no pattern
+    if spec.pattern is not None:
         from ..patterns import pattern_violation
 
         problem = pattern_violation(ctx.model, masks, *spec.pattern)
         if problem:
             raise CompressionError(f"{source} declares {spec.pattern[0]}:{spec.pattern[1]} masks, but {problem}")
+    _apply(ctx, masks)
+
+
+def _apply(ctx: RunContext, masks: dict[str, torch.Tensor]) -> None:
+    """Mask ``ctx.model`` with ``masks`` (zero rule: a weight already pruned stays pruned)."""
     if ctx.masked is None:
         ctx.masked = apply_masks(ctx.model, masks)
     else:

@@ -27,6 +27,7 @@ from .experiment import Experiment, RunSpec
 from .layout import Layout, choose_layout
 from .resolution import Sweep, resolve
 from .run import RunWork, base_row
+from .shared_runs import copy_run, split_shared
 from .store import ResultsStore
 
 __all__ = ["SweepOutcome", "run_sweep"]
@@ -133,6 +134,11 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
               emit: Emit) -> None:
     """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
     remember(registry)
+    if sweep.remote:  # the run directories stay on the cluster's nodes: every run runs
+        leaders, copies = set(r.run_id for r in todo), {}
+    else:
+        to_run, copies = split_shared(todo, lambda name: registry.strategy(name).structured)
+        leaders = {r.run_id for r in to_run}
     dense: dict[str, DenseDone] = {}
     dense_errors: dict[str, DenseFailed] = {}
     runs = {r.run_id: r for r in todo}
@@ -143,6 +149,13 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
         store.append(row)
         outcome.new_rows.append(row)
 
+    def record_copies(leader: RunSpec, row: dict[str, Any]) -> None:
+        for run in copies.get(leader.run_id, ()):
+            finished.add(run.run_id)
+            copied = copy_run(row, store.run_dir(leader.run_id), run, store.run_dir(run.run_id))
+            record(copied)
+            emit(RunFinished(run.run_id, run, copied))
+
     def on_event(event: Event) -> None:
         if isinstance(event, DenseDone):
             dense[event.key] = event
@@ -151,6 +164,9 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
         elif isinstance(event, RunFinished):
             finished.add(event.key)
             record(event.row)
+            emit(event)
+            record_copies(event.run, event.row)
+            return
         elif isinstance(event, TaskLost) and event.key in runs:
             if event.key in finished:
                 return  # a late report of a worker that died after its run had finished: the row stands
@@ -159,6 +175,7 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
             row = base_row(sweep.experiment(run.experiment), run, run_settings, f"lost: {event.reason}")
             record(row)
             emit(RunFinished(event.key, run, row))
+            record_copies(run, row)
         emit(event)
 
     dense_settings = replace(sweep.settings, threads=layout.dense_threads)
@@ -179,7 +196,7 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
                 row[schema.NODE] = failure.node  # where it failed (a driver without the GPU may have sent it there)
             record(row)
             emit(RunFinished(run.run_id, run, row))
-        else:
+        elif run.run_id in leaders:
             tasks.append(_run_task(registry, experiment, run, run_settings, ready, store, layout))
     executor.run(tasks, on_event)
 

@@ -1,0 +1,90 @@
+"""Compression 1 prunes nothing: one run per experiment, seed and schedule, its row shared by every strategy."""
+
+from __future__ import annotations
+
+import toy_plugin
+
+import shrinkbench.engine.run as engine_run
+from shrinkbench import StrategySpec, hookimpl, schema
+from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
+from shrinkbench.engine import plugin as core_engine
+from shrinkbench.metrics import plugin as core_metrics
+from shrinkbench.plugins import load_registry
+
+EXPERIMENT = "toy-blobs-toy-mlp"
+OWN = schema.TIMINGS | {schema.RUN_ID, schema.STRATEGY, schema.NOTES}
+
+
+def config(**changes) -> SweepConfig:
+    base = dict(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(epochs=2, lr=0.05),
+                finetune=Recipe(epochs=2, lr=0.01, lr_schedule="constant"),
+                strategies=("toy-magnitude", "toy-random", "toy-layer"), compressions=(1.0, 4.0), seeds=(0, 1),
+                jobs=1)
+    return SweepConfig(**{**base, **changes})
+
+
+def rows_by_id(directory) -> dict[str, dict]:
+    return {r["run_id"]: r for r in ResultsStore(directory).rows()}
+
+
+def results(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in OWN}
+
+
+def test_compression_one_runs_once_per_seed_and_every_strategy_gets_its_row(toy_registry, tmp_path, monkeypatch):
+    executed: list[str] = []
+    real = engine_run.execute
+    monkeypatch.setattr(engine_run, "execute", lambda work, task: executed.append(work.run.run_id) or real(work, task))
+    outcome = run_sweep(toy_registry, config(), ResultsStore(tmp_path))
+    rows = rows_by_id(tmp_path)
+    assert len(rows) == len(outcome.new_rows) == 12 and all(r["status"] == "ok" for r in rows.values())
+    assert sorted(r for r in executed if "_c1_" in r) == [f"{EXPERIMENT}/toy-magnitude_c1_s0",
+                                                          f"{EXPERIMENT}/toy-magnitude_c1_s1"]
+    assert len(executed) == 8  # 6 at compression 4, 2 at compression 1
+    for seed in (0, 1):
+        leader = rows[f"{EXPERIMENT}/toy-magnitude_c1_s{seed}"]
+        for strategy in ("toy-random", "toy-layer"):
+            copy = rows[f"{EXPERIMENT}/{strategy}_c1_s{seed}"]
+            assert copy["strategy"] == strategy and results(copy) == results(leader)
+            assert f"the same computation as {leader['run_id']}" in copy["notes"]
+            leader_dir, copy_dir = (tmp_path / "runs" / r["run_id"] for r in (leader, copy))
+            assert (copy_dir / "weights.safetensors").read_bytes() == (leader_dir / "weights.safetensors").read_bytes()
+            assert f'"strategy": "{strategy}"' in (copy_dir / "config.json").read_text()
+    assert rows[f"{EXPERIMENT}/toy-random_c4_s0"]["top1_pre"] != rows[f"{EXPERIMENT}/toy-magnitude_c4_s0"]["top1_pre"]
+
+
+def test_a_shared_row_equals_that_strategy_run_alone(toy_registry, tmp_path):
+    """The claim behind sharing: the copy is what the strategy's own compression-1 run computes."""
+    run_sweep(toy_registry, config(compressions=(1.0,), seeds=(0,)), ResultsStore(tmp_path / "shared"))
+    run_sweep(toy_registry, config(strategies=("toy-random",), compressions=(1.0,), seeds=(0,)),
+              ResultsStore(tmp_path / "alone"))
+    shared = rows_by_id(tmp_path / "shared")[f"{EXPERIMENT}/toy-random_c1_s0"]
+    alone = rows_by_id(tmp_path / "alone")[f"{EXPERIMENT}/toy-random_c1_s0"]
+    assert "same computation" in shared["notes"] and "same computation" not in alone["notes"]
+    assert results(shared) == results(alone)
+
+
+def _boom(ctx):
+    raise AssertionError(f"called at compression {ctx.compression}")
+
+
+class _Boom:
+    @staticmethod
+    @hookimpl
+    def shrinkbench_strategies():
+        return [StrategySpec("boom", "fails whenever it is called", _boom)]
+
+
+def test_no_strategy_is_called_at_compression_one(tmp_path):
+    registry = load_registry(inline=[("core", core_metrics), ("core-engine", core_engine), ("toy", toy_plugin),
+                                     ("boom", _Boom)], entry_points=False)
+    run_sweep(registry, config(strategies=("boom",), compressions=(1.0, 2.0), seeds=(0,)), ResultsStore(tmp_path))
+    rows = {r["compression_target"]: r for r in ResultsStore(tmp_path).rows()}
+    assert rows[1.0]["status"] == "ok" and rows[1.0]["compression"] == 1.0
+    assert rows[2.0]["status"] == "failed" and "called at compression 2" in rows[2.0]["error"]
+
+
+def test_structured_and_unstructured_strategies_do_not_share(toy_registry, tmp_path):
+    run_sweep(toy_registry, config(strategies=("toy-magnitude", "toy-shrink"), compressions=(1.0,), seeds=(0,)),
+              ResultsStore(tmp_path))
+    assert not any("same computation" in r["notes"] for r in ResultsStore(tmp_path).rows())
