@@ -155,6 +155,8 @@ def test_dry_run_plans_without_writing(run_cli, tmp_path):
     lines = result.stdout.splitlines()
     assert "dry run: nothing is run or written" in lines
     assert "runs: 4 in all: 4 to do (0 of them failed before and run again), 0 already complete" in lines
+    assert ("note: 1 compression-1 run shares another strategy's (nothing is pruned at compression 1): not run, "
+            "not timed") in lines
     assert "dense models: 1 to train, 0 already cached" in lines
     assert any(re.fullmatch(r"layout: (sequential|local) executor, \d+ runs? at a time x .+", line) for line in lines)
     estimate = next(line for line in lines if line.startswith("estimate: ~"))

@@ -51,6 +51,7 @@ from .dense import build_model, dense_dir, dense_task_key, initial_model, load_d
 from .experiment import Experiment, RunSpec
 from .layout import RUN_OVERHEAD_SECONDS, START_SECONDS, Layout
 from .resolution import Sweep
+from .shared_runs import split_shared
 from .store import ResultsStore
 from .sweep import _layout, _missing_dense  # the very rules run_sweep applies (private there for now)
 
@@ -157,8 +158,15 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     if sweep.remote:
         plan.notes.append(f"executor {executor!r} decides how many runs execute at once: the estimate assumes one "
                           "at a time, timed on this machine")
-    if estimate and todo:
-        plan.estimate = _estimate(registry, sweep, layout, todo, missing)
+    executed = todo
+    if not sweep.remote:
+        executed, copies = split_shared(todo, lambda name: registry.strategy(name).structured)
+        shared = sum(len(c) for c in copies.values())
+        if shared:
+            plan.notes.append(f"{shared} compression-1 run{'s' if shared != 1 else ''} share{'' if shared != 1 else 's'} "
+                              "another strategy's (nothing is pruned at compression 1): not run, not timed")
+    if estimate and executed:
+        plan.estimate = _estimate(registry, sweep, layout, executed, missing)
     return plan
 
 
