@@ -158,13 +158,11 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     if sweep.remote:
         plan.notes.append(f"executor {executor!r} decides how many runs execute at once: the estimate assumes one "
                           "at a time, timed on this machine")
-    executed = todo
-    if not sweep.remote:
-        executed, copies = split_shared(todo, lambda name: registry.strategy(name).structured)
-        shared = sum(len(c) for c in copies.values())
-        if shared:
-            plan.notes.append(f"{shared} compression-1 run{'s' if shared != 1 else ''} share{'' if shared != 1 else 's'} "
-                              "another strategy's (nothing is pruned at compression 1): not run, not timed")
+    executed, copies = split_shared(registry, sweep, todo)
+    shared = sum(len(c) for c in copies.values())
+    if shared:
+        plan.notes.append(f"{shared} compression-1 run{'s' if shared != 1 else ''} share{'' if shared != 1 else 's'} "
+                          "another strategy's (nothing is pruned at compression 1): not run, not timed")
     if estimate and executed:
         plan.estimate = _estimate(registry, sweep, layout, executed, missing)
     return plan

@@ -58,8 +58,8 @@ class ProcessExecutor:
     process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). Used as a context manager, the
     workers live until the block ends and serve every :meth:`run` inside it (a worker keeps its loaded data and
     warm imports from one task to the next, and a single CPU task that reserves every core -- a sweep's one
-    dense model -- runs in this process, with the cores to itself); otherwise each :meth:`run` starts and stops its own. A worker that
-    dies is replaced on the same GPU, and its task reported lost. Workers are not daemons, so a task may start
+    dense model -- runs in this process, with the cores to itself); otherwise each :meth:`run` starts and stops
+    its own. A worker that dies is replaced on the same GPU, and its task reported lost. Workers are not daemons, so a task may start
     processes of its own (DataLoader workers for image folders); they stop when the driver finishes, is
     interrupted (Ctrl-C stops every worker at once; workers ignore SIGINT themselves) or disappears.
     """

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import schema
 from ..atomic import atomic_dir
+from ..plugins import Registry
 from .experiment import RunSpec
+from .resolution import Sweep
 
 __all__ = ["copy_run", "split_shared"]
 
 
-def split_shared(todo: Sequence[RunSpec], structured: Callable[[str], bool]) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
+def split_shared(registry: Registry, sweep: Sweep, todo: Sequence[RunSpec]) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
     """The runs of ``todo`` to execute, and for each of them (by run id) the runs that are the same
-    computation and take its results; ``structured(strategy)`` says whether a strategy removes channels."""
+    computation and take its results (none when the sweep's executor is remote)."""
+    if sweep.remote:
+        return list(todo), {}
     leaders: dict[tuple, RunSpec] = {}
     copies: dict[str, list[RunSpec]] = {}
     to_run: list[RunSpec] = []
@@ -32,7 +36,7 @@ def split_shared(todo: Sequence[RunSpec], structured: Callable[[str], bool]) -> 
         if run.compression != 1:
             to_run.append(run)
             continue
-        key = (run.experiment, run.seed, run.schedule, structured(run.strategy))
+        key = (run.experiment, run.seed, run.schedule, registry.strategy(run.strategy).structured)
         if key in leaders:
             copies[leaders[key].run_id].append(run)
         else:

@@ -134,11 +134,8 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
               emit: Emit) -> None:
     """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
     remember(registry)
-    if sweep.remote:  # the run directories stay on the cluster's nodes: every run runs
-        leaders, copies = set(r.run_id for r in todo), {}
-    else:
-        to_run, copies = split_shared(todo, lambda name: registry.strategy(name).structured)
-        leaders = {r.run_id for r in to_run}
+    to_run, copies = split_shared(registry, sweep, todo)
+    leaders = {r.run_id for r in to_run}
     dense: dict[str, DenseDone] = {}
     dense_errors: dict[str, DenseFailed] = {}
     runs = {r.run_id: r for r in todo}
