@@ -9,11 +9,11 @@ import csv
 import json
 import shutil
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from conftest import TOY_DIR
+from html_tables import TablesParser
 from test_grid_stats import T1, write_grid
 
 from shrinkbench import ModelSpec, Reference, hookimpl, schema
@@ -127,42 +127,32 @@ def test_variant_columns_and_dense_cache_keys(grid):
     assert {p.name for p in (grid["cache"] / "dense").iterdir()} >= digests and len(digests) == 2 * 2 * 2
 
 
-class Page(HTMLParser):
+class Page(TablesParser):
     """Headings (h2, h3), tables (rows of cell texts), figures' panels, warnings and paragraphs of report.html."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.headings: list[str] = []
         self.axes: list[str] = []
-        self.tables: list[list[list[str]]] = []
         self.panels: list[list[dict]] = []
         self.warnings: list[str] = []
         self.flips: list[str] = []
         self._tag: str | None = None
-        self._cell: list[str] | None = None
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
+        super().handle_starttag(tag, attrs)
         attrs = dict(attrs)
         if tag == "figure":
             self.panels.append(json.loads(attrs.get("data-panels", "[]")))
-        elif tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
         self._tag = {"h2": "h2", "h3": "h3"}.get(tag) or (attrs.get("class") if tag == "p" else None)
 
     def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
+        super().handle_endtag(tag)
         self._tag = None
 
     def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
+        super().handle_data(data)
         target = {"h2": self.headings, "h3": self.axes, "warning": self.warnings, "flips": self.flips}.get(self._tag)
         if target is not None:
             target.append(data)

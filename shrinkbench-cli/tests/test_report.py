@@ -9,12 +9,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from conftest import TOY_DIR
+from html_tables import TablesParser
 
 from shrinkbench import DatasetSpec, StrategySpec, hookimpl, schema
 from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
@@ -71,37 +71,24 @@ def dirs(tmp_path_factory) -> dict[str, Path]:
         }
 
 
-class Page(HTMLParser):
+class Page(TablesParser):
     """The parts of report.html the tests read: image sources, tables (rows of cell texts), headings."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.images: list[str] = []
-        self.tables: list[list[list[str]]] = []
         self.headings: list[str] = []
-        self._cell: list[str] | None = None
         self._heading = False
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
+        super().handle_starttag(tag, attrs)
         if tag == "img":
             self.images.append(dict(attrs)["src"])
-        elif tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
         self._heading = tag == "h2"
 
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
-
     def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
+        super().handle_data(data)
         if self._heading:
             self.headings.append(data)
             self._heading = False
