@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import accelerator
+from ..allocator import keep_freed_memory
 from ..devices import cpu_cores, local_device, resolve_device
 from .config import PRECISIONS
 
@@ -116,8 +117,11 @@ class Runtime:
 
     def setup(self) -> None:
         """Apply process-wide settings before the run's first device operation: deterministic algorithms,
-        cuDNN's deterministic mode or autotuning (fixed shapes benefit), TF32, and the current CUDA device."""
+        cuDNN's deterministic mode or autotuning (fixed shapes benefit), TF32, and the current CUDA device; on the
+        CPU, the host allocator keeps freed blocks for the next step (:func:`shrinkbench.allocator.keep_freed_memory`)."""
         accelerator.configure(self.torch_device, self.deterministic, self.tf32)
+        if self.torch_device.type == "cpu":
+            keep_freed_memory()
 
     @contextlib.contextmanager
     def watch_determinism(self) -> Iterator[list[str]]:
