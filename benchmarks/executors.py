@@ -47,7 +47,7 @@ def shrinkbench(args: list[str], env: dict[str, str]) -> float:
     """Run ``shrinkbench bench ARGS`` (the installed command, else the CLI module) and return its wall time; a
     failure stops the benchmark with the command's output."""
     command = Path(sys.executable).with_name("shrinkbench")
-    argv = [str(command)] if command.exists() else [sys.executable, "-c", "from shrinkbench_cli.main import cli; cli()"]
+    argv = [str(command)] if command.exists() else [sys.executable, "-c", "from shrinkbench_cli.main import main; main()"]
     argv.append("bench")
     started = time.perf_counter()
     done = subprocess.run([*argv, *args], env=env, capture_output=True, text=True)

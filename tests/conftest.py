@@ -12,7 +12,7 @@ import pytest
 from shrinkbench import schema
 from shrinkbench.engine.store import ResultsStore
 
-CLI = "from shrinkbench_cli.main import cli; cli()"
+CLI = "from shrinkbench_cli.main import main; main()"
 SMALL = ("bench", "-d", "mnist-5k", "-m", "lenet-300-100", "-s", "global-magnitude", "-s", "random", "-s", "GlobalMagGrad",
          "-c", "1,4,16", "--pretrain-epochs", "2", "--finetune-epochs", "1", "--threads", "1", "--no-report")
 """A small sweep (9 runs) that every way of running the same work must reproduce row for row."""

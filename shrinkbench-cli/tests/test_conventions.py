@@ -71,7 +71,7 @@ def run_piped(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
                    "PYTHONPATH": os.pathsep.join([str(TOY_DIR), os.environ.get("PYTHONPATH", "")]), **env}
     for name in ("COLUMNS", "LINES", "SHRINKBENCH_DISABLE_PLUGINS"):
         environment.pop(name, None)
-    return subprocess.run([sys.executable, "-c", "from shrinkbench_cli.main import cli; cli()", *args],
+    return subprocess.run([sys.executable, "-c", "from shrinkbench_cli.main import main; main()", *args],
                           capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=600)
 
 

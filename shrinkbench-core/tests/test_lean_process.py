@@ -52,13 +52,17 @@ def test_other_tasks_run_in_workers(held, cpus):
 
 
 def test_workers_exit_after_the_block_that_held_them():
+    """... on their own, with status 0 (they skip the interpreter's teardown once their events are sent), and
+    every event of theirs arrived before."""
     with ProcessExecutor(2) as executor:
-        _pids(executor, [_probe("a", 1), _probe("b", 1)])
+        pids = _pids(executor, [_probe(k, 1) for k in "abcdef"])
         workers = list(executor._pool.workers.values())
+    assert len(pids) == 6
     deadline = time.monotonic() + 30
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(w.is_alive() for w in workers)
+    assert [w.exitcode for w in workers] == [0, 0]
 
 
 def test_channels_last_left_to_auto_is_on_for_the_cpu_only(fake_cuda):

@@ -1,5 +1,5 @@
 """``python -m shrinkbench_cli``: the ``shrinkbench`` command without its console script."""
 
-from .main import cli
+from .main import main
 
-cli()
+main()

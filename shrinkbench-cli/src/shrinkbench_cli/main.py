@@ -13,6 +13,7 @@ from .commands.data import data
 from .commands.list_cmd import list_command
 from .commands.new_plugin import new_plugin
 from .commands.report import report
+from .process_exit import exit_process
 from .versions import print_version
 
 
@@ -57,3 +58,13 @@ cli.add_command(check_models)
 cli.add_command(new_plugin)
 cli.add_command(data)
 cli.add_command(cache)
+
+
+def main(prog_name: str = "shrinkbench") -> None:
+    """The ``shrinkbench`` console script: run :func:`cli` and end the process with its exit status
+    (:func:`shrinkbench_cli.process_exit.exit_process`: exit handlers run, torch's teardown is skipped)."""
+    try:
+        cli(prog_name=prog_name)
+    except SystemExit as exc:
+        exit_process(exc.code)
+    exit_process(0)
