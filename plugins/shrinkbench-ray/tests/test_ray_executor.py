@@ -106,3 +106,52 @@ def test_runs_share_the_cpus_without_oversubscribing(local_ray, tmp_path):
     assert len(intervals) == 6
     most = max(sum(start <= moment < end for start, end in intervals) for moment, _ in intervals)
     assert most == 2, sorted(f.name for f in log.iterdir())
+
+
+class _FakeInbox:
+    """Stands in for the inbox actor: records what ``put.remote`` was given."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        inbox = self
+
+        class _Put:
+            @staticmethod
+            def remote(item):
+                inbox.items.append(item)
+
+        self.put = _Put
+
+
+def test_a_task_never_waits_for_its_events(monkeypatch):
+    """Waiting (ray.get or ray.wait) in a task lends its CPU back to Ray, which starts another task beside it:
+    the outbox sends without waiting, and returns the numbered events for the driver instead."""
+    from shrinkbench_ray.executor import _Outbox
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a task waited on Ray")
+
+    monkeypatch.setattr(ray, "get", refuse)
+    monkeypatch.setattr(ray, "wait", refuse)
+    inbox = _FakeInbox()
+    outbox = _Outbox(inbox, hold=60)
+    for event in ("epoch 1", "epoch 2", "row"):
+        outbox.emit(event)
+    sent, outcome = outbox.close(outcome=True)
+    assert [event for _, _, event in sent] == ["epoch 1", "epoch 2"] == [event for _, _, event in inbox.items]
+    assert [number for _, number, _ in sent] == [0, 1] and len({attempt for attempt, _, _ in sent}) == 1
+    assert outcome == ["row"]
+    failed = _Outbox(_FakeInbox(), hold=60)
+    failed.emit("epoch 1")
+    assert [event for _, _, event in failed.close(outcome=False)[0]] == ["epoch 1"]  # no outcome: sent like the rest
+
+
+def test_events_from_the_inbox_and_the_return_value_pass_once_in_order():
+    from shrinkbench_ray.executor import _deliver
+
+    emitted: list = []
+    seen: dict = {}
+    _deliver([("a", 0, "a0"), ("b", 0, "b0"), ("a", 1, "a1")], emitted.append, seen)  # the inbox so far
+    _deliver([("a", 0, "a0"), ("a", 1, "a1"), ("a", 2, "a2"), ("a", 3, "a3")], emitted.append, seen)  # a returns
+    _deliver([("a", 2, "a2"), ("b", 1, "b1"), ("a", 3, "a3")], emitted.append, seen)  # late copies in the inbox
+    assert emitted == ["a0", "b0", "a1", "a2", "a3", "b1"]

@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,22 +136,23 @@ class RayExecutor:
         inbox = self._inbox
         waiting = list(tasks)
         pending: dict[Any, Task] = {}
+        seen: dict[str, int] = {}  # per task attempt: the last event passed to emit
         try:
             while waiting or pending:
                 while waiting and (self.jobs is None or len(pending) < self.jobs):
                     task = waiting.pop(0)
                     pending[self._submit(task, inbox)] = task
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-                _drain(inbox, emit)
+                _drain(inbox, emit, seen)
                 for ref in ready:
                     task = pending.pop(ref)
                     try:
-                        outputs, outcome = ray.get(ref)
+                        outputs, sent, outcome = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        _drain(inbox, emit)
+                        _drain(inbox, emit, seen)
                         emit(TaskLost(task.key, one_line(exc, 200)))
                         continue
-                    _drain(inbox, emit)  # every earlier event of the task is in the inbox before it returns
+                    _deliver(sent, emit, seen)  # its events still on their way to the inbox, in order
                     for target, files in outputs.items():
                         install_directory(target, files)
                     for event in outcome:  # after its files: a row never names a run directory not yet there
@@ -160,7 +162,7 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             raise
         finally:
-            _drain(inbox, emit)
+            _drain(inbox, emit, seen)
             if not self._entered:
                 self._close_inbox()
 
@@ -244,27 +246,38 @@ def _start_inbox() -> Any:
     return ray.remote(_Inbox).options(num_cpus=0, scheduling_strategy=here).remote()
 
 
-def _drain(inbox: Any, emit: Emit) -> None:
+def _drain(inbox: Any, emit: Emit, seen: dict[str, int]) -> None:
     import ray
 
-    for event in ray.get(inbox.take.remote()):
-        emit(event)
+    _deliver(ray.get(inbox.take.remote()), emit, seen)
+
+
+def _deliver(items: list[tuple[str, int, Any]], emit: Emit, seen: dict[str, int]) -> None:
+    """Pass on each ``(attempt, number, event)`` not passed on before (the inbox and a task's return value
+    both carry its events: whichever arrives first delivers them, in the order they were sent)."""
+    for attempt, number, event in items:
+        if number > seen.get(attempt, -1):
+            seen[attempt] = number
+            emit(event)
 
 
 class _Outbox:
-    """A task's events on their way to the driver's inbox, sent without blocking: a Ray task blocked in
-    ``ray.get`` lends its CPUs back to Ray, which then starts another task (and a fresh worker) on them -- with a
-    blocking put per event, 2 CPUs ran 3 runs at once.
+    """A task's events on their way to the driver's inbox, sent without ever waiting: a Ray task blocked in
+    ``ray.get`` or ``ray.wait`` lends its CPUs back to Ray, which then starts another task (and a fresh worker)
+    on them -- waiting per event, or only for the last ones at the end, 2 CPUs ran 3 runs at once.
 
+    Every event is numbered within this attempt of the task, and the numbered events also travel with the task's
+    return value (:meth:`close`): the driver passes each on once, from whichever copy comes first, in order.
     The latest event is held back until the next one comes, or for ``hold`` seconds while the work still runs:
-    the last one a work emits before it returns is its outcome (a run's row, a dense model), and it travels with
-    the task's return value -- after the task's output files, and only for the attempt whose return reached the
-    driver. An outcome sent live instead could reach the driver before the files, or twice when a node died
+    the last one a work emits before it returns is its outcome (a run's row, a dense model), and it travels only
+    with the task's return value -- after the task's output files, and only for the attempt whose return reached
+    the driver. An outcome sent live instead could reach the driver before the files, or twice when a node died
     after sending it and Ray ran the task again."""
 
     def __init__(self, inbox: Any, hold: float = 0.5) -> None:
         self._inbox, self._hold = inbox, hold
-        self._sent: list[Any] = []
+        self._attempt = uuid.uuid4().hex
+        self._sent: list[tuple[str, int, Any]] = []
         self._held: tuple[Any, float] | None = None
         self._closed = False
         self._changed = threading.Condition()
@@ -278,22 +291,21 @@ class _Outbox:
             self._held = (event, time.monotonic())
             self._changed.notify()
 
-    def close(self, outcome: bool) -> list[Any]:
-        """Stop; return the held event when it is the work's ``outcome`` (else send it), once every event sent
-        is in the inbox."""
-        import ray
-
+    def close(self, outcome: bool) -> tuple[list[tuple[str, int, Any]], list[Any]]:
+        """Stop; return every numbered event sent, and the held event when it is the work's ``outcome`` (else it
+        is sent too)."""
         with self._changed:
             self._closed = True
             held, self._held = self._held, None
             self._changed.notify()
             if held is not None and not outcome:
                 self._send(held[0])
-        ray.get(self._sent)
-        return [held[0]] if held is not None and outcome else []
+            return list(self._sent), [held[0]] if held is not None and outcome else []
 
     def _send(self, event: Any) -> None:
-        self._sent.append(self._inbox.put.remote(event))
+        item = (self._attempt, len(self._sent), event)
+        self._sent.append(item)
+        self._inbox.put.remote(item)  # never waited for: the copy in the return value covers a late one
 
     def _flush_late(self) -> None:
         with self._changed:
@@ -309,11 +321,12 @@ class _Outbox:
                     self._held = None
 
 
-def _run_remote(task: Task, inbox: Any, inputs: dict[str, Any], ship: bool) -> tuple[dict[str, dict[str, bytes]], list[Any]]:
+def _run_remote(task: Task, inbox: Any, inputs: dict[str, Any],
+                ship: bool) -> tuple[dict[str, dict[str, bytes]], list[tuple[str, int, Any]], list[Any]]:
     """The body of every Ray task: name the node for the run's row, and with ``ship`` write the task's input
     files where it runs and give its outputs scratch directories; run the work with its events sent to the
     driver's inbox; return the output directories' files for the driver to install (none on a shared file
-    system) and the work's outcome (its last event)."""
+    system), the numbered events sent, and the work's outcome (its last event)."""
     import ray
 
     os.environ[NODE_VAR] = f"{platform.node()}/{ray.get_runtime_context().get_node_id()[:8]}"
@@ -336,11 +349,11 @@ def _run_remote(task: Task, inbox: Any, inputs: dict[str, Any], ship: bool) -> t
         try:
             task.work(TaskContext(outbox.emit, paths))
             returned = True
-        finally:  # every event is in the inbox before the driver sees this task's return
-            outcome = outbox.close(outcome=returned)
+        finally:
+            sent, outcome = outbox.close(outcome=returned)
         outputs = {target: read_directory(paths[target]) for target in task.outputs
                    if scratch is not None and Path(paths[target]).is_dir()}
-        return outputs, outcome
+        return outputs, sent, outcome
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
