@@ -88,3 +88,26 @@ def test_structured_and_unstructured_strategies_do_not_share(toy_registry, tmp_p
     run_sweep(toy_registry, config(strategies=("toy-magnitude", "toy-shrink"), compressions=(1.0,), seeds=(0,)),
               ResultsStore(tmp_path))
     assert not any("same computation" in r["notes"] for r in ResultsStore(tmp_path).rows())
+
+
+def test_a_resumed_sweep_copies_a_leader_computed_before_the_interruption(toy_registry, tmp_path, monkeypatch):
+    """Interrupted after a compression-1 leader's row but before its copies': resuming runs it no second time
+    (under another leader) and gives the rows an uninterrupted sweep gives."""
+    run_sweep(toy_registry, config(seeds=(0,)), ResultsStore(tmp_path / "whole"))
+    whole = rows_by_id(tmp_path / "whole")
+    store = ResultsStore(tmp_path / "resumed")
+    run_sweep(toy_registry, config(seeds=(0,)), store)
+    kept = [r for r in store.raw_rows() if r["run_id"] in (f"{EXPERIMENT}/toy-magnitude_c1_s0",
+                                                            f"{EXPERIMENT}/toy-random_c4_s0")]
+    store.csv_path.write_text("")  # as if interrupted with two rows written: the leader's, one other
+    for row in kept:
+        store.append(row)
+    executed: list[str] = []
+    real = engine_run.execute
+    monkeypatch.setattr(engine_run, "execute", lambda work, task: executed.append(work.run.run_id) or real(work, task))
+    outcome = run_sweep(toy_registry, config(seeds=(0,)), store)
+    assert outcome.skipped == 2
+    assert sorted(executed) == [f"{EXPERIMENT}/toy-layer_c4_s0", f"{EXPERIMENT}/toy-magnitude_c4_s0"]
+    resumed = rows_by_id(tmp_path / "resumed")
+    assert {k: results(r) | {"notes": r["notes"]} for k, r in resumed.items()} == \
+        {k: results(r) | {"notes": r["notes"]} for k, r in whole.items()}

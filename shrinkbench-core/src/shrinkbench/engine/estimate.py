@@ -158,7 +158,8 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     if sweep.remote:
         plan.notes.append(f"executor {executor!r} decides how many runs execute at once: the estimate assumes one "
                           "at a time, timed on this machine")
-    executed, copies = split_shared(registry, sweep, todo)
+    stored = store.ok_rows()
+    executed, copies = split_shared(registry, sweep, todo, stored)
     shared = sum(len(c) for c in copies.values())
     if shared:
         plan.notes.append(f"{shared} compression-1 run{'s' if shared != 1 else ''} share{'' if shared != 1 else 's'} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +21,40 @@ from ..plugins import Registry
 from .experiment import RunSpec
 from .resolution import Sweep
 
-__all__ = ["copy_run", "split_shared"]
+__all__ = ["SHARED_NOTE", "copy_run", "split_shared"]
+
+SHARED_NOTE = "compression 1 prunes nothing: the same computation as"
+"""How a copy's ``notes`` begin (followed by the leader's run id)."""
 
 
-def split_shared(registry: Registry, sweep: Sweep, todo: Sequence[RunSpec]) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
-    """The runs of ``todo`` to execute, and for each of them (by run id) the runs that are the same
-    computation and take its results (none when the sweep's executor is remote)."""
+def split_shared(registry: Registry, sweep: Sweep, todo: Sequence[RunSpec],
+                 done: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[list[RunSpec], dict[str, list[RunSpec]]]:
+    """The runs of ``todo`` to execute, and for each leader (by run id) the runs that are the same computation
+    and take its results (none when the sweep's executor is remote). ``done``: the rows of runs already
+    complete (by run id); a run of ``todo`` whose computation one of them made (a sweep resumed after an
+    interruption) becomes its copy instead of running again -- such a leader is a key of the copies but not
+    among the runs to execute. A completed leader is preferred to a completed copy."""
     if sweep.remote:
         return list(todo), {}
     leaders: dict[tuple, RunSpec] = {}
     copies: dict[str, list[RunSpec]] = {}
     to_run: list[RunSpec] = []
-    for run in todo:
+    todo_ids = {r.run_id for r in todo}
+    finished = [r for r in sweep.runs() if done and r.run_id in done and r.compression == 1]
+    finished.sort(key=lambda r: SHARED_NOTE in (done[r.run_id].get(schema.NOTES) or ""))  # type: ignore[index]
+    for run in [*finished, *todo]:
         if run.compression != 1:
             to_run.append(run)
             continue
-        key = (run.experiment, run.seed, run.schedule, registry.strategy(run.strategy).structured)
-        if key in leaders:
-            copies[leaders[key].run_id].append(run)
-        else:
-            leaders[key] = run
+        leader = leaders.setdefault((run.experiment, run.seed, run.schedule,
+                                     registry.strategy(run.strategy).structured), run)
+        if leader is run:
             copies[run.run_id] = []
-            to_run.append(run)
-    return to_run, copies
+            if run.run_id in todo_ids:
+                to_run.append(run)
+        elif run.run_id in todo_ids:
+            copies[leader.run_id].append(run)
+    return to_run, {leader: runs for leader, runs in copies.items() if runs or leader in todo_ids}
 
 
 def copy_run(leader_row: dict[str, Any], leader_dir: Path, run: RunSpec, run_dir: Path) -> dict[str, Any]:
@@ -52,7 +63,7 @@ def copy_run(leader_row: dict[str, Any], leader_dir: Path, run: RunSpec, run_dir
     failed before writing one) gives a copy without one."""
     row = dict(leader_row)
     row[schema.RUN_ID], row[schema.STRATEGY] = run.run_id, run.strategy
-    shared = f"compression 1 prunes nothing: the same computation as {leader_row[schema.RUN_ID]}, shared"
+    shared = f"{SHARED_NOTE} {leader_row[schema.RUN_ID]}, shared"
     row[schema.NOTES] = "; ".join(n for n in (leader_row.get(schema.NOTES) or "", shared) if n)
     if not leader_dir.is_dir():
         return row

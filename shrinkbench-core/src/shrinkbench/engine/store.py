@@ -110,6 +110,10 @@ class ResultsStore:
         run with a row (``retry=False``)."""
         return {r[RUN_ID] for r in self.raw_rows() if not retry or r.get(STATUS) == STATUS_OK}
 
+    def ok_rows(self) -> dict[str, dict[str, Any]]:
+        """The typed rows (:meth:`rows`) whose status is ``ok``, by run id."""
+        return {r[RUN_ID]: r for r in self.rows() if r.get(STATUS) == STATUS_OK}
+
     def failed(self) -> set[str]:
         """Run ids whose row says ``failed``."""
         return {r[RUN_ID] for r in self.raw_rows() if r.get(STATUS) != STATUS_OK}

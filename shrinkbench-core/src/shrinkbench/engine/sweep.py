@@ -134,7 +134,8 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
               emit: Emit) -> None:
     """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
     remember(registry)
-    to_run, copies = split_shared(registry, sweep, todo)
+    stored = store.ok_rows()
+    to_run, copies = split_shared(registry, sweep, todo, stored)
     leaders = {r.run_id for r in to_run}
     dense: dict[str, DenseDone] = {}
     dense_errors: dict[str, DenseFailed] = {}
@@ -180,6 +181,9 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
                    for experiment, seed in missing.values()]
     executor.run(dense_tasks, on_event)
     emit(SweepStarted(len(todo), outcome.skipped))
+    all_runs = {r.run_id: r for r in sweep.runs()}
+    for leader_id in copies.keys() - leaders:  # computed before an interruption: its copies take its row now
+        record_copies(all_runs[leader_id], stored[leader_id])
     tasks = []
     for run in todo:
         experiment = sweep.experiment(run.experiment)
