@@ -4,9 +4,9 @@ glibc's ``malloc`` serves blocks above its *mmap threshold* (128 KiB at first, r
 32 MiB at most) with fresh ``mmap`` calls, and hands free memory at the top of its heap back to the kernel once
 there is more of it than the *trim threshold*. A training step allocates and frees the same activation- and
 gradient-sized blocks every step, so with the defaults the kernel maps, zero-fills and page-faults them in again
-every step: ~150,000 page faults per epoch of MnistNet on 4,000 digits, a third of its CPU time on this project's
-2-core VM (``benchmarks/allocator.py``; the PyTorch performance guide's advice to swap in jemalloc or tcmalloc
-targets the same cost). :func:`keep_freed_memory` fixes both thresholds at glibc's own largest steady state, so
+every step: ~150,000 page faults per epoch of MnistNet on 4,000 digits, about a fifth of its time on this
+project's 2-core VM (``benchmarks/allocator.py``; the PyTorch performance guide's advice to swap in jemalloc or
+tcmalloc targets the same cost). :func:`keep_freed_memory` fixes both thresholds at glibc's own largest steady state, so
 the freed blocks stay in the heap and the next step reuses them: the same numbers, no page faults.
 
 The price is that a process keeps up to :data:`TRIM_THRESHOLD` of freed heap memory instead of returning it; a

@@ -40,8 +40,9 @@ def split_shared(registry: Registry, sweep: Sweep, todo: Sequence[RunSpec],
     copies: dict[str, list[RunSpec]] = {}
     to_run: list[RunSpec] = []
     todo_ids = {r.run_id for r in todo}
-    finished = [r for r in sweep.runs() if done and r.run_id in done and r.compression == 1]
-    finished.sort(key=lambda r: SHARED_NOTE in (done[r.run_id].get(schema.NOTES) or ""))  # type: ignore[index]
+    done = done or {}
+    finished = [r for r in sweep.runs() if r.run_id in done and r.compression == 1]
+    finished.sort(key=lambda r: SHARED_NOTE in (done[r.run_id].get(schema.NOTES) or ""))
     for run in [*finished, *todo]:
         if run.compression != 1:
             to_run.append(run)
