@@ -111,3 +111,28 @@ def test_a_resumed_sweep_copies_a_leader_computed_before_the_interruption(toy_re
     resumed = rows_by_id(tmp_path / "resumed")
     assert {k: results(r) | {"notes": r["notes"]} for k, r in resumed.items()} == \
         {k: results(r) | {"notes": r["notes"]} for k, r in whole.items()}
+
+
+def test_a_copy_of_a_stored_leader_keeps_its_row_when_the_dense_model_fails_on_resume(toy_registry, tmp_path,
+                                                                                       monkeypatch):
+    """Resumed with an empty dense cache whose retraining fails: the runs that need it fail, but a copy that took
+    the stored leader's row needs nothing and stays ok."""
+    import shrinkbench.engine.dense as engine_dense
+
+    store = ResultsStore(tmp_path / "resumed")
+    run_sweep(toy_registry, config(seeds=(0,)), store)
+    leader = next(r for r in store.raw_rows() if r["run_id"] == f"{EXPERIMENT}/toy-magnitude_c1_s0")
+    store.csv_path.write_text("")
+    store.append(leader)
+    monkeypatch.setenv("SHRINKBENCH_CACHE", str(tmp_path / "empty-cache"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("dense training broke")
+
+    monkeypatch.setattr(engine_dense, "make_dense", broken)
+    run_sweep(toy_registry, config(seeds=(0,)), store)
+    rows = rows_by_id(tmp_path / "resumed")
+    for strategy in ("toy-random", "toy-layer"):
+        copy = rows[f"{EXPERIMENT}/{strategy}_c1_s0"]
+        assert copy["status"] == "ok" and f"the same computation as {leader['run_id']}" in copy["notes"]
+    assert all(rows[f"{EXPERIMENT}/{s}_c4_s0"]["status"] == "failed" for s in ("toy-magnitude", "toy-random", "toy-layer"))

@@ -186,6 +186,8 @@ def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsSt
         record_copies(all_runs[leader_id], stored[leader_id])
     tasks = []
     for run in todo:
+        if run.run_id in finished:  # a copy that already took its stored leader's row: nothing left to do
+            continue
         experiment = sweep.experiment(run.experiment)
         key = dense_task_key(experiment, run.seed)
         ready = dense.get(key) or cached_dense(experiment, run.seed)
