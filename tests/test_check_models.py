@@ -49,3 +49,26 @@ def test_a_model_that_cannot_be_built_is_skipped_not_failed(tmp_path):
     result = check_models(tmp_path, "broken:refuses")
     assert result.returncode == 0, result.stderr
     assert "0 ok, 0 failed, 1 skipped" in result.stdout
+
+
+def test_steps_and_batch_set_the_training_a_model_gets(monkeypatch):
+    from shrinkbench.plugins import get_registry
+    from shrinkbench_cli import model_check
+
+    seen = []
+    real_train = model_check.train
+
+    def recording_train(model, optimizer, batches, after_backward=None):
+        seen.append([tuple(x.shape) for x, _ in batches])
+        return real_train(model, optimizer, batches, after_backward)
+
+    monkeypatch.setattr(model_check, "train", recording_train)
+    row = model_check.check_one(get_registry().plugin_set, "torchvision:resnet18", "global-magnitude", 4.0, 0,
+                                steps=3, batch=2)
+    assert row["status"] == "ok", row
+    assert seen == [[(2, 3, 32, 32)] * 3]
+
+
+def test_fewer_than_two_steps_are_refused(tmp_path):
+    result = check_models(tmp_path, "torchvision:resnet18", "--steps", "1")
+    assert result.returncode == 2 and "--steps" in result.stderr and "Traceback" not in result.stderr

@@ -18,8 +18,10 @@ LR = 0.01
 MOVABLE = 1e-6  # relative change; float32 resolves 1.2e-7
 
 
-def check_one(plugin_set, name: str, strategy: str, compression: float, seed: int) -> dict:  # noqa: ANN001
-    """Build ``name``, prune it, train it under masks and count its MACs; the row of the result table."""
+def check_one(plugin_set, name: str, strategy: str, compression: float, seed: int,  # noqa: ANN001
+              steps: int = STEPS, batch: int = BATCH) -> dict:
+    """Build ``name``, prune it, train it ``steps`` masked SGD steps on batches of ``batch`` random images and
+    count its MACs; the row of the result table."""
     import torch
 
     from shrinkbench.masking import apply_masks, validate_masks
@@ -32,8 +34,8 @@ def check_one(plugin_set, name: str, strategy: str, compression: float, seed: in
     if model is None:
         return {"status": "skipped", "reason": f"cannot build: {refusal}"}
     generator = torch.Generator().manual_seed(seed)
-    batches = [(torch.randn((BATCH, *shape), generator=generator),
-                torch.randint(NUM_CLASSES, (BATCH,), generator=generator)) for _ in range(STEPS)]
+    batches = [(torch.randn((batch, *shape), generator=generator),
+                torch.randint(NUM_CLASSES, (batch,), generator=generator)) for _ in range(steps)]
     ctx = make_context(model, compression, seed, batches=lambda: iter(batches))
     masks = registry.strategy(strategy).load()(ctx)
     validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {strategy!r}")

@@ -23,6 +23,10 @@ FIELDS = ("model", "status", "px", "seconds", "reason", "compression", "macs", "
 @click.option("--strategy", default="global-magnitude", show_default=True, help="Pruning strategy.")
 @click.option("--compression", type=click.FloatRange(min=1), default=4.0, show_default=True,
               help="Target compression (parameters / nonzero parameters).")
+@click.option("--steps", type=click.IntRange(min=2), default=20, show_default=True, metavar="N",
+              help="Masked SGD steps per model (2 at least: the second tests momentum on pruned weights).")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
+              help="Random images per step (fewer fit larger models in --memory-gb).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, metavar="SEC",
               help="Seconds per model; a model still running is killed and failed.")
 @click.option("--memory-gb", type=click.FloatRange(min=1), default=8.0, show_default=True, metavar="G",
@@ -30,13 +34,14 @@ FIELDS = ("model", "status", "px", "seconds", "reason", "compression", "macs", "
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write the rows as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write them as JSON.")
 def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strategy: str, compression: float,
-                 timeout: float, memory_gb: float, csv_path: str | None, json_path: str | None) -> None:
+                 steps: int, batch: int, timeout: float, memory_gb: float, csv_path: str | None,
+                 json_path: str | None) -> None:
     """Check that the models matching PATTERNs (fnmatch on registry names: 'torchvision:*', 'timm:vit_*';
     default: every model) work with ShrinkBench.
 
     Each model is built for 10 classes at the smallest of 32, 64 and 224 px it takes, pruned by --strategy
-    to --compression, and trained for 20 masked SGD steps on batches of 8 random images, in its own process
-    (one torch thread, --timeout, --memory-gb). It passes when pruned weights stay exactly zero, kept weights
+    to --compression, and trained for --steps masked SGD steps (momentum 0.9) on batches of --batch random
+    images, in its own process (one torch thread, --timeout, --memory-gb). It passes when pruned weights stay exactly zero, kept weights
     change (wherever a gradient step can move them: layer collapse is noted, not failed), the loss stays
     finite and its MACs agree with torch.utils.flop_counter.FlopCounterMode within 1%. A model that builds at
     no size is skipped. POSIX only (fork server, RLIMIT_AS).
@@ -61,7 +66,7 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
     console = make_console()
     rows = []
     for index, name in enumerate(names, 1):
-        job = (registry.plugin_set, name, strategy, compression, seed)
+        job = (registry.plugin_set, name, strategy, compression, seed, steps, batch)
         row = {"model": name, **run_isolated(job, timeout, memory_gb)}
         rows.append(row)
         click.echo(f"[{index}/{len(names)}] {name}: {row['status']} ({row['seconds']:.1f} s) {row['reason']}")
