@@ -29,14 +29,19 @@ def run_bench(config_file: str | None, overrides: dict[str, Any], report: bool =
     ``dry_run``: print the plan and its estimated time (as JSON with ``as_json``); else run it, print which
     runs failed, then the results table and plots (``as_json``: one JSON object instead, no progress bars).
     Only a real run writes anything."""
-    from shrinkbench.engine import build_sweep_config, resolve
     from shrinkbench.plugins import get_registry
+
+    from .early_start import start_executor_early
 
     if print_config and (dry_run or as_json):
         raise click.UsageError("--print-config prints the configuration and exits: give it without --dry-run "
                                "and --json")
     overrides = {k: None if v == () else (list(v) if k in _LISTS and v else v) for k, v in overrides.items()}
     registry = get_registry()
+    if not (print_config or dry_run):
+        start_executor_early(registry, config_file, overrides)  # before torch's import, which it overlaps
+    from shrinkbench.engine import build_sweep_config, resolve
+
     sweep = resolve(registry, build_sweep_config(registry, config_file, overrides))
     if print_config:
         click.echo(config_toml(sweep), nl=False)

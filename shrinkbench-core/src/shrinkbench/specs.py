@@ -17,11 +17,14 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .dataset_spec import DatasetSpec, DataStatus
+from .errors import ShrinkBenchError
 from .spec_base import Target, _check_name, _Spec, resolve
+from .values import Options
 
 __all__ = ["REQUIREMENTS", "STRUCTURED_TOLERANCE", "DataStatus", "DatasetSpec", "ExecutorSpec", "MetricSpec",
            "ModelFamilySpec", "ModelSpec", "PluginInfo", "Reference", "ScheduleSpec", "StrategySpec", "Target",
@@ -256,13 +259,30 @@ class ExecutorSpec(_OptionsSpec):
     other machines, so the device is not checked on the driver (a CPU-only laptop may send GPU runs to GPU
     nodes) and files may have to travel (the tasks say which).
 
+    ``prepare(options) -> None`` (optional): called as soon as a command knows it will run this executor with
+    these options -- before torch is imported and the sweep resolved -- to start slow set-up in the background
+    (a local cluster instance) and return at once; ``create`` then uses what it started. It must not raise:
+    a bad option or a failed start is reported when the executor is created or entered.
+
     Example: ``ExecutorSpec("threads", "Runs in a thread pool", "my_pkg.executor:create",
     options=(("workers", "number of threads (default 2)"),))``
     """
 
     remote: bool = False
+    prepare: Target | None = None
 
     _kind = "executor"
+
+    def start_early(self, options: Mapping[str, Any]) -> None:
+        """Call ``prepare`` (when the plugin has one) with the user's raw ``options``; options it does not
+        declare are left for the sweep's validation to report."""
+        if self.prepare is None:
+            return
+        try:
+            checked = Options(f"executor {self.name}", options, self.option_names)
+        except ShrinkBenchError:
+            return
+        resolve(self.prepare)(checked)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ This module imports only ``shrinkbench`` (never the engine); Ray itself is impor
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import shutil
@@ -44,7 +43,9 @@ from shrinkbench import (
 from shrinkbench.devices import PINNED_GPU_VAR
 from shrinkbench.errors import one_line
 
-__all__ = ["RayExecutor", "create", "local_temp_dir"]
+from .local_instance import address_of, connect, local_temp_dir, prepare, stop
+
+__all__ = ["RayExecutor", "create", "local_temp_dir", "prepare"]
 
 FILES = ("shared", "driver")
 NODE_VAR = "SHRINKBENCH_NODE"
@@ -57,7 +58,7 @@ def create(options: Options, context: ExecutorContext) -> RayExecutor:
     """The ``ray`` executor for the sweep's ``context`` (``jobs``: tasks in flight at most) and the user's
     ``options`` (see the plugin's README). Without an ``address`` option, ``$RAY_ADDRESS`` (set in a Ray job's
     driver) is the address, as Ray itself would connect there; without either, a local instance starts."""
-    address = options.text("address", None) or os.environ.get("RAY_ADDRESS") or None
+    address = address_of(options)
     files = options.choice("files", "shared" if address is None else "driver", *FILES)
     return RayExecutor(address=address, jobs=context.jobs, max_retries=options.integer("max_retries", 2, minimum=0),
                        send_files=files == "driver", num_cpus=options.number("num_cpus", None, strict=True),
@@ -79,25 +80,9 @@ class RayExecutor:
         self._inbox: Any = None
 
     def __enter__(self) -> RayExecutor:
-        # Ray would otherwise re-create `uv run`'s environment for its workers (slow, and offline it fails)
-        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-        import ray
-
         self._entered = True
-        if ray.is_initialized():
-            return self
         _check_reachable(self.address)
-        try:
-            if self.address is None:
-                ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                         _temp_dir=local_temp_dir())
-            else:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
-        except Exception as exc:  # noqa: BLE001 - every connection failure is the user's to fix
-            where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray instance"
-            raise ShrinkBenchError(f"cannot connect to {where} ({one_line(exc, 200)}); start the cluster "
-                                   "with 'ray start --head', or leave out the address option for a local one") from None
-        self._owns_ray = True
+        self._owns_ray = connect(self.address)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -105,9 +90,7 @@ class RayExecutor:
         self._close_inbox()
         self._objects.clear()
         if self._owns_ray:
-            import ray
-
-            ray.shutdown()
+            stop()
             self._owns_ray = False
 
     def _close_inbox(self) -> None:
@@ -200,24 +183,6 @@ def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
         raise ShrinkBenchError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
                                f"({exc.strerror or exc}); start the cluster with 'ray start --head' or fix the "
                                "address") from None
-
-
-def local_temp_dir() -> str | None:
-    """Where a local Ray instance should keep its session files, or None for Ray's own choice.
-
-    Ray's choice is ``$RAY_TMPDIR``, else ``$TMPDIR``, else ``/tmp`` (plus ``/ray``); its workers refuse to start
-    when that lies inside the active virtualenv (``$VIRTUAL_ENV``) -- nox and tox put ``$TMPDIR`` there -- and
-    ``ray.init`` then waits for them forever. Then ``/tmp`` (or ``/var/tmp``, or the home directory) is used.
-    """
-    venv = os.environ.get("VIRTUAL_ENV")
-    base = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or tempfile.gettempdir()
-    if not venv or not Path(base).resolve().is_relative_to(Path(venv).resolve()):
-        return None
-    for candidate in ("/tmp", "/var/tmp", str(Path.home())):
-        if os.access(candidate, os.W_OK) and not Path(candidate).resolve().is_relative_to(Path(venv).resolve()):
-            return os.path.join(candidate, "ray")
-    raise ShrinkBenchError(f"the temporary directory {base} lies inside the virtualenv {venv}, where Ray's workers "
-                           "refuse to start; set RAY_TMPDIR to a directory outside it")
 
 
 class _Inbox:
