@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -33,7 +32,6 @@ from shrinkbench import (
     Capacity,
     ExecutorContext,
     Options,
-    ShrinkBenchError,
     Task,
     TaskContext,
     TaskLost,
@@ -43,9 +41,9 @@ from shrinkbench import (
 from shrinkbench.devices import PINNED_GPU_VAR
 from shrinkbench.errors import one_line
 
-from .local_instance import address_of, connect, local_temp_dir, prepare, stop
+from .instance import address_of, connect, local_temp_dir, stop
 
-__all__ = ["RayExecutor", "create", "local_temp_dir", "prepare"]
+__all__ = ["RayExecutor", "create", "local_temp_dir"]
 
 FILES = ("shared", "driver")
 NODE_VAR = "SHRINKBENCH_NODE"
@@ -81,7 +79,6 @@ class RayExecutor:
 
     def __enter__(self) -> RayExecutor:
         self._entered = True
-        _check_reachable(self.address)
         self._owns_ray = connect(self.address)
         return self
 
@@ -167,22 +164,6 @@ class RayExecutor:
 
             self._objects[path] = ray.put(Path(path).read_bytes())
         return self._objects[path]
-
-
-def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes, when ``host:port`` (or ``ray://host:port``) does not answer: Ray itself
-    waits for an unreachable cluster for several minutes."""
-    if address is None or address == "auto":
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ShrinkBenchError(f"executor option address must be auto, host:port or ray://host:port, got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ShrinkBenchError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
-                               f"({exc.strerror or exc}); start the cluster with 'ray start --head' or fix the "
-                               "address") from None
 
 
 class _Inbox:

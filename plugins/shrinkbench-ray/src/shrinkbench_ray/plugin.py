@@ -11,7 +11,7 @@ def shrinkbench_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec(
             "ray", "Runs as Ray tasks on this machine or a Ray cluster", "shrinkbench_ray.executor:create",
-            remote=True, prepare="shrinkbench_ray.local_instance:prepare",
+            remote=True, prepare="shrinkbench_ray.instance:prepare",
             options=(
                 ("address", "Ray cluster to join: auto, host:port or ray://host:port (default: $RAY_ADDRESS if set, "
                             "else start a local instance)"),

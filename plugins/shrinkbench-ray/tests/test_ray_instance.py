@@ -19,14 +19,14 @@ import pytest
 pytest.importorskip("ray")
 
 from shrinkbench import Options  # noqa: E402
-from shrinkbench_ray import local_instance  # noqa: E402
+from shrinkbench_ray import instance  # noqa: E402
 
 PRELUDE = """
 import json, os, sys, threading
 import ray
 from shrinkbench import Options
-from shrinkbench_ray import local_instance
-from shrinkbench_ray.local_instance import connect, prepare, stop
+from shrinkbench_ray import instance
+from shrinkbench_ray.instance import connect, prepare, stop
 
 def instance_pids():
     from ray._private import worker
@@ -113,7 +113,7 @@ def test_an_instance_no_sweep_took_is_stopped_at_exit(ray_dir):
     """A command that stops at a bad flag after the early start (exit 2) leaves no Ray process behind."""
     result = python("""
         prepare(Options("executor ray", {}))
-        local_instance._early.ready.wait()
+        instance._early.ready.wait()
         print(json.dumps(instance_pids()), flush=True)
         sys.exit(2)
     """, ray_dir)
@@ -128,5 +128,5 @@ def test_prepare_starts_nothing_for_a_cluster_or_a_bad_option(monkeypatch, optio
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    local_instance.prepare(Options("executor ray", options))
-    assert local_instance._early is None
+    instance.prepare(Options("executor ray", options))
+    assert instance._early is None

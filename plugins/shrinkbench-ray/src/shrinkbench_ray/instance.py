@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -92,6 +93,7 @@ def connect(address: str | None) -> bool:
             return True
         if ray.is_initialized():
             return False
+        _check_reachable(address)
         if address is None:
             _init_local(quiet=False)
         else:
@@ -103,6 +105,22 @@ def connect(address: str | None) -> bool:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         raise ShrinkBenchError(f"cannot connect to {where} ({one_line(exc, 200)}); start the cluster "
                                "with 'ray start --head', or leave out the address option for a local one") from None
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when ``host:port`` (or ``ray://host:port``) does not answer: Ray itself
+    waits for an unreachable cluster for several minutes."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ShrinkBenchError(f"executor option address must be auto, host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ShrinkBenchError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
+                               f"({exc.strerror or exc}); start the cluster with 'ray start --head' or fix the "
+                               "address") from None
 
 
 def _init_local(quiet: bool) -> None:
