@@ -136,3 +136,29 @@ def test_a_copy_of_a_stored_leader_keeps_its_row_when_the_dense_model_fails_on_r
         copy = rows[f"{EXPERIMENT}/{strategy}_c1_s0"]
         assert copy["status"] == "ok" and f"the same computation as {leader['run_id']}" in copy["notes"]
     assert all(rows[f"{EXPERIMENT}/{s}_c4_s0"]["status"] == "failed" for s in ("toy-magnitude", "toy-random", "toy-layer"))
+
+
+def test_a_resume_left_with_copies_of_a_stored_leader_makes_no_dense_model(toy_registry, tmp_path, monkeypatch):
+    """Only copies of a stored compression-1 leader are left, and the dense cache is empty: they take the stored
+    row, and no dense model is trained (or planned by --dry-run) for them."""
+    import shrinkbench.engine.dense as engine_dense
+    from shrinkbench.engine import resolve
+    from shrinkbench.engine.estimate import plan_sweep
+
+    store = ResultsStore(tmp_path / "resumed")
+    run_sweep(toy_registry, config(seeds=(0,)), store)
+    copies = {f"{EXPERIMENT}/toy-random_c1_s0", f"{EXPERIMENT}/toy-layer_c1_s0"}
+    kept = [r for r in store.raw_rows() if r["run_id"] not in copies]
+    store.csv_path.write_text("")
+    for row in kept:
+        store.append(row)
+    monkeypatch.setenv("SHRINKBENCH_CACHE", str(tmp_path / "empty-cache"))
+    made: list[object] = []
+    real = engine_dense.make_dense
+    monkeypatch.setattr(engine_dense, "make_dense", lambda *a, **k: made.append(a) or real(*a, **k))
+    plan = plan_sweep(toy_registry, resolve(toy_registry, config(seeds=(0,), out=str(tmp_path / "resumed"))),
+                      estimate=False)
+    assert (len(plan.todo), plan.dense) == (2, {})
+    run_sweep(toy_registry, config(seeds=(0,)), store)
+    rows = rows_by_id(tmp_path / "resumed")
+    assert made == [] and all(rows[c]["status"] == "ok" for c in copies)

@@ -147,8 +147,9 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     failed = store.failed()
     runs = sweep.runs()
     todo = [r for r in runs if r.run_id not in done]
-    missing = _missing_dense(sweep, todo)
-    needed = {dense_task_key(sweep.experiment(r.experiment), r.seed) for r in todo}
+    executed, copies = split_shared(registry, sweep, todo, store.ok_rows())
+    missing = _missing_dense(sweep, executed)
+    needed = {dense_task_key(sweep.experiment(r.experiment), r.seed) for r in executed}
     gpus = gpu_indices(sweep.settings.device) if not sweep.remote else ()
     layout = _layout(sweep, Capacity(cpu_cores(), len(gpus)), len(todo), len(missing))
     executor = request.executor or ("local" if (layout.jobs or 1) > 1 else "sequential")
@@ -158,8 +159,6 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     if sweep.remote:
         plan.notes.append(f"executor {executor!r} decides how many runs execute at once: the estimate assumes one "
                           "at a time, timed on this machine")
-    stored = store.ok_rows()
-    executed, copies = split_shared(registry, sweep, todo, stored)
     shared = sum(len(c) for c in copies.values())
     if shared:
         plan.notes.append(f"{shared} compression-1 run{'s' if shared != 1 else ''} share{'' if shared != 1 else 's'} "

@@ -71,7 +71,9 @@ def run_sweep(registry: Registry, config: SweepConfig | Sweep, store: ResultsSto
     done = store.completed(retry=request.retry)
     todo = [r for r in sweep.runs() if r.run_id not in done]
     outcome = SweepOutcome(skipped=len(sweep.runs()) - len(todo), retried=len(store.failed() & {r.run_id for r in todo}))
-    missing = _missing_dense(sweep, todo)
+    stored = store.ok_rows()
+    to_run, copies = split_shared(registry, sweep, todo, stored)
+    missing = _missing_dense(sweep, to_run)  # a copy takes its leader's row: it needs no dense model of its own
     gpus = gpu_indices(sweep.settings.device) if not sweep.remote else ()
     name = sweep.executor
     layout = None
@@ -96,7 +98,7 @@ def run_sweep(registry: Registry, config: SweepConfig | Sweep, store: ResultsSto
                                              "notes": list(sweep.notes)})
         emit(SweepPlanned(len(todo), outcome.skipped, len(missing), outcome.layout,
                           str(store.directory.resolve()), outcome.retried, len(sweep.experiments)))
-        _dispatch(registry, sweep, layout, store, executor, todo, missing, outcome, emit)
+        _dispatch(registry, sweep, layout, store, executor, todo, (to_run, copies, stored), missing, outcome, emit)
     return outcome
 
 
@@ -130,12 +132,12 @@ def _layout(sweep: Sweep, capacity: Capacity, runs: int, dense: int) -> Layout:
 
 
 def _dispatch(registry: Registry, sweep: Sweep, layout: Layout, store: ResultsStore, executor: Any,
-              todo: list[RunSpec], missing: dict[str, tuple[Experiment, int]], outcome: SweepOutcome,
-              emit: Emit) -> None:
-    """Make the missing dense models, then run the missing runs, appending each row as it arrives."""
+              todo: list[RunSpec], shared: tuple[list[RunSpec], dict[str, list[RunSpec]], dict[str, Any]],
+              missing: dict[str, tuple[Experiment, int]], outcome: SweepOutcome, emit: Emit) -> None:
+    """Make the missing dense models, then run the missing runs, appending each row as it arrives. ``shared``:
+    :func:`~.shared_runs.split_shared`'s runs to execute and copies, and the stored rows it read."""
     remember(registry)
-    stored = store.ok_rows()
-    to_run, copies = split_shared(registry, sweep, todo, stored)
+    to_run, copies, stored = shared
     leaders = {r.run_id for r in to_run}
     dense: dict[str, DenseDone] = {}
     dense_errors: dict[str, DenseFailed] = {}
