@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from conftest import TOY_DIR
+
 PLUGIN = '''
 import json, os, sys
 from shrinkbench import ExecutorSpec, hookimpl
@@ -25,10 +27,12 @@ def shrinkbench_executors():
 '''
 
 
-def probe_env(tmp_path: Path) -> dict[str, str]:
+def probe_env(tmp_path: Path, toy: bool = False) -> dict[str, str]:
+    """The probe executor, and with ``toy`` core's toy dataset and model (whose module imports torch)."""
     (tmp_path / "probe_executor.py").write_text(PLUGIN)
-    return {"SHRINKBENCH_PLUGINS": "probe_executor", "PREPARED": str(tmp_path / "prepared.jsonl"),
-            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(tmp_path), *([str(TOY_DIR)] if toy else []), os.environ.get("PYTHONPATH", "")]
+    return {"SHRINKBENCH_PLUGINS": "probe_executor" + (",toy_plugin" if toy else ""),
+            "PREPARED": str(tmp_path / "prepared.jsonl"), "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def calls(tmp_path: Path) -> list[dict]:
@@ -54,6 +58,7 @@ def test_the_flag_wins_over_the_config_file_and_dry_run_prepares_nothing(run_cli
 
 
 def test_an_option_the_executor_does_not_take_is_reported_by_the_sweep_not_prepared(run_cli, tmp_path):
-    result = run_cli("bench", "--executor", "probe", "--executor-option", "nope=1", toy=False, env=probe_env(tmp_path))
+    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2", "--executor", "probe",
+                     "--executor-option", "nope=1", toy=False, env=probe_env(tmp_path, toy=True))
     assert result.returncode == 2 and "executor probe has no option 'nope'" in result.stderr, result.stderr
     assert calls(tmp_path) == []
