@@ -41,10 +41,10 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
 
     Each model is built for 10 classes at the smallest of 32, 64 and 224 px it takes, pruned by --strategy
     to --compression, and trained for --steps masked SGD steps (momentum 0.9) on batches of --batch random
-    images, in its own process (one torch thread, --timeout, --memory-gb). It passes when pruned weights stay exactly zero, kept weights
-    change (wherever a gradient step can move them: layer collapse is noted, not failed), the loss stays
-    finite and its MACs agree with torch.utils.flop_counter.FlopCounterMode within 1%. A model that builds at
-    no size is skipped. POSIX only (fork server, RLIMIT_AS).
+    images, in its own process (one torch thread, --timeout, --memory-gb). It passes when pruned weights stay
+    exactly zero, kept weights change (wherever a gradient step can move them: layer collapse is noted, not
+    failed), the loss stays finite and its MACs agree with torch.utils.flop_counter.FlopCounterMode within 1%.
+    A model that builds at no size is skipped. POSIX only (fork server, RLIMIT_AS).
 
     Exits with 1 when a model that built failed.
     """
