@@ -10,18 +10,22 @@ from shrinkbench.errors import IncompatibleError
 
 @hookimpl
 def shrinkbench_models() -> list[ModelFamilySpec]:
-    """``broken:diverges`` (trains to NaN), ``broken:hangs``, ``broken:hog`` (8 GB), ``broken:refuses``."""
+    """``broken:diverges`` (trains to NaN), ``broken:greedy`` (1 GB per image), ``broken:hangs``, ``broken:hog``
+    (8 GB), ``broken:refuses``, ``broken:slow`` (1 s per forward pass)."""
     return [ModelFamilySpec("broken", "a model that fails check-models", "broken_models_plugin:names",
                             "broken_models_plugin:build")]
 
 
 def names() -> list[str]:
     """The members of the family."""
-    return ["diverges", "hangs", "hog", "refuses"]
+    return ["diverges", "greedy", "hangs", "hog", "refuses", "slow"]
 
 
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None):
-    """An MLP whose logits are scaled by 1e20 (one SGD step sends them to infinity), or the named failure."""
+    """An MLP whose logits are scaled by 1e20 (one SGD step sends them to infinity), or the named failure.
+
+    ``greedy`` and ``slow`` are the same MLP without the scaling, whose forward pass reserves 1 GB per image or
+    sleeps for a second."""
     import torch
     from torch import nn
 
@@ -36,5 +40,16 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
         def forward(self, x):
             return super().forward(x) * 1e20
 
-    return Diverges(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], 16),
-                    nn.Linear(16, num_classes))
+    class Greedy(nn.Sequential):
+        def forward(self, x):
+            torch.empty(len(x), 2**28)  # 1 GB per image of address space, as activations would take
+            return super().forward(x)
+
+    class Slow(nn.Sequential):
+        def forward(self, x):
+            time.sleep(1)
+            return super().forward(x)
+
+    kind = {"greedy": Greedy, "slow": Slow}.get(name, Diverges)
+    return kind(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], 16),
+                nn.Linear(16, num_classes))

@@ -2,7 +2,7 @@
 trains under masks with pruned weights exactly zero and kept weights moving, and its MACs are right.
 
 Runs inside the command's per-model process. Problems are one-line strings; those starting with ``note:``
-describe the model (layer collapse, weights nobody prunes) and do not fail it.
+describe the model (layer collapse, weights nobody prunes, a smaller batch) and do not fail it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ MOVABLE = 1e-6  # relative change; float32 resolves 1.2e-7
 
 
 def check_one(plugin_set, name: str, strategy: str, compression: float, seed: int,  # noqa: ANN001
-              steps: int = STEPS, batch: int = BATCH) -> dict:
-    """Build ``name``, prune it, train it ``steps`` masked SGD steps on batches of ``batch`` random images and
-    count its MACs; the row of the result table."""
+              steps: int = STEPS, batch: int = BATCH, progress: Callable[[str], None] = lambda phase: None) -> dict:
+    """Build ``name``, prune it, train it ``steps`` masked SGD steps on batches of up to ``batch`` random images
+    (see :func:`train`) and count its MACs; the row of the result table. ``progress`` is called with the phase
+    (``"building"``, ``"pruning"``, ``"step 3/20"``, ``"counting MACs"``) as each one starts."""
     import torch
 
     from shrinkbench.masking import apply_masks, validate_masks
@@ -30,9 +31,11 @@ def check_one(plugin_set, name: str, strategy: str, compression: float, seed: in
 
     registry = registry_for(plugin_set)
     torch.manual_seed(seed)  # the model's initial weights
+    progress("building")
     model, shape, refusal = build_smallest(registry, name)
     if model is None:
         return {"status": "skipped", "reason": f"cannot build: {refusal}"}
+    progress("pruning")
     generator = torch.Generator().manual_seed(seed)
     batches = [(torch.randn((batch, *shape), generator=generator),
                 torch.randint(NUM_CLASSES, (batch,), generator=generator)) for _ in range(steps)]
@@ -43,14 +46,16 @@ def check_one(plugin_set, name: str, strategy: str, compression: float, seed: in
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     apply_masks(model, masks).enforce(optimizer)
     movable: set[str] = set()
-    problems = [train(model, optimizer, batches, lambda: find_movable(ctx.prunable, masks, movable)),
-                *weight_problems(ctx.prunable, masks, kept_before, movable)]
+    loss_problem, used = train(model, optimizer, batches, lambda: find_movable(ctx.prunable, masks, movable), progress)
+    smaller = f"note: steps of {used} images ({batch} did not fit in memory)" if used < batch else ""
+    problems = [loss_problem, smaller, *weight_problems(ctx.prunable, masks, kept_before, movable)]
+    progress("counting MACs")
     row = count_check(model, batches[0][0][:1])
     found = [p for p in [*problems, row.pop("problem")] if p]
     failures = [p for p in found if not p.startswith("note:")]
     nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
     return {"status": "failed" if failures else "ok", "reason": "; ".join(failures or found), "px": shape[-1],
-            "compression": round(count_parameters(model) / nonzero, 4), **row}
+            "batch": used, "compression": round(count_parameters(model) / nonzero, 4), **row}
 
 
 def weight_problems(prunable: dict, masks: dict, kept_before: dict, movable: set[str]) -> list[str]:
@@ -97,22 +102,51 @@ def count_check(model, x) -> dict:  # noqa: ANN001
     return {"macs": macs, "reference_macs": reference, "speedup": speedup, "problem": problem}
 
 
-def train(model, optimizer, batches: list, after_backward: Callable[[], None] | None = None) -> str | None:  # noqa: ANN001
-    """SGD steps in train mode on ``batches`` (``after_backward`` runs before each step); the problem when the
-    loss stops being finite, else ``None``."""
+def train(model, optimizer, batches: list, after_backward: Callable[[], None] | None = None,  # noqa: ANN001
+          progress: Callable[[str], None] = lambda phase: None) -> tuple[str | None, int]:
+    """One SGD step in train mode per batch of ``batches`` (``after_backward`` runs before each step).
+
+    A step that runs out of memory is taken again on the first half of its batch, and the later steps use
+    that size too, down to one example (then :class:`MemoryError`). Returns the problem when the loss stops
+    being finite (else ``None``) and the batch size of the last step."""
+    model.train()
+    size = len(batches[0][0])
+    for step, (x, y) in enumerate(batches, 1):
+        progress(f"step {step}/{len(batches)}")
+        while (loss := fitting_step(model, optimizer, x[:size], y[:size], after_backward)) is None:
+            if size == 1:
+                raise MemoryError("a training step of one example does not fit")
+            size //= 2
+        if not loss.isfinite():
+            return f"loss is {loss.item()} at step {step}", size
+    return None, size
+
+
+def fitting_step(model, optimizer, x, y, after_backward: Callable[[], None] | None):  # noqa: ANN001, ANN201
+    """The loss of one SGD step on ``(x, y)``, not taken when the loss is not finite; ``None`` when the step
+    ran out of memory (its gradients are dropped, so that a smaller batch can try)."""
     import torch
 
-    model.train()
-    for step, (x, y) in enumerate(batches, 1):
-        optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad(set_to_none=True)
+    try:
         loss = torch.nn.functional.cross_entropy(model(x), y)
         if not torch.isfinite(loss):
-            return f"loss is {loss.item()} at step {step}"
+            return loss.detach()
         loss.backward()
         if after_backward is not None:
             after_backward()
         optimizer.step()
+        return loss.detach()
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+    optimizer.zero_grad(set_to_none=True)  # outside the handler: the traceback, and the activations it held, are gone
     return None
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says an allocation failed (Python's ``MemoryError`` or torch's CPU allocator)."""
+    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
 
 
 def build_smallest(registry, name: str):  # noqa: ANN001, ANN201
