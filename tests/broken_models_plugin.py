@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from shrinkbench import ModelFamilySpec, hookimpl
@@ -10,7 +11,7 @@ from shrinkbench.errors import IncompatibleError
 
 @hookimpl
 def shrinkbench_models() -> list[ModelFamilySpec]:
-    """``broken:diverges`` (trains to NaN), ``broken:greedy`` (1 GB per image), ``broken:hangs``, ``broken:hog``
+    """``broken:dies`` (exits at once), ``broken:diverges`` (trains to NaN), ``broken:greedy`` (1 GB per image), ``broken:hangs``, ``broken:hog``
     (8 GB), ``broken:refuses``, ``broken:slow`` (1 s per forward pass)."""
     return [ModelFamilySpec("broken", "a model that fails check-models", "broken_models_plugin:names",
                             "broken_models_plugin:build")]
@@ -18,7 +19,7 @@ def shrinkbench_models() -> list[ModelFamilySpec]:
 
 def names() -> list[str]:
     """The members of the family."""
-    return ["diverges", "greedy", "hangs", "hog", "refuses", "slow"]
+    return ["dies", "diverges", "greedy", "hangs", "hog", "refuses", "slow"]
 
 
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None):
@@ -31,6 +32,8 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
 
     if name == "refuses":
         raise IncompatibleError(f"model 'broken:refuses' takes no {input_shape} input")
+    if name == "dies":
+        os._exit(3)
     if name == "hangs":
         time.sleep(600)
     if name == "hog":

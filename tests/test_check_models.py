@@ -45,6 +45,13 @@ def test_a_hanging_model_is_killed_at_the_timeout(tmp_path):
     assert (row["status"], row["reason"]) == ("failed", "no progress for 2 s (building)") and row["seconds"] < 10
 
 
+def test_a_model_whose_process_dies_is_a_failed_row(tmp_path):
+    result = check_models(tmp_path, "broken:dies", "--json", str(tmp_path / "rows.json"))
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert result.returncode == 1
+    assert (row["status"], row["reason"]) == ("failed", "the process died (exit code 3)")
+
+
 def test_a_slow_model_that_makes_progress_is_not_killed(tmp_path):
     # 1 s per forward pass: 3 steps and 2 counting passes take ~5 s, each phase under the 3 s timeout
     result = check_models(tmp_path, "broken:slow", "--timeout", "3", "--steps", "3", "--json",

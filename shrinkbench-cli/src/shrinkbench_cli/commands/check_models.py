@@ -1,8 +1,8 @@
 """``shrinkbench check-models``: does every model of a zoo build, prune, train under masks and count right?
 
 Each model is checked in its own process, with a no-progress timeout and an address-space limit, so one
-crash or hang does not stop the others. The processes come from a fork server that has already imported torch (and
-torchvision/timm when installed), which saves the ~7 s import per model; nothing else is shared.
+crash or hang does not stop the others. The processes come from a fork server that has already imported
+torch (and torchvision/timm when installed), which saves the ~7 s import per model; nothing else is shared.
 """
 
 from __future__ import annotations
@@ -144,12 +144,13 @@ def run_isolated(job: tuple, timeout: float, memory_gb: float, show: Callable[[s
             else:
                 result = message
     except EOFError:
-        process.join()
-        result = {"status": "failed", "reason": f"the process died (exit code {process.exitcode})"}
+        result = None
     finally:  # also on Ctrl-C: no model keeps running behind the command's back
         if process.is_alive():
             process.kill()
         process.join()
+    if result is None:
+        result = {"status": "failed", "reason": f"the process died (exit code {process.exitcode})"}
     return {"px": None, "batch": None, "reason": "", **result, "seconds": round(time.monotonic() - start, 2)}
 
 
