@@ -19,7 +19,7 @@ def shrinkbench_models() -> list[ModelFamilySpec]:
 
 def names() -> list[str]:
     """The members of the family."""
-    return ["dies", "diverges", "greedy", "hangs", "hog", "refuses", "slow"]
+    return ["bad-alloc", "dies", "diverges", "greedy", "hangs", "hog", "no-primitive", "refuses", "slow"]
 
 
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None):
@@ -48,11 +48,20 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
             torch.empty(len(x), 2**28)  # 1 GB per image of address space, as activations would take
             return super().forward(x)
 
+    class Refused(nn.Sequential):
+        """Above 2 images, fails as oneDNN or BLAS do under an address-space limit."""
+
+        def forward(self, x):
+            if len(x) > 2:
+                raise RuntimeError("std::bad_alloc" if name == "bad-alloc" else
+                                   "could not create a primitive descriptor for a matmul primitive")
+            return super().forward(x)
+
     class Slow(nn.Sequential):
         def forward(self, x):
             time.sleep(1)
             return super().forward(x)
 
-    kind = {"greedy": Greedy, "slow": Slow}.get(name, Diverges)
+    kind = {"greedy": Greedy, "slow": Slow, "bad-alloc": Refused, "no-primitive": Refused}.get(name, Diverges)
     return kind(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], 16),
                 nn.Linear(16, num_classes))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import cli_env
 
 CHECK = "from shrinkbench_cli.commands.check_models import check_models; check_models()"
@@ -68,6 +70,16 @@ def test_a_step_that_does_not_fit_is_taken_on_half_the_batch(tmp_path):
     assert result.returncode == 0 and row["status"] == "ok", row
     assert row["batch"] in (1, 2), row
     assert row["reason"] == f"note: steps of {row['batch']} images (8 did not fit in memory)"
+
+
+@pytest.mark.parametrize("model", ["broken:bad-alloc", "broken:no-primitive"])
+def test_oneDNN_and_BLAS_allocation_failures_halve_the_batch_too(tmp_path, model):
+    """Under the address-space limit oneDNN and BLAS say std::bad_alloc or 'could not create a primitive': the
+    model was failed instead of being stepped on a smaller batch."""
+    result = check_models(tmp_path, model, "--json", str(tmp_path / "rows.json"))
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert result.returncode == 0 and row["status"] == "ok", row
+    assert row["batch"] == 2 and "8 did not fit in memory" in row["reason"], row
 
 
 def test_a_model_that_cannot_be_built_is_skipped_not_failed(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from shrinkbench import accelerator
-from shrinkbench.devices import device_name, gpu_indices, local_device, resolve_device
+from shrinkbench.devices import device_name, gpu_ids, local_device, resolve_device
 from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
 from shrinkbench.engine.executors import ProcessExecutor
 from shrinkbench.engine.runtime import Runtime
@@ -46,9 +46,10 @@ def test_runtime_setup_on_a_bare_cuda_device_passes_an_index(fake_cuda):
 
 def test_device_resolution_follows_the_visible_gpus(fake_cuda, monkeypatch):
     fake_cuda(4, names=[f"GPU {i}" for i in range(4)])
-    assert resolve_device("auto") == "cuda" and gpu_indices("cuda") == (0, 1, 2, 3)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert gpu_indices("cuda") == (0, 1)
+    assert resolve_device("auto") == "cuda" and gpu_ids("cuda") == ("0", "1", "2", "3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # a new process (CUDA reads the variable once)
+    fake_cuda(4, names=[f"GPU {i}" for i in range(4)])
+    assert gpu_ids("cuda") == ("2", "3")
     assert resolve_device("cuda:1") == "cuda:1"
     with pytest.raises(ShrinkBenchError, match="2 CUDA GPU"):
         resolve_device("cuda:2")
@@ -77,7 +78,7 @@ def test_local_workers_get_the_parents_physical_gpus(fake_cuda, monkeypatch):
     """A job given GPUs 2,3 (CUDA_VISIBLE_DEVICES, as Slurm sets it) must run on 2 and 3, not on 0 and 1."""
     fake_cuda(4)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    events = _probe(ProcessExecutor(2, gpu_indices("cuda")),
+    events = _probe(ProcessExecutor(2, gpu_ids("cuda")),
                     [probe_tasks.task(probe_tasks.Probe(f"p{i}", 0.3)) for i in range(4)])
     by_pid = {pid: (visible, pinned) for _, pid, visible, pinned in events}
     assert sorted(by_pid.values()) == [("2", "2"), ("3", "3")]
@@ -88,7 +89,7 @@ def test_a_replacement_worker_takes_the_dead_workers_gpu(fake_cuda, monkeypatch)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     lost: list = []
     events: list = []
-    executor = ProcessExecutor(1, (0, 1))  # one worker: GPU 2; its replacement must be on GPU 2 too
+    executor = ProcessExecutor(1, gpu_ids("cuda"))  # one worker: GPU 2; its replacement must be on GPU 2 too
     executor.run([probe_tasks.task(probe_tasks.Die("dies")), probe_tasks.task(probe_tasks.Probe("after"))],
                  lambda e: (events if isinstance(e, tuple) else lost).append(e))
     assert [type(e).__name__ for e in lost] == ["TaskLost"]

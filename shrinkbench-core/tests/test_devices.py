@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shrinkbench.devices import cpu_cores, gpu_indices, local_device, resolve_device
+from shrinkbench.devices import cpu_cores, gpu_ids, local_device, resolve_device
 from shrinkbench.errors import ShrinkBenchError
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
@@ -54,8 +54,8 @@ def test_threads_auto_shares_the_cores_between_jobs():
 
 
 def test_gpu_placement_of_workers(fake_cuda, monkeypatch):
-    assert gpu_indices("cpu") == () and gpu_indices("cuda:3") == (3,)
+    assert gpu_ids("cpu") == ()
     fake_cuda(4)
-    assert gpu_indices("cuda") == (0, 1, 2, 3)
+    assert gpu_ids("cuda") == ("0", "1", "2", "3") and gpu_ids("cuda:3") == ("3",)
     monkeypatch.setenv("SHRINKBENCH_PINNED_GPU", "2")
     assert local_device("cuda:2") == "cuda:0" and local_device("cpu") == "cpu"

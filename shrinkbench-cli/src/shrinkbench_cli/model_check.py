@@ -144,9 +144,16 @@ def fitting_step(model, optimizer, x, y, after_backward: Callable[[], None] | No
     return None
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "std::bad_alloc", "could not create a primitive", "out of memory",
+                 "not enough memory")
+"""How a failed allocation reads: torch's CPU allocator, C++'s ``new`` (oneDNN, BLAS), oneDNN when it cannot
+allocate a primitive's scratch space, CUDA's allocator, and torch's ``DefaultCPUAllocator``."""
+
+
 def out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` says an allocation failed (Python's ``MemoryError`` or torch's CPU allocator)."""
-    return isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)
+    """Whether ``exc`` says an allocation failed (``MemoryError``, or any of :data:`OUT_OF_MEMORY`): under an
+    address-space limit each library says so in its own words."""
+    return isinstance(exc, MemoryError) or any(words in str(exc) for words in OUT_OF_MEMORY)
 
 
 def build_smallest(registry, name: str):  # noqa: ANN001, ANN201

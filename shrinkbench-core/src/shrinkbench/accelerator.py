@@ -34,6 +34,7 @@ __all__ = [
     "reset_peak_memory",
     "set_device",
     "synchronize",
+    "total_memory",
     "visible_gpus",
 ]
 
@@ -121,6 +122,13 @@ def gpu_name(device: torch.device) -> str:
     import torch
 
     return str(torch.cuda.get_device_name(_index(device)))
+
+
+def total_memory(index: int) -> int:
+    """Bytes of memory of the CUDA GPU this process calls ``cuda:<index>``."""
+    import torch
+
+    return int(torch.cuda.get_device_properties(index).total_memory)
 
 
 def reset_peak_memory(device: torch.device) -> None:

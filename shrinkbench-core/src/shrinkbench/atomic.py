@@ -7,15 +7,17 @@ results table, the sweep configuration, the dense-model cache, cached name lists
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ShrinkBenchError
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_text", "check_writable_dir"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_text", "check_writable_dir", "publish_dir"]
 
 
 @contextlib.contextmanager
@@ -54,22 +56,52 @@ def atomic_write_text(path: str | Path, text: str, fsync: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary directory beside ``path``; when the block succeeds it replaces ``path``.
-
-    An existing ``path`` is removed just before the rename. On an exception the temporary directory is
-    removed, so no half-written directory survives.
-    """
+def atomic_dir(path: str | Path, *, keep_existing: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path``; when the block succeeds it is published as ``path``
+    by :func:`publish_dir` (``keep_existing``: a ``path`` that appeared meanwhile wins and the new one is
+    dropped). On an exception the temporary directory is removed, so no half-written directory survives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
+        publish_dir(tmp, path, keep_existing=keep_existing)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_dir(tmp: Path, path: Path, *, keep_existing: bool = False) -> bool:
+    """Make the complete directory ``tmp`` appear as ``path`` in one rename; return whether it did.
+
+    Never remove-then-rename: with no ``path`` the rename is the publication. An existing ``path`` is, with
+    ``keep_existing``, left as it is and ``tmp`` not published (for units written once and never rewritten,
+    where a concurrent writer got there first with the same content); otherwise it is first renamed aside to a
+    fresh name, the new directory renamed into place, and the old one removed after: a reader sees the old
+    directory, the new one, or for an instant none, never a mixture or a half-removed one."""
+    for _ in range(100):  # another process may publish or move the same path between two of our steps
+        try:
+            os.rename(tmp, path)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+        if keep_existing:
+            return False
+        aside = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            continue  # someone else moved it: try to publish again
+        try:
+            os.rename(tmp, path)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    raise OSError(errno.EBUSY, f"cannot publish {path}: it keeps being replaced by another process")
 
 
 def check_writable_dir(path: str | Path, what: str, fix: str) -> None:

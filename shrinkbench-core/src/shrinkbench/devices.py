@@ -1,9 +1,15 @@
-"""Where runs execute: device names, CPU thread counts, and GPU placement of worker processes.
+"""Where runs execute: device names, CPU thread counts, and the identity of the GPU each worker process gets.
 
 ``auto`` is CUDA when a CUDA GPU is visible, else Apple's MPS, else the CPU. A device that is not available is a
-:class:`ShrinkBenchError` before any work. A worker process that an executor pinned to one GPU (through
-``CUDA_VISIBLE_DEVICES``, set to the GPU's physical id) sees that GPU as ``cuda:0``; :func:`local_device` maps
-the sweep's device to it. Every CUDA call goes through :mod:`shrinkbench.accelerator`.
+:class:`ShrinkBenchError` before any work.
+
+**One GPU identity, decided once.** The driver turns the sweep's device into the machine ids of the GPUs its
+workers are spread over (:func:`gpu_ids`: a physical index, a GPU UUID or a MIG id, as ``CUDA_VISIBLE_DEVICES``
+names them, translated through the driver's own ``CUDA_VISIBLE_DEVICES``). An executor gives each worker one of
+those ids and calls :func:`pin_gpu` there before torch initialises CUDA; from then on the worker sees exactly
+that GPU, as ``cuda:0``. Nothing else derives a GPU's identity: in a pinned worker :func:`resolve_device` accepts
+the sweep's CUDA device as it is (the driver checked it against the machine), :func:`local_device` is
+``cuda:0`` and :func:`device_name` names the pinned id. Every CUDA call goes through :mod:`shrinkbench.accelerator`.
 """
 
 from __future__ import annotations
@@ -13,12 +19,23 @@ import os
 from . import accelerator
 from .errors import ShrinkBenchError
 
-__all__ = ["DEVICES", "PINNED_GPU_VAR", "available_memory", "cpu_cores", "device_name", "gpu_indices", "local_device",
-           "resolve_device"]
+__all__ = ["DEVICES", "PINNED_GPU_VAR", "available_memory", "cpu_cores", "device_name", "gpu_ids", "gpu_memory",
+           "local_device", "pin_gpu", "pinned_gpu", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PINNED_GPU_VAR = "SHRINKBENCH_PINNED_GPU"
-"""Set by an executor in a worker pinned to one GPU: that GPU's physical id on the machine."""
+"""Set by :func:`pin_gpu` in a worker pinned to one GPU: that GPU's machine id (index, UUID or MIG id)."""
+
+
+def pin_gpu(gpu_id: str) -> None:
+    """Make this process see exactly the GPU ``gpu_id`` (a machine id from :func:`gpu_ids`), as ``cuda:0``.
+    Call it before torch initialises CUDA (the CUDA runtime reads ``CUDA_VISIBLE_DEVICES`` once)."""
+    os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = str(gpu_id)
+
+
+def pinned_gpu() -> str | None:
+    """The machine id of the GPU this process was pinned to by :func:`pin_gpu`, else ``None``."""
+    return os.environ.get(PINNED_GPU_VAR) or None
 
 
 def cpu_cores() -> int:
@@ -67,9 +84,14 @@ def resolve_device(name: str) -> str:
         if not accelerator.cuda_available():
             import torch
 
+            if pinned_gpu() is not None:
+                raise ShrinkBenchError(f"GPU {pinned_gpu()} (of device {name!r}), given to this worker, is not "
+                                       "visible to it; check CUDA_VISIBLE_DEVICES on this node")
             build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU-only build"
             raise ShrinkBenchError(f"device {name!r} is not available: this torch ({torch.__version__}, {build}) "
                                    "sees no CUDA GPU; use --device cpu or --device auto")
+        if pinned_gpu() is not None:
+            return name  # the driver chose this process's GPU for the sweep's device: it is cuda:0 here
         count = accelerator.cuda_count()
         if index and int(index) >= count:
             raise ShrinkBenchError(f"device {name!r} is not available: this machine has {count} CUDA GPU(s), "
@@ -78,15 +100,31 @@ def resolve_device(name: str) -> str:
     raise ShrinkBenchError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}")
 
 
-def gpu_indices(device: str) -> tuple[int, ...]:
-    """The GPUs (this process's indices) parallel workers are spread over: every visible GPU for ``cuda``, the
-    one GPU of ``cuda:N``, none for other devices. :func:`shrinkbench.accelerator.physical_gpu` gives the id a
-    worker's ``CUDA_VISIBLE_DEVICES`` needs."""
+def gpu_ids(device: str) -> tuple[str, ...]:
+    """The machine ids of the GPUs that parallel workers of a sweep on ``device`` (resolved) are spread over:
+    every GPU this process sees for ``cuda``, the one GPU of ``cuda:N``, none for other devices. Each is what a
+    worker's ``CUDA_VISIBLE_DEVICES`` needs to see that GPU (see :func:`pin_gpu`)."""
     if device == "cuda":
-        return tuple(range(accelerator.cuda_count()))
-    if device.startswith("cuda:"):
-        return (int(device.partition(":")[2]),)
-    return ()
+        indices: tuple[int, ...] = tuple(range(accelerator.cuda_count()))
+    elif device.startswith("cuda:"):
+        indices = (int(device.partition(":")[2]),)
+    else:
+        return ()
+    return tuple(accelerator.physical_gpu(i) for i in indices)
+
+
+def gpu_memory(device: str) -> int | None:
+    """Bytes of memory of the smallest GPU a sweep on ``device`` (resolved) uses (``None`` off CUDA or with
+    no GPU). In a pinned worker, the memory of its one GPU."""
+    if not device.startswith("cuda") or not accelerator.cuda_available():
+        return None
+    if pinned_gpu() is not None:
+        indices: tuple[int, ...] = (0,)
+    elif device == "cuda":
+        indices = tuple(range(accelerator.cuda_count()))
+    else:
+        indices = (int(device.partition(":")[2]),)
+    return min((accelerator.total_memory(i) for i in indices), default=None)
 
 
 def local_device(device: str) -> str:
@@ -94,18 +132,19 @@ def local_device(device: str) -> str:
     GPU, the current GPU for a bare ``cuda``, else ``device`` itself."""
     if not device.startswith("cuda"):
         return device
-    if os.environ.get(PINNED_GPU_VAR):
+    if pinned_gpu() is not None:
         return "cuda:0"
     return device if ":" in device else f"cuda:{accelerator.current_index()}"
 
 
 def device_name(device: str) -> str:
     """What the device is, for the results: the GPU's machine id and name on CUDA (``cuda:2 NVIDIA H200``:
-    the id ``nvidia-smi`` shows, also in a worker that sees the GPU as ``cuda:0``), else ``cpu``/``mps``."""
+    the id ``nvidia-smi`` shows, or its UUID/MIG id where the machine names GPUs so; also in a worker that sees
+    the GPU as ``cuda:0``), else ``cpu``/``mps``."""
     if not device.startswith("cuda"):
         return device
     import torch
 
     local = torch.device(local_device(device))
-    physical = os.environ.get(PINNED_GPU_VAR) or accelerator.physical_gpu(local.index)
+    physical = pinned_gpu() or accelerator.physical_gpu(local.index)
     return f"cuda:{physical} {accelerator.gpu_name(local)}"

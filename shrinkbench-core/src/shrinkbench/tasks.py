@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Protocol
 
 from .atomic import atomic_dir
+from .errors import ShrinkBenchError
 
 __all__ = ["NODE_VAR", "Capacity", "Executor", "ExecutorContext", "Resources", "Task", "TaskContext", "TaskLost",
            "install_directory", "read_directory", "this_node"]
@@ -82,22 +83,26 @@ class TaskLost:
 
 @dataclass(frozen=True)
 class Capacity:
-    """What an executor can run at once: total ``cpus`` and ``gpus`` over its workers or nodes, and the memory
-    of its smallest GPU (bytes; ``None`` without GPUs or when unknown)."""
+    """What an executor can run at once: total ``cpus`` and ``gpus`` over its workers or nodes, the memory
+    of its smallest GPU (bytes; ``None`` without GPUs or when unknown: the layout then cannot pack runs by
+    memory), and ``cpus_per_task`` when the executor gives every task a fixed number of CPUs whatever the task
+    asks (e.g. the ``ray`` executor's ``num_cpus`` option): a run's torch threads follow it."""
 
     cpus: float
     gpus: float = 0.0
     gpu_memory: int | None = None
+    cpus_per_task: float | None = None
 
 
 @dataclass(frozen=True)
 class ExecutorContext:
     """What an executor factory knows of the sweep: run at most ``jobs`` tasks at once (``None``: as many as
-    the tasks' resources allow), and the GPUs of this machine (this process's indices) to spread local workers
-    over."""
+    the tasks' resources allow), the GPUs of this machine to spread local workers over (machine ids:
+    :func:`shrinkbench.devices.gpu_ids`) and the memory of the smallest of them (bytes)."""
 
     jobs: int | None = None
-    gpus: tuple[int, ...] = ()
+    gpus: tuple[str, ...] = ()
+    gpu_memory: int | None = None
 
 
 class Executor(Protocol):
@@ -122,8 +127,15 @@ def read_directory(directory: str | os.PathLike[str]) -> dict[str, bytes]:
 
 def install_directory(target: str | os.PathLike[str], files: Mapping[str, bytes]) -> Path:
     """Write ``files`` (relative path -> content) as the directory ``target``, atomically: a reader sees the
-    old directory or the complete new one, never a part. Returns ``target``."""
+    old directory or the complete new one, never a part. Returns ``target``. A name that is absolute or climbs
+    out of the directory (``..``) -- files come from another machine -- is a one-line
+    :class:`~shrinkbench.errors.ShrinkBenchError` and nothing is written."""
     target = Path(target)
+    for name in files:
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or ".." in parts:
+            raise ShrinkBenchError(f"refusing to install {name!r} into {target}: a file sent back by a worker must "
+                                   "have a relative path inside its directory")
     with atomic_dir(target) as tmp:
         for name, content in files.items():
             path = tmp / name

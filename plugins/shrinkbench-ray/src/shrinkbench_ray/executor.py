@@ -38,10 +38,10 @@ from shrinkbench import (
     install_directory,
     read_directory,
 )
-from shrinkbench.devices import PINNED_GPU_VAR
-from shrinkbench.errors import one_line
+from shrinkbench.devices import pin_gpu
+from shrinkbench.errors import ShrinkBenchError, one_line
 
-from .instance import address_of, connect, local_temp_dir, stop
+from .instance import GPU_MEMORY, address_of, connect, local_temp_dir, stop
 
 __all__ = ["RayExecutor", "create", "local_temp_dir"]
 
@@ -67,7 +67,8 @@ class RayExecutor:
     """Runs tasks on Ray (a context manager: entering connects to, or starts, the Ray instance).
 
     ``num_cpus`` / ``num_gpus``, when given, replace every task's own resources (for a cluster whose nodes
-    need a different split than the sweep chose)."""
+    need a different split than the sweep chose); the runs' torch threads follow ``num_cpus`` (through
+    :attr:`~shrinkbench.Capacity.cpus_per_task`)."""
 
     def __init__(self, address: str | None = None, jobs: int | None = None, max_retries: int = 2,
                  send_files: bool = False, num_cpus: float | None = None, num_gpus: float | None = None) -> None:
@@ -98,11 +99,17 @@ class RayExecutor:
             self._inbox = None
 
     def capacity(self) -> Capacity:
-        """The cluster's CPUs and GPUs (all nodes together)."""
+        """The cluster's CPUs and GPUs (all nodes together), the memory of its smallest GPU (from the nodes'
+        ``gpu_memory_gib`` resource; unknown when a GPU node does not advertise it) and the CPUs every task
+        gets when ``num_cpus`` is set."""
         import ray
 
         total = ray.cluster_resources()
-        return Capacity(float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0)))
+        memory = [node["Resources"].get(GPU_MEMORY) for node in ray.nodes()
+                  if node.get("Alive") and node["Resources"].get("GPU", 0) > 0]
+        known = memory and all(m is not None for m in memory)
+        return Capacity(float(total.get("CPU", 0.0)), float(total.get("GPU", 0.0)),
+                        int(min(memory) * 2**30) if known else None, self.num_cpus)
 
     def run(self, tasks: Sequence[Task], emit: Emit) -> None:
         """Submit the tasks (at most ``jobs`` in flight), forward their events to ``emit`` as they come,
@@ -133,8 +140,12 @@ class RayExecutor:
                         emit(TaskLost(task.key, one_line(exc, 200)))
                         continue
                     _deliver(sent, emit, seen)  # its events still on their way to the inbox, in order
-                    for target, files in outputs.items():
-                        install_directory(target, files)
+                    try:
+                        for target, files in outputs.items():
+                            install_directory(target, files)
+                    except ShrinkBenchError as exc:  # a file name that would land outside its directory
+                        emit(TaskLost(task.key, one_line(exc, 200)))
+                        continue
                     for event in outcome:  # after its files: a row never names a run directory not yet there
                         emit(event)
         except BaseException:
@@ -277,8 +288,8 @@ def _run_remote(task: Task, inbox: Any, inputs: dict[str, Any],
 
     os.environ[NODE_VAR] = f"{platform.node()}/{ray.get_runtime_context().get_node_id()[:8]}"
     gpus = ray.get_gpu_ids()
-    if gpus:  # Ray set CUDA_VISIBLE_DEVICES: the run's device is cuda:0 here
-        os.environ[PINNED_GPU_VAR] = str(gpus[0])
+    if gpus:  # the GPU Ray gave this task (a fresh worker process for each GPU task): cuda:0 here
+        pin_gpu(str(gpus[0]))
     scratch = Path(tempfile.mkdtemp(prefix="shrinkbench-task-")) if ship else None
     paths: dict[str, str] = {}
     try:

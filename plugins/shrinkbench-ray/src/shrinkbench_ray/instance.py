@@ -19,17 +19,31 @@ from pathlib import Path
 from shrinkbench import Options, ShrinkBenchError
 from shrinkbench.errors import one_line
 
-__all__ = ["address_of", "connect", "local_temp_dir", "prepare", "stop"]
+__all__ = ["GPU_MEMORY", "address_of", "connect", "local_temp_dir", "prepare", "stop"]
 
 MONITOR = "monitor"
 """Ray's name for the autoscaler monitor among a local instance's processes (``ray_constants.PROCESS_TYPE_MONITOR``):
 it scales clusters up and down, which a local instance never does."""
 
 
+GPU_MEMORY = "gpu_memory_gib"
+"""The custom node resource that says the memory of each of a node's GPUs, in GiB (``ray start --resources
+'{"gpu_memory_gib": 80}'``); a local instance started here advertises it itself."""
+
+
 def address_of(options: Options) -> str | None:
     """The cluster a sweep's executor joins: the ``address`` option, else ``$RAY_ADDRESS`` (set in a Ray job's
-    driver, and Ray itself would connect there), else ``None`` (start a local instance)."""
-    return options.text("address", None) or os.environ.get("RAY_ADDRESS") or None
+    driver, and Ray itself would connect there), else ``None`` (start a local instance). An ``http(s)://``
+    address -- the dashboard's, which ``ray job submit`` users export as ``RAY_ADDRESS`` -- is not one a driver
+    can join: a one-line error says which to use instead."""
+    option = options.text("address", None)
+    address = option or os.environ.get("RAY_ADDRESS") or None
+    if address is not None and address.lower().startswith(("http://", "https://")):
+        where = "executor option address" if option else "RAY_ADDRESS"
+        raise ShrinkBenchError(f"{where}={address} is a Ray dashboard (job submission) address, not a cluster a "
+                               "driver can join; use the cluster's host:port (6379 by default), 'auto' on one of "
+                               "its nodes, or ray://host:10001" + ("" if option else ", or unset RAY_ADDRESS"))
+    return address
 
 
 class _EarlyStart:
@@ -130,7 +144,19 @@ def _init_local(quiet: bool) -> None:
 
     if quiet:  # off the main thread Ray warns that it cannot install its SIGTERM handler (not needed here)
         logging.getLogger("ray").setLevel(logging.ERROR)
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=local_temp_dir())
+    memory = _local_gpu_memory_gib()
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=local_temp_dir(),
+             resources={GPU_MEMORY: memory} if memory else None)
+
+
+def _local_gpu_memory_gib() -> float | None:
+    """The memory of this machine's smallest visible GPU in GiB (``None`` without one), for a local instance's
+    :data:`GPU_MEMORY` resource."""
+    from shrinkbench import accelerator
+
+    if not accelerator.cuda_available():
+        return None
+    return min(accelerator.total_memory(i) for i in range(accelerator.cuda_count())) / 2**30
 
 
 def stop() -> None:
@@ -139,19 +165,19 @@ def stop() -> None:
     global _early
     import ray
 
-    try:  # Ray's private API, so every step is guarded: Ray's own shutdown is the fallback
+    try:  # Ray's private API, so every step is guarded: Ray's own shutdown always follows
         from ray._private import worker
 
-        monitors = [info.process for info in worker._global_node.all_processes.get(MONITOR, ())]
-    except (ImportError, AttributeError, TypeError):
-        monitors = []
-    for process in monitors:
-        process.kill()
-        process.wait(timeout=10)
-    ray.shutdown()
-    if _early is not None and _early.used:
-        _early.stopped.set()
-        _early = None
+        for info in worker._global_node.all_processes.get(MONITOR, ()):
+            info.process.kill()
+            info.process.wait(timeout=10)
+    except Exception:  # noqa: BLE001 - a monitor that will not die (or a changed private API): Ray's shutdown copes
+        pass
+    finally:
+        ray.shutdown()
+        if _early is not None and _early.used:
+            _early.stopped.set()
+            _early = None
 
 
 def local_temp_dir() -> str | None:

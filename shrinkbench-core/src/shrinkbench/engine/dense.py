@@ -4,8 +4,10 @@ cached, or read from the user's own checkpoint. Every strategy and compression s
 A cached dense model is one unit: the directory ``$SHRINKBENCH_CACHE/dense/<digest>/`` holding
 ``weights.safetensors``, ``meta.json`` (its key, test accuracy and training log) and the pretraining checkpoints
 rewinding needs (``epoch<k>.safetensors``; which epochs is part of the key). The unit is written whole, in one
-rename, and never rewritten: a sweep that needs other rewind epochs has another key and another unit, so rows
-that came from one dense model never silently meet rows of another.
+rename onto a name that does not exist yet, and never rewritten: a sweep that needs other rewind epochs has
+another key and another unit, so rows that came from one dense model never silently meet rows of another.
+Concurrent sweeps sharing the cache train each dense model once: the one that makes it holds the unit's lock
+file (``<digest>.lock``), and another that needs it waits for the lock, then takes the published unit.
 
 Initial weights (``pretrained`` or ``checkpoint``) reach the model through its plugin's ``build(...,
 pretrained)``, the loader that replaces a classifier trained for another number of classes. A checkpoint is used
@@ -15,6 +17,7 @@ recipe.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -28,6 +31,7 @@ from ..atomic import atomic_dir, atomic_path
 from ..cache import cache_dir
 from ..checkpoints import load_into, read_state_dict, weights_file
 from ..errors import ShrinkBenchError, one_line
+from ..filelock import locked
 from ..metrics.accuracy import evaluate
 from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
@@ -138,7 +142,11 @@ def rewind_file(unit: str | Path, epoch: int) -> Path:
 
 def cached_dense(experiment: Experiment, seed: int) -> DenseDone | None:
     """The dense model of ``seed`` when its unit is complete in the cache, else ``None``."""
-    unit = dense_dir(experiment, seed)
+    return read_unit(dense_dir(experiment, seed), experiment, seed)
+
+
+def read_unit(unit: Path, experiment: Experiment, seed: int) -> DenseDone | None:
+    """The dense model of ``seed`` in the unit directory ``unit`` when it is complete there, else ``None``."""
     try:
         meta = json.loads((unit / META).read_text())
     except (OSError, ValueError):
@@ -168,7 +176,7 @@ def make_dense(registry: Registry, experiment: Experiment, seed: int, settings: 
     splits = load_data(registry, experiment)
     eval_batch, workers = runtime.eval_batch_size, settings.loader_workers
     epochs: list[dict[str, Any]] = []
-    with atomic_dir(ctx.local(unit)) as tmp:
+    with atomic_dir(ctx.local(unit), keep_existing=True) as tmp:
         if 0 in experiment.rewind_epochs:  # rewinding to the start: the weights pretraining begins from
             save_weights(model, rewind_file(tmp, 0))
         if not experiment.checkpoint:
@@ -211,8 +219,24 @@ class DenseWork:
         label = f"dense {self.experiment.model} on {self.experiment.dataset}, seed {self.seed + self.experiment.dense_seed_offset}"
         ctx.emit(TaskStarted(key, label, self.experiment.dense_epochs))
         try:
-            with torch_threads(self.settings.threads):
-                ctx.emit(make_dense(registry_for(self.plugins), self.experiment, self.seed, self.settings,
-                                    self.unit, ctx))
+            with torch_threads(self.settings.threads), self._lock(ctx):
+                done = self._made_meanwhile(ctx)
+                ctx.emit(done or make_dense(registry_for(self.plugins), self.experiment, self.seed, self.settings,
+                                            self.unit, ctx))
         except Exception as exc:  # noqa: BLE001 - reported, and every run of this seed fails with the reason
             ctx.emit(DenseFailed(key, self.seed, one_line(exc), this_node()))
+
+    def _lock(self, ctx: TaskContext) -> contextlib.AbstractContextManager:
+        """The unit's lock where the unit is written in place (the driver's cache, shared or local); none where
+        the work writes a scratch copy that the executor ships back."""
+        unit = ctx.local(self.unit)
+        if unit != Path(self.unit):
+            return contextlib.nullcontext()
+        unit.parent.mkdir(parents=True, exist_ok=True)
+        return locked(unit.with_name(unit.name + ".lock"))
+
+    def _made_meanwhile(self, ctx: TaskContext) -> DenseDone | None:
+        """The unit, when another sweep published it while this one waited for its lock."""
+        if ctx.local(self.unit) != Path(self.unit):
+            return None
+        return read_unit(Path(self.unit), self.experiment, self.seed)

@@ -44,16 +44,15 @@ from typing import Any
 
 from ..atomic import check_writable_dir
 from ..cache import cache_dir
-from ..devices import cpu_cores, gpu_indices, resolve_device
+from ..devices import resolve_device
 from ..plugins import Registry
-from ..tasks import Capacity
 from .dense import build_model, dense_dir, dense_task_key, initial_model, load_data
 from .experiment import Experiment, RunSpec
 from .layout import RUN_OVERHEAD_SECONDS, START_SECONDS, Layout
 from .resolution import Sweep
 from .shared_runs import split_shared
 from .store import ResultsStore
-from .sweep import _layout, _missing_dense  # the very rules run_sweep applies (private there for now)
+from .sweep import _layout, _missing_dense, local_capacity  # the very rules run_sweep applies (private there for now)
 
 __all__ = ["EVAL_BATCHES", "STEPS", "Calibration", "Estimate", "SweepPlan", "calibrate", "describe_seconds", "plan_sweep"]
 
@@ -150,8 +149,7 @@ def plan_sweep(registry: Registry, sweep: Sweep, *, estimate: bool = True) -> Sw
     executed, copies = split_shared(registry, sweep, todo, store.ok_rows())
     missing = _missing_dense(sweep, executed)
     needed = {dense_task_key(sweep.experiment(r.experiment), r.seed) for r in executed}
-    gpus = gpu_indices(sweep.settings.device) if not sweep.remote else ()
-    layout = _layout(sweep, Capacity(cpu_cores(), len(gpus)), len(todo), len(missing))
+    layout = _layout(sweep, local_capacity(sweep), len(executed), len(missing))
     executor = request.executor or ("local" if (layout.jobs or 1) > 1 else "sequential")
     plan = SweepPlan(sweep, layout, layout.describe(sweep.settings.device), executor, todo,
                      [r.run_id for r in runs if r.run_id in done], [r.run_id for r in todo if r.run_id in failed],

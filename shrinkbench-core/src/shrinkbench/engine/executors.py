@@ -14,11 +14,14 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .. import accelerator
-from ..devices import PINNED_GPU_VAR, cpu_cores
+from ..devices import cpu_cores, pin_gpu
 from ..tasks import Capacity, ExecutorContext, Task, TaskContext, TaskLost
 from ..values import Options
 
@@ -28,11 +31,15 @@ Emit = Callable[[Any], None]
 
 
 class SequentialExecutor:
-    """Runs tasks one after another in this process."""
+    """Runs tasks one after another in this process, whose GPUs are ``gpus`` (machine ids) of ``gpu_memory``
+    bytes each (the smallest)."""
+
+    def __init__(self, gpus: Sequence[str] = (), gpu_memory: int | None = None) -> None:
+        self.gpus, self.gpu_memory = tuple(gpus), gpu_memory
 
     def capacity(self) -> Capacity:
-        """This machine's cores and visible GPUs."""
-        return Capacity(cpu_cores(), accelerator.cuda_count())
+        """This machine's cores and the sweep's GPUs, with their memory."""
+        return Capacity(cpu_cores(), len(self.gpus), self.gpu_memory)
 
     def run(self, tasks: Sequence[Task], emit: Emit) -> None:  # noqa: D102 - see shrinkbench.tasks.Executor
         for task in tasks:
@@ -53,9 +60,9 @@ class ProcessExecutor:
     """Runs tasks in spawned worker processes (each starts with a clean torch), ``jobs`` at once (``None``: as
     many as the tasks' resources allow on this machine's cores and GPUs).
 
-    ``gpus``: this process's GPU indices to spread the workers over: worker k sees only ``gpus[k % len(gpus)]``,
-    through ``CUDA_VISIBLE_DEVICES`` set before torch starts to the GPU's *physical* id (translated through this
-    process's own ``CUDA_VISIBLE_DEVICES``, as Slurm or Kubernetes set it). Used as a context manager, the
+    ``gpus``: the machine ids (:func:`shrinkbench.devices.gpu_ids`) of the GPUs to spread the workers over, as
+    evenly as possible (a replacement worker takes its dead predecessor's GPU); a worker is pinned to its GPU
+    (:func:`shrinkbench.devices.pin_gpu`) before torch starts. ``gpu_memory``: bytes of the smallest of them. Used as a context manager, the
     workers live until the block ends and serve every :meth:`run` inside it (a worker keeps its loaded data and
     warm imports from one task to the next, and a single CPU task that reserves every core -- a sweep's one
     dense model -- runs in this process, with the cores to itself); otherwise each :meth:`run` starts and stops
@@ -64,15 +71,15 @@ class ProcessExecutor:
     interrupted (Ctrl-C stops every worker at once; workers ignore SIGINT themselves) or disappears.
     """
 
-    def __init__(self, jobs: int | None = None, gpus: Sequence[int] = ()) -> None:
-        self.jobs, self.gpus = jobs, tuple(gpus)
+    def __init__(self, jobs: int | None = None, gpus: Sequence[str] = (), gpu_memory: int | None = None) -> None:
+        self.jobs, self.gpus, self.gpu_memory = jobs, tuple(str(g) for g in gpus), gpu_memory
         self._ctx = multiprocessing.get_context("spawn")
         self._pool: _Pool | None = None
         self._held = False
 
     def capacity(self) -> Capacity:
-        """This machine's cores and the GPUs the workers are spread over."""
-        return Capacity(cpu_cores(), len(self.gpus))
+        """This machine's cores and the GPUs the workers are spread over, with their memory."""
+        return Capacity(cpu_cores(), len(self.gpus), self.gpu_memory)
 
     def __enter__(self) -> ProcessExecutor:
         """Hold the workers for every :meth:`run` in the block (started by the first that needs them)."""
@@ -91,7 +98,7 @@ class ProcessExecutor:
             return
         wanted = self.jobs or parallel_slots(tasks, cpu_cores(), len(self.gpus))
         if self._pool is None:
-            self._pool = _Pool(self._ctx, [accelerator.physical_gpu(i) for i in self.gpus])
+            self._pool = _Pool(self._ctx, list(self.gpus))
         try:
             self._pool.run(list(tasks), min(wanted, len(tasks)), emit)
         except BaseException:
@@ -115,84 +122,91 @@ class ProcessExecutor:
             self._pool = None
 
 
+@dataclass
+class _Worker:
+    """One worker process, its own inbox (the driver sends it one task at a time) and its GPU's machine id."""
+
+    process: Any
+    inbox: Any
+    gpu: str | None
+
+
 class _Pool:
-    """Worker processes, a task queue and an event queue, kept across :meth:`run` calls."""
+    """Worker processes and the queue of their events, kept across :meth:`run` calls.
+
+    The driver hands each task to one idle worker through that worker's own inbox and records the hand-over
+    before sending it, so it always knows which task a worker holds: a worker that dies holding one gets it
+    reported lost, whenever it died (before announcing it, in the middle, after its last event), and a task
+    never handed over is never run by anyone once the driver has given up on it (no shared queue keeps it)."""
 
     def __init__(self, ctx: Any, gpus: list[str]) -> None:
         self.ctx, self.gpus = ctx, gpus
-        self.todo, self.events = ctx.Queue(), ctx.Queue()
-        self.workers: dict[int, Any] = {}
-        self.gpu_of: dict[int, str | None] = {}
+        self.events = ctx.Queue()
+        self.workers: dict[int, _Worker] = {}
         self.next_slot = 0
         self.generation = 0
-        self.idle_deaths = 0
 
-    def start(self, gpu: str | None = None, replacing: int | None = None) -> None:
-        """Start one worker: on the given GPU, or on the next one in turn."""
+    def start(self, gpu: str | None = None) -> int:
+        """Start one worker (slot numbers are never reused): on ``gpu``, else on the GPU with the fewest
+        workers (the first such in order), so that replacing a dead worker never shifts the others' GPUs."""
         slot = self.next_slot
         self.next_slot += 1
-        if replacing is None:
-            gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
-        process = self.ctx.Process(target=_worker, args=(slot, self.todo, self.events, gpu, os.getpid()),
-                                   daemon=False)
+        if gpu is None and self.gpus:
+            load = Counter(w.gpu for w in self.workers.values())
+            gpu = min(self.gpus, key=lambda g: (load[g], self.gpus.index(g)))
+        inbox = self.ctx.Queue()  # its feeder thread: a put never blocks the driver
+        process = self.ctx.Process(target=_worker, args=(slot, inbox, self.events, gpu, os.getpid()), daemon=False)
         process.start()
-        self.workers[slot], self.gpu_of[slot] = process, gpu
+        self.workers[slot] = _Worker(process, inbox, gpu)
+        return slot
 
     def run(self, tasks: list[Task], size: int, emit: Emit) -> None:
-        """Run ``tasks`` on at least ``size`` workers; every task ends reported, done or lost."""
+        """Run ``tasks`` on at least ``size`` workers; every task ends reported once: done or lost."""
         self.generation += 1
-        generation = self.generation
-        for index, task in enumerate(tasks):
-            self.todo.put((generation, index, task))
+        state = _RunState(self.generation, tasks, emit)
         while len(self.workers) < size:
             self.start()
-        running: dict[int, int | None] = dict.fromkeys(self.workers)
-        finished: set[int] = set()
-        self.idle_deaths = 0
-        while len(finished) < len(tasks):
+        idle_deaths = 0
+        while len(state.finished) < len(tasks):
+            for slot, worker in self.workers.items():
+                if slot not in state.holding and state.pending:
+                    index = state.pending.popleft()
+                    state.holding[slot] = index  # recorded before it is sent: a death from now on loses it
+                    worker.inbox.put((state.generation, index, tasks[index]))
             try:
-                kind, slot, payload = self.events.get(timeout=0.2)
+                state.receive(*self.events.get(timeout=0.2))
+                continue
             except queue.Empty:
-                self._replace_dead(tasks, running, finished, emit)
-                if self.idle_deaths > 2 * max(size, 1):  # workers die before they take a task: give up
-                    for index in sorted(set(range(len(tasks))) - finished):
-                        finished.add(index)
-                        emit(TaskLost(tasks[index].key, "worker processes die before they start a task"))
-                continue
-            gen, index = payload[0], payload[1]
-            if gen != generation:
-                continue  # a late message of an earlier run
-            if kind == "start":
-                running[slot] = index
-            elif kind == "event":
-                emit(payload[2])
-            elif kind == "end":
-                finished.add(index)
-                running[slot] = None
+                pass
+            dead = [slot for slot, worker in self.workers.items() if not worker.process.is_alive()]
+            if dead:
+                self._drain(state)  # what a dead worker sent before it died counts before its death
+            for slot in dead:
+                worker = self.workers.pop(slot)
+                index = state.holding.pop(slot, None)
+                idle_deaths += index is None
+                state.lose(index, f"worker process died (exit code {worker.process.exitcode})")
+                if state.pending or state.holding:
+                    self.start(worker.gpu)  # the dead worker's GPU
+            if idle_deaths > 2 * max(size, 1):  # workers die before they take a task: give up on the rest
+                while state.pending:
+                    state.lose(state.pending.popleft(), "worker processes die before they start a task")
 
-    def _replace_dead(self, tasks: list[Task], running: dict[int, int | None], finished: set[int],
-                      emit: Emit) -> None:
-        for slot, process in list(self.workers.items()):
-            if process.is_alive():
-                continue
-            index = running.pop(slot, None)
-            del self.workers[slot]
-            self.idle_deaths += index is None
-            if index is not None and index not in finished:
-                finished.add(index)
-                emit(TaskLost(tasks[index].key, f"worker process died (exit code {process.exitcode})"))
-            if len(finished) < len(tasks):
-                self.start(self.gpu_of[slot], replacing=slot)  # the dead worker's GPU
-                running[self.next_slot - 1] = None
+    def _drain(self, state: _RunState) -> None:
+        while True:
+            try:
+                state.receive(*self.events.get(timeout=0.05))
+            except queue.Empty:
+                return
 
     def close(self, force: bool, wait: bool = True) -> None:
         """Stop every worker (at once when ``force``, else after their current task) and wait for them (with
         ``wait`` false: when this process exits)."""
-        for _ in self.workers:
-            self.todo.put(None)
-        for process in self.workers.values():
-            if force and process.is_alive():
-                process.terminate()
+        for worker in self.workers.values():
+            if worker.process.is_alive():
+                worker.inbox.put(None)
+            if force and worker.process.is_alive():
+                worker.process.terminate()
         if wait or force:
             self.join()
         else:
@@ -200,31 +214,70 @@ class _Pool:
 
     def join(self) -> None:
         """Wait for every worker to exit (5 s each at most, then kill it)."""
-        for process in self.workers.values():
-            process.join(timeout=5)
-            if process.is_alive():  # not a daemon: it would hold the driver's exit
-                process.kill()
-                process.join(timeout=5)
-        self.todo.cancel_join_thread()
+        for worker in self.workers.values():
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():  # not a daemon: it would hold the driver's exit
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.inbox.cancel_join_thread()
         self.events.cancel_join_thread()
 
 
-def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> None:
-    """A worker process: take tasks until the stop signal (or until the driver is gone), report each start,
-    event and end; then exit at once."""
+class _RunState:
+    """One :meth:`_Pool.run`: tasks not yet handed over (``pending``), the task each worker holds
+    (``holding``), and those reported (``finished``, each once)."""
+
+    def __init__(self, generation: int, tasks: list[Task], emit: Emit) -> None:
+        self.generation, self.tasks, self.emit = generation, tasks, emit
+        self.pending: deque[int] = deque(range(len(tasks)))
+        self.holding: dict[int, int] = {}
+        self.finished: set[int] = set()
+
+    def receive(self, kind: str, slot: int, payload: tuple) -> None:
+        """A worker's message: an event of a task, or the end of one."""
+        generation, index = payload[0], payload[1]
+        if generation != self.generation or index in self.finished:
+            return  # a late message of an earlier run, or of a task already reported lost
+        if kind == "event":
+            self.emit(payload[2])
+        elif kind == "end":
+            self.finished.add(index)
+            if self.holding.get(slot) == index:
+                del self.holding[slot]
+
+    def lose(self, index: int | None, reason: str) -> None:
+        """Report task ``index`` lost (nothing when ``None`` or already reported)."""
+        if index is not None and index not in self.finished:
+            self.finished.add(index)
+            self.emit(TaskLost(self.tasks[index].key, reason))
+
+
+FAULT_VAR = "SHRINKBENCH_WORKER_FAULT"
+"""Tests only: ``idle``, ``taken`` or ``ended`` makes the first worker of a pool (slot 0) die at that point of
+its first task, as ``kill -9`` would (see ``tests`` of the executor)."""
+
+
+def _worker(slot: int, inbox: Any, events: Any, gpu: str | None, driver: int) -> None:
+    """A worker process: pinned to ``gpu`` before anything imports torch, it runs the tasks its inbox brings
+    until the stop signal, reporting each one's events and its end, and dies with its driver (checked twice a
+    second, also in the middle of a run: a killed driver leaves no worker computing for nobody)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
-    if gpu is not None:  # before the first task imports torch
-        os.environ[accelerator.VISIBLE_VAR] = os.environ[PINNED_GPU_VAR] = gpu
+    if gpu is not None:
+        pin_gpu(gpu)
+    threading.Thread(target=_exit_without, args=(driver,), name="shrinkbench-driver-watch", daemon=True).start()
+    fault = os.environ.get(FAULT_VAR) if slot == 0 else None
+    _fault(fault, "idle")
     # torch and the engine while the driver prepares the first task, and Dynamo, which a process's first
     # optimizer imports (over 1 s): before the first run, not in it
     import torch._dynamo  # noqa: F401
 
     import shrinkbench.engine.run  # noqa: F401
-    while (item := _next_task(todo, driver)) is not None:
+    while (item := inbox.get()) is not None:
         generation, index, task = item
-        events.put(("start", slot, (generation, index)))
+        _fault(fault, "taken")
         task.work(TaskContext(lambda event, g=generation, i=index: events.put(("event", slot, (g, i, event)))))
         events.put(("end", slot, (generation, index)))
+        _fault(fault, "ended", flush=events)
     # done: everything sent reaches the driver, then the process ends without the interpreter's teardown of
     # torch (over a second of CPU time that would compete with the driver's report)
     events.close()
@@ -232,23 +285,27 @@ def _worker(slot: int, todo: Any, events: Any, gpu: str | None, driver: int) -> 
     os._exit(0)
 
 
-def _next_task(todo: Any, driver: int) -> Any:
-    """The next item of the queue, or ``None`` once the driver process has gone (a non-daemon worker must
-    not outlive a driver that was killed)."""
-    while True:
-        try:
-            return todo.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != driver:
-                return None
+def _exit_without(driver: int, every: float = 0.5) -> None:
+    """End this process as soon as its parent ``driver`` is gone (the worker's own children, DataLoader
+    workers, notice their parent's end themselves)."""
+    while os.getppid() == driver:
+        time.sleep(every)
+    os._exit(3)
+
+
+def _fault(fault: str | None, point: str, flush: Any = None) -> None:
+    if fault == point:
+        if flush is not None:
+            time.sleep(0.3)  # the queue's feeder thread delivers what was sent
+        os._exit(9)
 
 
 def sequential(options: Options, context: ExecutorContext) -> SequentialExecutor:
     """The ``sequential`` executor: every task in this process, one after another (no options)."""
-    return SequentialExecutor()
+    return SequentialExecutor(context.gpus, context.gpu_memory)
 
 
 def local(options: Options, context: ExecutorContext) -> ProcessExecutor:
     """The ``local`` executor: worker processes on this machine, ``workers`` at most (default: the sweep's
     jobs), spread over its GPUs."""
-    return ProcessExecutor(options.integer("workers", context.jobs), context.gpus)
+    return ProcessExecutor(options.integer("workers", context.jobs), context.gpus, context.gpu_memory)

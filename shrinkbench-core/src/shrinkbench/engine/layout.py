@@ -14,11 +14,18 @@ in separate processes scale almost perfectly, threads inside one small run do no
   (:meth:`ModelProfile.run_seconds`, an estimate from the MACs: 3 x forward MACs per training example at
   :data:`MACS_PER_SECOND` per thread, plus :data:`RUN_OVERHEAD_SECONDS` of evaluation and metrics), it runs in
   this process, one run at a time, with every core as threads.
-- **GPU**: one run per GPU; a small model (whose run needs under 1/8 of the GPU's memory and has under 5M
-  parameters: kernel-launch bound) shares a GPU with up to 3 others (``gpus_per_run = 1/4``), as long as the
-  CPU cores can feed them (one core per run).
+- **GPU**: runs are packed by their estimated peak GPU memory (:meth:`ModelProfile.run_bytes` on the GPU:
+  weights, gradients, optimizer state, masks, the training activations at the larger of the two recipes' batch
+  sizes, the in-memory dataset) against the memory of the executor's smallest GPU
+  (:attr:`~shrinkbench.tasks.Capacity.gpu_memory`, measured by every executor): a small model (under 5M
+  parameters: kernel-launch bound) shares a GPU with up to 3 others (``gpus_per_run = 1/4``) as long as that
+  many fit in :data:`MEMORY_SHARE` of the GPU's memory and the CPU cores can feed them (one core per run); a
+  larger model gets a GPU of its own. Dense models are packed the same way (they are tasks with the same
+  resources). A run whose estimate exceeds the GPU's whole memory is refused before anything starts, with the
+  numbers. When no executor can say its GPUs' memory, small models share a GPU by the parameter rule alone.
 - **remote executors** (a cluster): ``jobs`` is left to the executor (every node runs what its resources hold);
-  each run asks for 1 CPU (2 for a model with 5M parameters or more) and the GPUs above.
+  each run asks for 1 CPU (2 for a model with 5M parameters or more) and the GPUs above -- or the CPUs the
+  executor gives every task (:attr:`~shrinkbench.tasks.Capacity.cpus_per_task`), which its threads follow.
 
 The choice is printed in the sweep's header line and recorded in ``sweep.json``. This module imports neither
 torch nor any plugin.
@@ -29,9 +36,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import ShrinkBenchError
 from ..tasks import Capacity
 
-__all__ = ["Layout", "ModelProfile", "choose_layout"]
+__all__ = ["Layout", "ModelProfile", "choose_layout", "gpu_share"]
 
 MEMORY_SHARE = 0.7
 START_SECONDS = 3.0
@@ -96,6 +104,17 @@ def _by_memory(profile: ModelProfile, memory: int | None, on_gpu: bool) -> int:
     return max(1, math.floor(MEMORY_SHARE * memory / max(profile.run_bytes(on_gpu), 1)))
 
 
+def gpu_share(profile: ModelProfile, gpu_memory: int | None) -> int:
+    """How many runs of ``profile`` share one GPU of ``gpu_memory`` bytes (before the CPU cores are counted):
+    up to :data:`RUNS_PER_GPU` for a small model, as many as fit in :data:`MEMORY_SHARE` of the memory (at least
+    one); one for a larger model."""
+    if profile.parameters >= SMALL_PARAMETERS:
+        return 1
+    if gpu_memory is None:
+        return RUNS_PER_GPU
+    return max(1, min(RUNS_PER_GPU, math.floor(MEMORY_SHARE * gpu_memory / max(profile.run_bytes(on_gpu=True), 1))))
+
+
 def choose_layout(capacity: Capacity, profile: ModelProfile, runs: int, dense: int, *, gpu: bool, remote: bool,
                   memory: int | None, jobs: int | None = None, threads: int | None = None,
                   gpus_per_run: float | None = None) -> Layout:
@@ -105,13 +124,22 @@ def choose_layout(capacity: Capacity, profile: ModelProfile, runs: int, dense: i
     cores = max(1, int(capacity.cpus))
     small = profile.parameters < SMALL_PARAMETERS
     reasons = []
+    if capacity.cpus_per_task is not None and threads is None:
+        threads = max(1, math.floor(capacity.cpus_per_task))
     if gpu:
+        need = profile.run_bytes(on_gpu=True)
+        if capacity.gpu_memory is not None and need > capacity.gpu_memory:
+            raise ShrinkBenchError(f"a run needs about {need / 2**30:.1f} GiB of GPU memory (estimate: weights, "
+                                   f"optimizer state, activations at batch {profile.batch_size}), more than the "
+                                   f"{capacity.gpu_memory / 2**30:.1f} GiB of the GPU; use a smaller batch size "
+                                   "(--batch-size) or a GPU with more memory")
         if gpus_per_run is None:
-            fits = capacity.gpu_memory is None or profile.run_bytes(on_gpu=True) * 8 <= capacity.gpu_memory
-            share = RUNS_PER_GPU if small and fits else 1
+            share = gpu_share(profile, capacity.gpu_memory)
             share = max(1, min(share, cores // max(1, int(capacity.gpus) or 1)))
             gpus_per_run = 1 / share
-            reasons.append(f"{share} run{'s' if share > 1 else ''} per GPU")
+            memory = "" if capacity.gpu_memory is None else (
+                f" (~{need / 2**30:.2g} GiB each of {capacity.gpu_memory / 2**30:.0f} GiB)")
+            reasons.append(f"{share} run{'s' if share > 1 else ''} per GPU{memory}")
         slots = min(cores, math.floor(max(capacity.gpus, 1) / gpus_per_run + 1e-9))
     else:
         gpus_per_run = 0.0

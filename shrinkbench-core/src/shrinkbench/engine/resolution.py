@@ -127,6 +127,10 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
         remote = spec.remote
         if not remote:
             device = resolve_device(request.device)
+        elif request.device.strip().lower().startswith("cuda:"):
+            raise ShrinkBenchError(f"--device {request.device} names a GPU of this machine, but executor "
+                                   f"{spec.name!r} gives each run a GPU of its nodes itself; use --device cuda (start "
+                                   "a node with CUDA_VISIBLE_DEVICES set to offer it only some of its GPUs)")
     weights = _weights(request, problems)
     notes: list[str] = []
     excluded: set[tuple[str, str, str, float]] = set()
@@ -372,5 +376,6 @@ def _profile(built: Any, experiment: Experiment, splits: Any) -> ModelProfile:
     if splits is not None:
         train_examples = len(splits.train)
         dataset_bytes = int(train_examples * math.prod(splits.input_shape))  # uint8 images held in memory
-    return ModelProfile(count_parameters(built), activation, experiment.pretrain.batch_size, dataset_bytes, macs,
-                        train_examples, experiment.finetune.epochs)
+    batch = max(experiment.pretrain.batch_size, experiment.finetune.batch_size)  # dense models run on the GPU too
+    return ModelProfile(count_parameters(built), activation, batch, dataset_bytes, macs, train_examples,
+                        experiment.finetune.epochs)

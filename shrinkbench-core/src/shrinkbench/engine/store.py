@@ -4,7 +4,9 @@
 
 Every write is atomic (write a temporary file or directory, then rename), so a crash or ``kill -9`` leaves
 either the old or the new state, never a torn file or a half-written run directory; a re-run skips the runs
-that succeeded and, unless told not to, runs the failed ones again. Columns are named, ordered and typed by
+that succeeded and, unless told not to, runs the failed ones again. Every read-modify-write of ``results.csv``
+and ``sweep.json`` holds the directory's lock file ``.lock`` (:func:`shrinkbench.filelock.locked`), so several
+sweeps may write into one directory at once without losing a row or an experiment. Columns are named, ordered and typed by
 :mod:`shrinkbench.schema`. This module imports neither torch nor any plugin.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ShrinkBenchError
+from ..filelock import locked
 from ..schema import RUN_ID, STATUS, STATUS_OK, format_value, order_columns, parse_row
 from .experiment import Experiment
 
@@ -34,6 +37,7 @@ class ResultsStore:
         self.directory = Path(directory)
         self.csv_path = self.directory / "results.csv"
         self.config_path = self.directory / "sweep.json"
+        self.lock_path = self.directory / ".lock"
 
     @classmethod
     def existing(cls, directory: str | Path) -> ResultsStore:
@@ -84,13 +88,15 @@ class ResultsStore:
         """Create the directory and record every experiment's fixed configuration (new ones are added; ``extra``
         -- e.g. the layout the sweep chose -- is recorded under ``last_sweep``)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        record = self.stored_config() or {"version": 2, "experiments": {}}
-        for experiment in experiments:
-            record["experiments"].setdefault(experiment.slug, {"fixed": experiment.fixed_part(),
-                                                               "fingerprint": experiment.fingerprint()})
-        if extra is not None:
-            record["last_sweep"] = dict(extra)
-        atomic_write_text(self.config_path, json.dumps(record, indent=2, default=str))
+        with locked(self.lock_path):
+            self.check_compatible(experiments)  # another sweep may have recorded them since the first check
+            record = self.stored_config() or {"version": 2, "experiments": {}}
+            for experiment in experiments:
+                record["experiments"].setdefault(experiment.slug, {"fixed": experiment.fixed_part(),
+                                                                   "fingerprint": experiment.fingerprint()})
+            if extra is not None:
+                record["last_sweep"] = dict(extra)
+            atomic_write_text(self.config_path, json.dumps(record, indent=2, default=str))
 
     # -- result rows ---------------------------------------------------------------------------------------
 
@@ -119,15 +125,18 @@ class ResultsStore:
         return {r[RUN_ID] for r in self.raw_rows() if r.get(STATUS) != STATUS_OK}
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Add one row, rewriting ``results.csv`` atomically; a row for an existing run id replaces it."""
-        rows = [r for r in self.raw_rows() if r[RUN_ID] != row[RUN_ID]]
-        rows.append({k: format_value(v) for k, v in row.items()})
-        columns = order_columns(k for r in rows for k in r)
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(self.csv_path, text.getvalue(), fsync=True)
+        """Add one row, rewriting ``results.csv`` atomically under the directory's lock (rows other sweeps
+        append meanwhile are kept); a row for an existing run id replaces it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with locked(self.lock_path):
+            rows = [r for r in self.raw_rows() if r[RUN_ID] != row[RUN_ID]]
+            rows.append({k: format_value(v) for k, v in row.items()})
+            columns = order_columns(k for r in rows for k in r)
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write_text(self.csv_path, text.getvalue(), fsync=True)
 
     # -- per-run directories -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from .. import schema
 from ..atomic import check_writable_dir
 from ..cache import cache_dir
 from ..checkpoints import weights_file
-from ..devices import available_memory, cpu_cores, gpu_indices
+from ..devices import available_memory, cpu_cores, gpu_ids, gpu_memory
 from ..errors import ShrinkBenchError
 from ..plugins import Registry, remember
 from ..tasks import Capacity, ExecutorContext, Resources, Task, TaskLost
@@ -74,24 +74,26 @@ def run_sweep(registry: Registry, config: SweepConfig | Sweep, store: ResultsSto
     stored = store.ok_rows()
     to_run, copies = split_shared(registry, sweep, todo, stored)
     missing = _missing_dense(sweep, to_run)  # a copy takes its leader's row: it needs no dense model of its own
-    gpus = gpu_indices(sweep.settings.device) if not sweep.remote else ()
+    local = local_capacity(sweep)
     name = sweep.executor
     layout = None
     if request.executor is None and executor is None:  # this machine: the layout decides the executor
-        layout = _layout(sweep, Capacity(cpu_cores(), len(gpus)), len(todo), len(missing))
+        layout = _layout(sweep, local, len(to_run), len(missing))
         name = "local" if (layout.jobs or 1) > 1 else "sequential"
     spec = registry.executor(name)
+    gpus = gpu_ids(sweep.settings.device) if not sweep.remote else ()
     executor = executor or spec.load()(Options(f"executor {name}", dict(request.executor_options), spec.option_names),
-                                       ExecutorContext(request.jobs or (layout.jobs if layout else None), gpus))
+                                       ExecutorContext(request.jobs or (layout.jobs if layout else None), gpus,
+                                                       local.gpu_memory))
     with contextlib.ExitStack() as started:
         if hasattr(executor, "__enter__"):
             started.enter_context(executor)  # e.g. connect to a cluster: fails before anything is written
         if layout is None:
-            capacity = executor.capacity() if hasattr(executor, "capacity") else Capacity(cpu_cores(), len(gpus))
+            capacity = executor.capacity() if hasattr(executor, "capacity") else local
             if sweep.remote and sweep.settings.device.startswith("cuda") and capacity.gpus <= 0:
                 raise ShrinkBenchError(f"device {sweep.settings.device!r} was asked for, but executor {name!r} has no "
                                        "GPUs (its nodes advertise none); add GPU nodes or use --device cpu")
-            layout = _layout(sweep, capacity, len(todo), len(missing))
+            layout = _layout(sweep, capacity, len(to_run), len(missing))
         device = sweep.settings.device
         outcome.layout = layout.describe(device)
         store.initialise(sweep.experiments, {"layout": outcome.layout, "executor": name,
@@ -110,6 +112,13 @@ def _missing_dense(sweep: Sweep, todo: list[RunSpec]) -> dict[str, tuple[Experim
         if cached_dense(experiment, run.seed) is None:
             missing.setdefault(dense_task_key(experiment, run.seed), (experiment, run.seed))
     return missing
+
+
+def local_capacity(sweep: Sweep) -> Capacity:
+    """What this machine offers the sweep: its cores, and the GPUs of the sweep's device with the memory of the
+    smallest (none for a remote executor, whose capacity is its own)."""
+    gpus = gpu_ids(sweep.settings.device) if not sweep.remote else ()
+    return Capacity(cpu_cores(), len(gpus), gpu_memory(sweep.settings.device) if gpus else None)
 
 
 def _layout(sweep: Sweep, capacity: Capacity, runs: int, dense: int) -> Layout:

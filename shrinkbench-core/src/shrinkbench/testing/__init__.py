@@ -109,12 +109,13 @@ def one_thread():
 
 @pytest.fixture
 def fake_cuda(monkeypatch: pytest.MonkeyPatch):
-    """``fake_cuda(count=2, names=None)`` makes this test's ``torch.cuda`` a machine with ``count`` GPUs that
-    enforces torch's argument contracts and records every call; returns the :class:`FakeCuda`."""
+    """``fake_cuda(count=2, names=None, capability=(9, 0), memory=80 GiB)`` makes this test's ``torch.cuda`` a
+    machine with ``count`` GPUs that enforces torch's argument contracts and records every call; returns the
+    :class:`FakeCuda`."""
     from .fake_cuda import FakeCuda
 
-    def install(count: int = 2, names=None, capability: tuple[int, int] = (9, 0)) -> FakeCuda:
-        return FakeCuda(count, names, capability).install(monkeypatch)
+    def install(count: int = 2, names=None, capability: tuple[int, int] = (9, 0), memory: int = 80 * 2**30) -> FakeCuda:
+        return FakeCuda(count, names, capability, memory).install(monkeypatch)
 
     return install
 
