@@ -51,3 +51,15 @@ class LoaderWithWorkers:
 def task(work) -> Task:
     """``work`` as an executor task."""
     return Task(work.key, work.key, work)
+
+
+@dataclass(frozen=True)
+class Linger:
+    """Reports like :class:`Probe` at once, then works (sleeps) for ``seconds``: a run in progress."""
+
+    key: str
+    seconds: float = 60.0
+
+    def __call__(self, ctx) -> None:
+        Probe(self.key)(ctx)
+        time.sleep(self.seconds)

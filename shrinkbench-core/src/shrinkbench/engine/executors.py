@@ -135,9 +135,11 @@ class _Pool:
     """Worker processes and the queue of their events, kept across :meth:`run` calls.
 
     The driver hands each task to one idle worker through that worker's own inbox and records the hand-over
-    before sending it, so it always knows which task a worker holds: a worker that dies holding one gets it
-    reported lost, whenever it died (before announcing it, in the middle, after its last event), and a task
-    never handed over is never run by anyone once the driver has given up on it (no shared queue keeps it)."""
+    before sending it, so it always knows which task a worker holds. A worker announces a task before it
+    starts the work: one that dies holding a task it never announced did none of it, and the task is handed to
+    another worker; one that dies after announcing it gets it reported lost (its last events still count); a
+    task never handed over is never run by anyone once the driver has given up on it (no shared queue keeps
+    it). Every task ends reported exactly once."""
 
     def __init__(self, ctx: Any, gpus: list[str]) -> None:
         self.ctx, self.gpus = ctx, gpus
@@ -184,6 +186,9 @@ class _Pool:
             for slot in dead:
                 worker = self.workers.pop(slot)
                 index = state.holding.pop(slot, None)
+                if index is not None and index not in state.started:
+                    state.pending.appendleft(index)  # it never began: another worker takes it
+                    index = None
                 idle_deaths += index is None
                 state.lose(index, f"worker process died (exit code {worker.process.exitcode})")
                 if state.pending or state.holding:
@@ -225,20 +230,23 @@ class _Pool:
 
 class _RunState:
     """One :meth:`_Pool.run`: tasks not yet handed over (``pending``), the task each worker holds
-    (``holding``), and those reported (``finished``, each once)."""
+    (``holding``), those a worker announced (``started``) and those reported (``finished``, each once)."""
 
     def __init__(self, generation: int, tasks: list[Task], emit: Emit) -> None:
         self.generation, self.tasks, self.emit = generation, tasks, emit
         self.pending: deque[int] = deque(range(len(tasks)))
         self.holding: dict[int, int] = {}
+        self.started: set[int] = set()
         self.finished: set[int] = set()
 
     def receive(self, kind: str, slot: int, payload: tuple) -> None:
-        """A worker's message: an event of a task, or the end of one."""
+        """A worker's message: the start of a task, an event of one, or its end."""
         generation, index = payload[0], payload[1]
         if generation != self.generation or index in self.finished:
             return  # a late message of an earlier run, or of a task already reported lost
-        if kind == "event":
+        if kind == "start":
+            self.started.add(index)
+        elif kind == "event":
             self.emit(payload[2])
         elif kind == "end":
             self.finished.add(index)
@@ -253,8 +261,8 @@ class _RunState:
 
 
 FAULT_VAR = "SHRINKBENCH_WORKER_FAULT"
-"""Tests only: ``idle``, ``taken`` or ``ended`` makes the first worker of a pool (slot 0) die at that point of
-its first task, as ``kill -9`` would (see ``tests`` of the executor)."""
+"""Tests only: ``idle``, ``taken``, ``started`` or ``ended`` makes the first worker of a pool (slot 0) die at
+that point of its first task, as ``kill -9`` would (``shrinkbench-core/tests/test_concurrency.py``)."""
 
 
 def _worker(slot: int, inbox: Any, events: Any, gpu: str | None, driver: int) -> None:
@@ -275,6 +283,8 @@ def _worker(slot: int, inbox: Any, events: Any, gpu: str | None, driver: int) ->
     while (item := inbox.get()) is not None:
         generation, index, task = item
         _fault(fault, "taken")
+        events.put(("start", slot, (generation, index)))
+        _fault(fault, "started", flush=events)
         task.work(TaskContext(lambda event, g=generation, i=index: events.put(("event", slot, (g, i, event)))))
         events.put(("end", slot, (generation, index)))
         _fault(fault, "ended", flush=events)
