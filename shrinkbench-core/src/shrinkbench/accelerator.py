@@ -14,7 +14,7 @@ to a GPU gets the right card even when the parent itself was given only some of 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +26,7 @@ __all__ = [
     "cuda_available",
     "cuda_count",
     "current_index",
+    "forget_visible_gpus",
     "gpu_name",
     "mark_step_begin",
     "mps_available",
@@ -49,12 +50,16 @@ def cuda_available() -> bool:
     """Whether this process's torch sees at least one CUDA GPU."""
     import torch
 
+    visible_gpus()  # read CUDA_VISIBLE_DEVICES when CUDA does
+
     return bool(torch.cuda.is_available())
 
 
 def cuda_count() -> int:
     """How many CUDA GPUs this process sees (0 without CUDA)."""
     import torch
+
+    visible_gpus()
 
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
@@ -67,13 +72,27 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+_UNREAD: Any = object()
+_visible: Any = _UNREAD
+
+
 def visible_gpus() -> list[str] | None:
-    """The physical ids in this process's ``CUDA_VISIBLE_DEVICES`` (indices or GPU UUIDs), in order; ``None``
-    when the variable is not set (every GPU of the machine is visible, numbered as the machine numbers them)."""
-    value = os.environ.get(VISIBLE_VAR)
-    if value is None:
-        return None
-    return [token.strip() for token in value.split(",") if token.strip()]
+    """The physical ids in this process's ``CUDA_VISIBLE_DEVICES`` (indices, GPU UUIDs or MIG ids), in order;
+    ``None`` when the variable is not set (every GPU of the machine is visible, numbered as the machine numbers
+    them). Read once, at the first call, as the CUDA runtime reads it once when it initialises: a later change
+    of the variable changes what this process sees no more than it changes what CUDA sees."""
+    global _visible
+    if _visible is _UNREAD:
+        value = os.environ.get(VISIBLE_VAR)
+        _visible = None if value is None else [token.strip() for token in value.split(",") if token.strip()]
+    return None if _visible is None else list(_visible)
+
+
+def forget_visible_gpus() -> None:
+    """Read ``CUDA_VISIBLE_DEVICES`` afresh at the next call (for the CUDA stand-in, which starts a new
+    machine per test: in a real process the value is fixed once CUDA has initialised)."""
+    global _visible
+    _visible = _UNREAD
 
 
 def physical_gpu(logical: int) -> str:

@@ -179,11 +179,16 @@ class FakeCuda:
         return [args for function, args in self.calls if function == name]
 
     def install(self, monkeypatch: Any) -> FakeCuda:
-        """Replace the :data:`PATCHED` ``torch.cuda`` functions with this fake for the test."""
+        """Replace the :data:`PATCHED` ``torch.cuda`` functions with this fake for the test (a new machine: the
+        engine reads ``CUDA_VISIBLE_DEVICES`` afresh at its first call, as a new process would)."""
         import torch
+
+        from .. import accelerator
 
         for name in PATCHED:
             monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+        accelerator.forget_visible_gpus()
+        monkeypatch.setattr(accelerator, "_visible", accelerator._UNREAD)  # and again after the test
         return self
 
 
