@@ -155,3 +155,40 @@ def test_events_from_the_inbox_and_the_return_value_pass_once_in_order():
     _deliver([("a", 0, "a0"), ("a", 1, "a1"), ("a", 2, "a2"), ("a", 3, "a3")], emitted.append, seen)  # a returns
     _deliver([("a", 2, "a2"), ("b", 1, "b1"), ("a", 3, "a3")], emitted.append, seen)  # late copies in the inbox
     assert emitted == ["a0", "b0", "a1", "a2", "a3", "b1"]
+
+
+@pytest.mark.parametrize(("environment", "options", "where"), [
+    ({"RAY_ADDRESS": "http://127.0.0.1:8265"}, {}, "RAY_ADDRESS=http://127.0.0.1:8265"),
+    ({}, {"address": "https://head:8265"}, "executor option address=https://head:8265"),
+])
+def test_a_dashboard_address_is_refused_in_one_line(monkeypatch, environment, options, where):
+    """What `ray job` users export was taken as a cluster address and failed with a DNS error."""
+    from shrinkbench import ShrinkBenchError
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    spec = load_registry().executor("ray")
+    with pytest.raises(ShrinkBenchError, match=f"{where} is a Ray dashboard") as raised:
+        create(Options("executor ray", options, spec.option_names), ExecutorContext())
+    assert "\n" not in str(raised.value)
+
+
+def test_one_gpu_of_this_machine_is_refused_for_a_cluster():
+    """--device cuda:1 with Ray: the workers, given a GPU by Ray, refused cuda:1 in every run."""
+    from shrinkbench import ShrinkBenchError
+    from shrinkbench.engine.resolution import resolve
+
+    with pytest.raises(ShrinkBenchError, match="use --device cuda"):
+        resolve(load_registry(), config(executor="ray", device="cuda:1"))
+
+
+def test_num_cpus_sets_the_runs_threads(local_ray, tmp_path):
+    """num_cpus changed the reservation, not torch's threads, though its help said it replaces --threads."""
+    registry = load_registry()
+    spec = registry.executor("ray")
+    executor = create(Options("executor ray", {"num_cpus": "2"}, spec.option_names), ExecutorContext())
+    assert executor.capacity().cpus_per_task == 2 and executor.capacity().gpu_memory is None
+    run_sweep(registry, config(executor="ray", executor_options=(("num_cpus", "2"),), threads=None,
+                               compressions=(2.0,), seeds=(0,)), ResultsStore(tmp_path))
+    assert [r["threads"] for r in ResultsStore(tmp_path).rows()] == [2]

@@ -85,6 +85,22 @@ def test_stop_kills_the_monitor_before_ray_shutdown_and_leaves_no_process(ray_di
     assert gone([p for pids in out["pids"].values() for p in pids]) == []
 
 
+def test_a_monitor_that_will_not_stop_still_ends_in_ray_shutdown(ray_dir):
+    """A stop whose wait for the monitor timed out skipped ray.shutdown(), leaving the instance running."""
+    result = python("""
+        import subprocess
+        assert connect(None) is True
+        monitor = ray._private.worker._global_node.all_processes["monitor"][0].process
+        def wait(timeout=None):
+            raise subprocess.TimeoutExpired("monitor", timeout)
+        monitor.wait = wait
+        stop()
+        print(json.dumps({"initialized": ray.is_initialized()}))
+    """, ray_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"initialized": False}
+
+
 def test_prepare_starts_the_instance_on_its_thread_and_the_executor_takes_it(ray_dir):
     result = python("""
         started_on = []

@@ -21,8 +21,9 @@ in separate processes scale almost perfectly, threads inside one small run do no
   parameters: kernel-launch bound) shares a GPU with up to 3 others (``gpus_per_run = 1/4``) as long as that
   many fit in :data:`MEMORY_SHARE` of the GPU's memory and the CPU cores can feed them (one core per run); a
   larger model gets a GPU of its own. Dense models are packed the same way (they are tasks with the same
-  resources). A run whose estimate exceeds the GPU's whole memory is refused before anything starts, with the
-  numbers. When no executor can say its GPUs' memory, small models share a GPU by the parameter rule alone.
+  resources). A run whose least need (:meth:`ModelProfile.least_run_bytes`: the activations counted once)
+  exceeds the GPU's whole memory is refused before anything starts, with the numbers; the estimates are for
+  fp32 (autocast to bf16/fp16 needs less). When no executor can say its GPUs' memory, small models share a GPU by the parameter rule alone.
 - **remote executors** (a cluster): ``jobs`` is left to the executor (every node runs what its resources hold);
   each run asks for 1 CPU (2 for a model with 5M parameters or more) and the GPUs above -- or the CPUs the
   executor gives every task (:attr:`~shrinkbench.tasks.Capacity.cpus_per_task`), which its threads follow.
@@ -74,6 +75,13 @@ class ModelProfile:
         the forward's), the dataset, and on the CPU the process itself."""
         total = 20 * self.parameters + 3 * self.activation_bytes * self.batch_size + self.dataset_bytes
         return int(total + (0 if on_gpu else PROCESS_BYTES))
+
+    def least_run_bytes(self) -> int:
+        """The least GPU memory a run can need: the 5 copies of the weights of :meth:`run_bytes`, the forward
+        pass's activations of a batch once (what autograd keeps for the backward pass) and the dataset. A run
+        whose least need exceeds a GPU's memory cannot fit it; :meth:`run_bytes` (3x the activations, for the
+        backward pass's working memory) is what runs are packed by."""
+        return int(20 * self.parameters + self.activation_bytes * self.batch_size + self.dataset_bytes)
 
 
 @dataclass(frozen=True)
@@ -127,10 +135,10 @@ def choose_layout(capacity: Capacity, profile: ModelProfile, runs: int, dense: i
     if capacity.cpus_per_task is not None and threads is None:
         threads = max(1, math.floor(capacity.cpus_per_task))
     if gpu:
-        need = profile.run_bytes(on_gpu=True)
-        if capacity.gpu_memory is not None and need > capacity.gpu_memory:
-            raise ShrinkBenchError(f"a run needs about {need / 2**30:.1f} GiB of GPU memory (estimate: weights, "
-                                   f"optimizer state, activations at batch {profile.batch_size}), more than the "
+        need, least = profile.run_bytes(on_gpu=True), profile.least_run_bytes()
+        if capacity.gpu_memory is not None and least > capacity.gpu_memory:
+            raise ShrinkBenchError(f"a run needs at least {least / 2**30:.1f} GiB of GPU memory (weights, optimizer "
+                                   f"state and the activations of a batch of {profile.batch_size}), more than the "
                                    f"{capacity.gpu_memory / 2**30:.1f} GiB of the GPU; use a smaller batch size "
                                    "(--batch-size) or a GPU with more memory")
         if gpus_per_run is None:
