@@ -79,27 +79,22 @@ def publish_dir(tmp: Path, path: Path, *, keep_existing: bool = False) -> bool:
     where a concurrent writer got there first with the same content); otherwise it is first renamed aside to a
     fresh name, the new directory renamed into place, and the old one removed after: a reader sees the old
     directory, the new one, or for an instant none, never a mixture or a half-removed one."""
-    for _ in range(100):  # another process may publish or move the same path between two of our steps
-        try:
-            os.rename(tmp, path)
-            return True
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise
-        if keep_existing:
-            return False
-        aside = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
-        try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            continue  # someone else moved it: try to publish again
-        try:
-            os.rename(tmp, path)
-            return True
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise
-        finally:
+    asides: list[Path] = []
+    try:
+        for _ in range(100):  # another process may publish or move the same path between two of our steps
+            try:
+                os.rename(tmp, path)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise
+            if keep_existing:
+                return False
+            asides.append(path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}"))
+            with contextlib.suppress(FileNotFoundError):  # someone else moved it: the name is free all the same
+                os.rename(path, asides[-1])
+    finally:
+        for aside in asides:
             shutil.rmtree(aside, ignore_errors=True)
     raise OSError(errno.EBUSY, f"cannot publish {path}: it keeps being replaced by another process")
 
