@@ -57,7 +57,8 @@ def test_two_sweeps_sharing_an_empty_cache_train_the_dense_model_once(tmp_path):
     trained = [_finish(first)["dense-epochs"], _finish(second)["dense-epochs"]]
     assert sorted(trained) == [0, 2]  # one sweep trained its 2 epochs, the other waited and took the unit
     units = [p for p in (Path(os.environ["SHRINKBENCH_CACHE"]) / "dense").iterdir() if p.is_dir()]
-    assert len(units) == 1 and not [p for p in units[0].parent.iterdir() if p.name.startswith(".")]
+    assert len(units) == 1  # and no temporary directory left beside it
+    assert [p.name for p in units[0].parent.iterdir() if p.name.startswith(".")] == [f".{units[0].name}.lock"]
     numbers = ("top1", "top5", "loss", "nonzero_params", "dense_top1")
     a, b = ({r["run_id"]: tuple(r[k] for k in numbers) for r in ResultsStore(tmp_path / d).rows()} for d in "ab")
     assert a == b and len(a) == 2

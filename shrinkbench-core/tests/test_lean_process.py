@@ -56,7 +56,7 @@ def test_workers_exit_after_the_block_that_held_them():
     every event of theirs arrived before."""
     with ProcessExecutor(2) as executor:
         pids = _pids(executor, [_probe(k, 1) for k in "abcdef"])
-        workers = list(executor._pool.workers.values())
+        workers = [w.process for w in executor._pool.workers.values()]
     assert len(pids) == 6
     deadline = time.monotonic() + 30
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:

@@ -36,6 +36,8 @@ __all__ = ["DENSE", "META", "NAMES", "PLUGINS", "WEIGHTS", "CacheSummary", "Dens
 
 DENSE, NAMES, PLUGINS = "dense", "names", "plugins"
 WEIGHTS, META = "weights.safetensors", "meta.json"  # as in engine/dense.py (which imports torch)
+LOCK_SUFFIX = ".lock"
+"""A dense unit's lock file, ``.<digest>.lock`` beside it (engine/dense.py): not a unit, never listed."""
 KINDS = ("dense", "all")
 
 
@@ -187,7 +189,7 @@ def list_dense(root: Path | None = None) -> list[DenseUnit]:
         entries = sorted(folder.iterdir())
     except OSError as exc:
         raise ShrinkBenchError(f"cannot read the cache folder {folder}: {exc.strerror or exc}") from None
-    units = [read_unit(p) for p in entries]
+    units = [read_unit(p) for p in entries if not p.name.endswith(LOCK_SUFFIX)]  # a unit's lock is not a unit
     return sorted(units, key=lambda u: (u.status != "ok", u.dataset or "", u.model or "", u.seed or 0, str(u.path)))
 
 

@@ -7,7 +7,8 @@ rewinding needs (``epoch<k>.safetensors``; which epochs is part of the key). The
 rename onto a name that does not exist yet, and never rewritten: a sweep that needs other rewind epochs has
 another key and another unit, so rows that came from one dense model never silently meet rows of another.
 Concurrent sweeps sharing the cache train each dense model once: the one that makes it holds the unit's lock
-file (``<digest>.lock``), and another that needs it waits for the lock, then takes the published unit.
+file (``.<digest>.lock`` beside it), and another that needs it waits for the lock, then takes the published
+unit.
 
 Initial weights (``pretrained`` or ``checkpoint``) reach the model through its plugin's ``build(...,
 pretrained)``, the loader that replaces a classifier trained for another number of classes. A checkpoint is used
@@ -37,6 +38,7 @@ from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
 from ..tasks import TaskContext, this_node
 from ..threads import torch_threads
+from .cache_units import LOCK_SUFFIX
 from .data import Splits, cached_splits, make_loader
 from .events import DenseDone, DenseFailed, EpochDone, EpochLog, TaskStarted
 from .experiment import Experiment
@@ -233,7 +235,7 @@ class DenseWork:
         if unit != Path(self.unit):
             return contextlib.nullcontext()
         unit.parent.mkdir(parents=True, exist_ok=True)
-        return locked(unit.with_name(unit.name + ".lock"))
+        return locked(unit.with_name(f".{unit.name}{LOCK_SUFFIX}"))
 
     def _made_meanwhile(self, ctx: TaskContext) -> DenseDone | None:
         """The unit, when another sweep published it while this one waited for its lock."""
