@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_env
 
 CHECK = "from shrinkbench_cli.commands.check_models import check_models; check_models()"

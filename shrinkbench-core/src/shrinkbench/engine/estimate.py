@@ -52,7 +52,11 @@ from .layout import RUN_OVERHEAD_SECONDS, START_SECONDS, Layout
 from .resolution import Sweep
 from .shared_runs import split_shared
 from .store import ResultsStore
-from .sweep import _layout, _missing_dense, local_capacity  # the very rules run_sweep applies (private there for now)
+from .sweep import (  # the very rules run_sweep applies (private there for now)
+    _layout,
+    _missing_dense,
+    local_capacity,
+)
 
 __all__ = ["EVAL_BATCHES", "STEPS", "Calibration", "Estimate", "SweepPlan", "calibrate", "describe_seconds", "plan_sweep"]
 
