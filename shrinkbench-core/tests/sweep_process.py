@@ -1,6 +1,8 @@
 """``python sweep_process.py OUT STRATEGY COMPRESSIONS``: one toy sweep of ``toy-slow`` into ``OUT`` in its own
-process (the cache is ``$SHRINKBENCH_CACHE``), as a second ``shrinkbench bench`` would run beside a first. It
-prints ``dense-epochs N`` (the dense epochs it trained itself) and ``rows N`` at the end."""
+process (the cache is ``$SHRINKBENCH_CACHE``), as a second ``shrinkbench bench`` would run beside a first: a
+dense model that takes a few seconds to train (26 slow steps), then quick runs (one step each), so that two
+sweeps started together train at the same time and append their rows at the same time. It prints
+``dense-epochs N`` (the dense epochs it trained itself) and ``rows N`` at the end."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def main(out: str, strategy: str, compressions: str) -> None:
     registry = load_registry(inline=[("core-metrics", core_metrics), ("core-engine", core_engine),
                                      ("toy", toy_plugin), ("slow", slow_plugin)], entry_points=False)
     config = SweepConfig(dataset="toy-blobs", model="toy-slow", pretrain=Recipe(2, 0.05, batch_size=32),
-                         finetune=Recipe(1, 0.01, batch_size=32), strategies=(strategy,),
+                         finetune=Recipe(1, 0.01, batch_size=400), strategies=(strategy,),
                          compressions=tuple(float(c) for c in compressions.split(",")), jobs=1)
     dense_epochs = []
     outcome = run_sweep(registry, config, ResultsStore(out),

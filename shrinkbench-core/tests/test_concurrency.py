@@ -38,11 +38,12 @@ def _finish(process: subprocess.Popen) -> dict[str, int]:
 def test_two_sweeps_into_one_directory_keep_every_row(tmp_path):
     """results.csv and sweep.json were read-modify-written without a lock: 35 of 36 rows survived."""
     out = tmp_path / "out"
-    first = _sweep(out, "toy-magnitude", "2,3,4,5,6,8")
-    second = _sweep(out, "toy-random", "2,3,4,5,6,8")
-    assert _finish(first)["rows"] == 6 and _finish(second)["rows"] == 6
+    compressions = ",".join(str(c) for c in range(2, 18))
+    first = _sweep(out, "toy-magnitude", compressions)
+    second = _sweep(out, "toy-random", compressions)
+    assert _finish(first)["rows"] == 16 and _finish(second)["rows"] == 16
     rows = ResultsStore(out).rows()
-    assert sorted(r["strategy"] for r in rows) == ["toy-magnitude"] * 6 + ["toy-random"] * 6
+    assert sorted(r["strategy"] for r in rows) == ["toy-magnitude"] * 16 + ["toy-random"] * 16
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
     assert list(json.loads((out / "sweep.json").read_text())["experiments"]) == ["toy-blobs-toy-slow"]
     report = subprocess.run([sys.executable, "-m", "shrinkbench_cli", "report", str(out), "--to", str(tmp_path / "report")],
@@ -65,12 +66,14 @@ def test_two_sweeps_sharing_an_empty_cache_train_the_dense_model_once(tmp_path):
 
 
 def test_concurrent_appends_under_the_lock_lose_nothing(tmp_path):
-    code = ("import sys; from shrinkbench.engine import ResultsStore\n"
-            "store = ResultsStore(sys.argv[1])\n"
-            "for i in range(40): store.append({'run_id': f'{sys.argv[2]}{i}', 'status': 'ok'})\n")
+    code = ("import sys, time; from pathlib import Path; from shrinkbench.engine import ResultsStore\n"
+            "out, name = Path(sys.argv[1]), sys.argv[2]; store = ResultsStore(out)\n"
+            "(out / f'ready-{name}').touch()\n"
+            "while len(list(out.glob('ready-*'))) < 2: time.sleep(0.01)\n"  # both start appending together
+            "for i in range(100): store.append({'run_id': f'{name}{i}', 'status': 'ok'})\n")
     writers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), name]) for name in "ab"]
-    assert [w.wait(timeout=120) for w in writers] == [0, 0]
-    assert len(ResultsStore(tmp_path).raw_rows()) == 80
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    assert len(ResultsStore(tmp_path).raw_rows()) == 200
 
 
 def test_a_waiting_locker_is_told_and_gets_the_lock_when_it_is_released(tmp_path):
