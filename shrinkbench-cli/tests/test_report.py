@@ -323,3 +323,24 @@ def test_version_lists_the_cli_and_plugins_without_importing_torch():
     core = sorted(ep.name for ep in metadata.entry_points(group="shrinkbench") if ep.dist.name == "shrinkbench-core")
     assert f"  shrinkbench-core {metadata.version('shrinkbench-core')}: {', '.join(core)}" in lines
     assert lines[-1] == "torch imported: False"
+
+
+def test_a_lost_workers_row_does_not_hide_its_seeds_dense_top1(run_cli, dirs, tmp_path):
+    """A lost run's row (written by the driver, no dense_top1) came last for its seed, and the report showed
+    "dense top-1: unknown" although every other row of that seed had it."""
+    import json
+
+    from shrinkbench.engine.experiment import RunSpec
+    from shrinkbench.engine.run import base_row
+
+    expected = dense_text(dirs["mixed"])
+    copy = shutil.copytree(dirs["mixed"], tmp_path / "mixed")
+    experiment = type("E", (), {"dataset": "toy-blobs", "model": "toy-mlp", "variant": "default", "precision": "fp32"})
+    settings = type("S", (), {"device": "cpu", "threads": 1})
+    lost = base_row(experiment(), RunSpec("toy-blobs-toy-mlp", "toy-random", 64.0, 0), settings(), "lost: it died")
+    ResultsStore(copy).append(lost)  # the driver's row for a lost run: identity and error, no dense_top1
+    result = run_cli("report", str(copy), "--to", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    assert f"dense top-1 {expected}" in result.stdout.replace("\n", "")
+    data = json.loads(run_cli("report", str(copy), "--json", "--to", str(tmp_path / "report2")).stdout)
+    assert [e["dense_top1"]["seeds"] for e in data["experiments"]] == [3]

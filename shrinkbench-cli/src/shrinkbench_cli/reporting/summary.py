@@ -124,7 +124,12 @@ def summarize(rows: list[dict[str, Any]]) -> list[Point]:
 
 def dense_reference(rows: list[dict[str, Any]]) -> Dense:
     """Mean and sample std of the dense models' test top-1 over seeds (``dense_top1``: one value per seed, the
-    same in every row of that seed, failed runs included). ``seeds`` is 0 when no row recorded it."""
-    by_seed = {r[schema.SEED]: r.get(schema.DENSE_TOP1) for r in rows}
-    values = _finite(list(by_seed.values()))
+    same in every row of that seed that recorded it, failed runs included; a row without it -- a lost worker's --
+    does not hide the others'). ``seeds`` is 0 when no row recorded it."""
+    by_seed: dict[Any, float] = {}
+    for r in rows:
+        value = r.get(schema.DENSE_TOP1)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            by_seed.setdefault(r[schema.SEED], float(value))
+    values = list(by_seed.values())
     return Dense(*_spread(values), len(values))

@@ -12,6 +12,7 @@ any plugin.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import InitVar, asdict, dataclass, fields, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..errors import ShrinkBenchError
 from ..losses import DEFAULT_LOSS, LOSSES
 
 __all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_DATASET", "DEFAULT_MODEL", "DEFAULT_SCHEDULE", "DEFAULT_VARIANT",
-           "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS", "RESULTS_ROOT", "SELECTIONS", "VARIANT_KEYS", "Recipe",
+           "LR_SCHEDULES", "MAX_NAME", "OPTIMIZERS", "PRECISIONS", "RESULTS_ROOT", "SELECTIONS", "VARIANT_KEYS", "Recipe",
            "SweepConfig", "Variant", "standard_recipes"]
 
 OPTIMIZERS = ("sgd", "adam")
@@ -32,6 +33,8 @@ DEFAULT_DATASET = "mnist-5k"
 DEFAULT_MODEL = "lenet-300-100"
 DEFAULT_COMPRESSIONS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 RESULTS_ROOT = "shrinkbench-results"
+MAX_NAME = 100
+"""The longest default results-directory name (characters) before it is shortened with a hash."""
 DEFAULT_SCHEDULE = "oneshot"
 DEFAULT_VARIANT = "default"
 
@@ -221,12 +224,18 @@ class SweepConfig:
     @property
     def results_dir(self) -> Path:
         """Where the results go: ``out``, else ``shrinkbench-results/<dataset>-<model>`` for one pair, else
-        ``shrinkbench-results/grid-<datasets>-<models>``."""
+        ``shrinkbench-results/grid-<datasets>-<models>``; a grid whose name would exceed :data:`MAX_NAME`
+        characters is ``grid-<D>-datasets-<M>-models-<hash of the names>`` (a file name must stay under the
+        file system's 255 bytes)."""
         if self.out:
             return Path(self.out)
         if len(self.datasets) == 1 and len(self.models) == 1:
-            return Path(RESULTS_ROOT) / slug(f"{self.datasets[0]}-{self.models[0]}")
-        return Path(RESULTS_ROOT) / slug(f"grid-{'+'.join(self.datasets)}-{'+'.join(self.models)}")
+            return Path(RESULTS_ROOT) / bounded_name(slug(f"{self.datasets[0]}-{self.models[0]}"))
+        name = slug(f"grid-{'+'.join(self.datasets)}-{'+'.join(self.models)}")
+        if len(name) > MAX_NAME:  # 2 datasets x 16 timm models made a 303-character name: "File name too long"
+            key = hashlib.sha256("\n".join([*self.datasets, "", *self.models]).encode()).hexdigest()[:10]
+            name = f"grid-{len(self.datasets)}-datasets-{len(self.models)}-models-{key}"
+        return Path(RESULTS_ROOT) / name
 
     def options_of(self, schedule: str) -> dict[str, Any]:
         """The options given to ``schedule``."""
@@ -261,6 +270,13 @@ def sweep_from_json(data: Mapping[str, Any]) -> SweepConfig:
     for key in ("executor_options", "recipe_changes"):
         data[key] = tuple(tuple(pair) for pair in data.get(key, ()))
     return SweepConfig(**data)
+
+
+def bounded_name(name: str) -> str:
+    """``name`` if it has at most :data:`MAX_NAME` characters, else its first 80 and a hash of the whole."""
+    if len(name) <= MAX_NAME:
+        return name
+    return f"{name[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 def slug(text: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import DEFAULT_SCHEDULE, DEFAULT_VARIANT, Recipe, slug
 
-__all__ = ["DenseKey", "Experiment", "RunSpec", "digest"]
+__all__ = ["DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,9 @@ class RunSpec:
     def run_id(self) -> str:
         """A stable identifier that is a relative path safe on every OS, e.g.
         ``mnist-5k-lenet-300-100/global-magnitude_c4_s0`` (``2:4-magnitude`` becomes ``2-4-magnitude``; the
-        row's ``strategy`` column keeps the real name)."""
-        return f"{self.experiment}/{slug(self.method)}_c{self.compression:g}_s{self.seed}"
+        row's ``strategy`` column keeps the real name). Two different compressions never share an id
+        (:func:`compression_label`)."""
+        return f"{self.experiment}/{slug(self.method)}_c{compression_label(self.compression)}_s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,14 @@ class DenseKey:
     def digest(self) -> str:
         """A hash of the key, naming the dense model's directory in the cache."""
         return digest(asdict(self))
+
+
+def compression_label(compression: float) -> str:
+    """``compression`` as a short text that tells every two targets apart: ``:g`` (``4``, ``12.5``) when that
+    reads back as the same number, else the shortest text that does (``repr``: ``1.4142135`` and
+    ``1.4142136``, ``100000.5``; ``:g`` printed both pairs alike, so their runs shared one id)."""
+    short = f"{compression:g}"
+    return short if float(short) == float(compression) else repr(float(compression))
 
 
 def digest(data: Any) -> str:

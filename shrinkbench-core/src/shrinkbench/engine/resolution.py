@@ -29,7 +29,7 @@ from ..plugins import Registry
 from ..pruning import count_parameters, make_context, prunable_parameters, weights_to_keep
 from .config import SweepConfig, Variant
 from .dense import build_model, file_sha256, load_data
-from .experiment import Experiment, RunSpec
+from .experiment import Experiment, RunSpec, compression_label
 from .layout import ModelProfile
 from .runtime import RunSettings
 
@@ -190,6 +190,10 @@ def _check_names(registry: Registry, request: SweepConfig, problems: _Problems) 
         if not (isinstance(c, (int, float)) and math.isfinite(c)) or c < 1:
             problems.add(CompressionError(f"compression must be a finite number >= 1 (1 = no pruning), got {c:g}; "
                                           "e.g. --compression 1,2,4"))
+    repeated = sorted({float(c) for c in request.compressions if request.compressions.count(c) > 1})
+    if repeated:
+        problems.add(CompressionError(f"compression {', '.join(compression_label(c) for c in repeated)} is given more "
+                                      "than once; give each target once, e.g. --compression 1,2,4"))
     with problems.collect():
         check_metric_columns(registry)
     if request.checkpoint and len(request.datasets) * len(request.models) > 1:

@@ -113,10 +113,19 @@ def prune(ctx: RunContext, compression: float) -> None:
     """Prune ``ctx.model`` to ``compression`` of the dense model with the run's strategy, checked: masks are
     boolean, shaped like and covering exactly the prunable weights, and hit the target (N:M strategies: in their
     pattern); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it. Compression 1
-    keeps every weight without calling the strategy, so every strategy's compression-1 run is the same."""
+    keeps every weight without calling the strategy, so every strategy's compression-1 run is the same.
+
+    The strategy draws from torch's global generator seeded with the run's seed, in a fork of it: training's
+    stream (dropout, anything else drawn from the global generator) goes on where it was. Seeding it at every
+    step of a gradual schedule (about 4 an epoch) made training replay the same draws after each one."""
+    with torch.random.fork_rng(devices=[]):
+        ctx.seed_everything()
+        _prune(ctx, compression)
+
+
+def _prune(ctx: RunContext, compression: float) -> None:
     spec = ctx.strategy
     pctx = ctx.pruning_context(compression)
-    ctx.seed_everything()
     if compression == 1:  # keeps every weight by definition: the strategy is not called (see shared_runs)
         if not spec.structured:
             _apply(ctx, {n: torch.ones_like(p, dtype=torch.bool) for n, p in pctx.prunable.items()})
