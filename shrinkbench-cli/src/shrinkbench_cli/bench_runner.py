@@ -68,7 +68,8 @@ def _run(registry: Any, sweep: Any, report: bool) -> None:
     variants = f" x {len(request.variant_list)} variants" if len(request.variant_list) > 1 else ""
     strategies = max((len(s) for s in sweep.strategies.values()), default=0)
     header = (f"[bold]shrinkbench bench[/bold]: {escape(subject)}{variants}, {strategies} strategies x "
-              f"{len(request.compressions)} compressions x {len(request.seeds)} seeds -> {escape(str(out))}")
+              f"{len(request.compressions)} compressions x {len(request.seeds)} seeds on {escape(device_text(sweep))} "
+              f"-> {escape(str(out))}")
     for note in sweep.notes:
         click.echo(f"note: {note}")
     try:
@@ -90,6 +91,13 @@ def _run(registry: Any, sweep: Any, report: bool) -> None:
         click.echo(f"results: {out / 'results.csv'}")
     if outcome.failed:
         raise RunsFailed()
+
+
+def device_text(sweep: Any) -> str:
+    """The sweep's device and why it was chosen: ``cpu (auto found no GPU: torch is a CUDA 13.2 build but the
+    driver supports CUDA 12.4)``; a remote executor's workers resolve it themselves."""
+    settings = sweep.settings
+    return f"{settings.device} ({settings.device_reason or 'resolved on each worker'})"
 
 
 def _interrupted(sweep: Any) -> Interrupted:
@@ -128,6 +136,7 @@ def _run_json(registry: Any, sweep: Any, report: bool) -> None:
     data = {
         "results_dir": str(sweep.results_dir.absolute()), "results_csv": str(store.csv_path.absolute()),
         "executor": (store.stored_config().get("last_sweep") or {}).get("executor"), "layout": outcome.layout,
+        "device": {"device": sweep.settings.device, "reason": sweep.settings.device_reason},
         "notes": list(sweep.notes),
         "runs": {"total": len(sweep.runs()), "done": [i for i, row in new.items() if row.get("status") == "ok"],
                  "skipped": [r.run_id for r in sweep.runs() if r.run_id not in new],
@@ -149,7 +158,9 @@ def _dry_run(registry: Any, sweep: Any, as_json: bool) -> None:
 
     plan = plan_sweep(registry, sweep)
     if as_json:
-        click.echo(json.dumps(plan.to_json(), indent=2))
+        data = plan.to_json()
+        data["device"] = {"device": sweep.settings.device, "reason": sweep.settings.device_reason}
+        click.echo(json.dumps(data, indent=2))
         return
     for note in [*sweep.notes, *plan.notes]:
         click.echo(f"note: {note}")
@@ -165,6 +176,7 @@ def _dry_run(registry: Any, sweep: Any, as_json: bool) -> None:
     click.echo(f"runs: {total} in all: {len(plan.todo)} to do ({len(plan.retry)} of them failed before and run "
                f"again), {len(plan.complete)} already complete")
     click.echo(f"dense models: {len(plan.dense)} to train, {plan.dense_cached} already cached")
+    click.echo(f"device: {device_text(sweep)}")
     click.echo(f"layout: {plan.executor} executor, {plan.layout_text}")
     estimate = plan.estimate
     if estimate is None:

@@ -10,6 +10,7 @@ from .commands.cache import cache
 from .commands.check_models import check_models
 from .commands.compare import compare
 from .commands.data import data
+from .commands.env import env
 from .commands.list_cmd import list_command
 from .commands.new_plugin import new_plugin
 from .commands.report import report
@@ -43,6 +44,7 @@ def cli(disabled: tuple[str, ...]) -> None:
       shrinkbench compare DIR1 DIR2       several results directories in one table and set of plots
       shrinkbench check-models 'timm:*'   does every zoo model prune, train masked and count right?
       shrinkbench cache list              the cached dense models ('cache clear' removes them)
+      shrinkbench env                     torch, driver, GPUs: what --device auto picks, and why
 
     Exit codes: 0 success; 1 some runs (or model checks) failed; 2 bad input (one line on stderr, nothing
     written); 130 interrupted (completed runs are kept; the same command resumes).
@@ -58,6 +60,7 @@ cli.add_command(check_models)
 cli.add_command(new_plugin)
 cli.add_command(data)
 cli.add_command(cache)
+cli.add_command(env)
 
 
 def main(prog_name: str = "shrinkbench") -> None:

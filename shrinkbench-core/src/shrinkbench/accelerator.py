@@ -24,9 +24,12 @@ __all__ = [
     "VISIBLE_VAR",
     "configure",
     "cuda_available",
+    "cuda_build",
     "cuda_count",
     "current_index",
+    "driver_cuda_version",
     "forget_visible_gpus",
+    "gpu_capability",
     "gpu_name",
     "mark_step_begin",
     "mps_available",
@@ -195,3 +198,35 @@ def mark_step_begin() -> None:
     import torch
 
     torch.compiler.cudagraph_mark_step_begin()
+
+
+def gpu_capability(index: int) -> tuple[int, int]:
+    """The compute capability of the CUDA GPU this process calls ``cuda:<index>`` (``(9, 0)`` on an H100)."""
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(index)
+    return int(major), int(minor)
+
+
+def cuda_build() -> str | None:
+    """The CUDA version this torch was built for (``"13.2"``), ``None`` for a CPU-only build."""
+    import torch
+
+    return torch.version.cuda
+
+
+def driver_cuda_version() -> tuple[int, int] | None:
+    """The newest CUDA version the installed NVIDIA driver supports, e.g. ``(12, 4)``, asked of the driver
+    library itself (``cuDriverGetVersion``, which neither initialises CUDA nor needs torch); ``None`` when no
+    NVIDIA driver is installed."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll", "libcuda.dylib"):
+        try:
+            library = ctypes.CDLL(name)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        if library.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value > 0:
+            return version.value // 1000, version.value % 1000 // 10
+    return None

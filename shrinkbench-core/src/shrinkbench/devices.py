@@ -82,14 +82,13 @@ def resolve_device(name: str) -> str:
         if index and not index.isdigit():
             raise ShrinkBenchError(f"device {name!r} is not a device: use cuda or cuda:N with N a GPU index")
         if not accelerator.cuda_available():
-            import torch
+            from .environment import no_cuda
 
             if pinned_gpu() is not None:
                 raise ShrinkBenchError(f"GPU {pinned_gpu()} (of device {name!r}), given to this worker, is not "
                                        "visible to it; check CUDA_VISIBLE_DEVICES on this node")
-            build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU-only build"
-            raise ShrinkBenchError(f"device {name!r} is not available: this torch ({torch.__version__}, {build}) "
-                                   "sees no CUDA GPU; use --device cpu or --device auto")
+            why, fix = no_cuda()
+            raise ShrinkBenchError(f"device {name!r} is not available: {why}; {fix}, or use --device cpu")
         if pinned_gpu() is not None:
             return name  # the driver chose this process's GPU for the sweep's device: it is cuda:0 here
         count = accelerator.cuda_count()

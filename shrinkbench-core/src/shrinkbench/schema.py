@@ -41,6 +41,7 @@ REFERENCE_TOP1, REFERENCE_SOURCE, BELOW_REFERENCE = "reference_top1", "reference
 FINETUNE_EPOCHS = "finetune_epochs"
 SECONDS, THREADS, STATUS, ERROR, NOTES = "seconds", "threads", "status", "error", "notes"
 DEVICE, PRECISION, COMPILE_SECONDS = "device", "precision", "compile_seconds"
+DEVICE_REASON = "device_reason"
 TF32, DETERMINISTIC, NODE = "tf32", "deterministic", "node"
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 
@@ -57,7 +58,7 @@ COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
-    PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
+    DEVICE_REASON, PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
@@ -66,7 +67,7 @@ TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
 work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
-                          NODE, REFERENCE_SOURCE})
+                          NODE, REFERENCE_SOURCE, DEVICE_REASON})
 BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoints import weights_file
-from ..devices import resolve_device
+from ..environment import choose_device
 from ..errors import CompressionError, IncompatibleError, ShrinkBenchError, UnknownNameError
 from ..metrics.collect import check_metric_columns
 from ..modules import missing_requirement
@@ -116,7 +116,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
     docstring); raises :class:`ConfigError` listing every problem, before anything is written."""
     problems = _Problems()
     names = _check_names(registry, request, problems)
-    device = request.device
+    device, device_reason = request.device, ""
     executor = request.executor or ("local" if (request.jobs or 0) > 1 else None)
     remote = False
     with problems.collect():
@@ -126,7 +126,8 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
                                    "('core-engine', shrinkbench.engine.plugin) to load_registry(inline=...)")
         remote = spec.remote
         if not remote:
-            device = resolve_device(request.device)
+            choice = choose_device(request.device)
+            device, device_reason = choice.device, choice.reason
         elif request.device.strip().lower().startswith("cuda:"):
             raise ShrinkBenchError(f"--device {request.device} names a GPU of this machine, but executor "
                                    f"{spec.name!r} gives each run a GPU of its nodes itself; use --device cuda (start "
@@ -158,7 +159,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
             problems.add("no (dataset, model) pair of the grid can run: " + "; ".join(notes))
     problems.raise_any()
     settings = RunSettings(device, request.threads, request.workers, request.eval_batch_size, request.compile,
-                           request.channels_last, request.deterministic, request.tf32)
+                           request.channels_last, request.deterministic, request.tf32, device_reason)
     return Sweep(request, tuple(experiments), strategies, settings, executor or "sequential", remote, profiles,
                  tuple(dict.fromkeys(notes)), frozenset(excluded))
 

@@ -23,6 +23,7 @@ from .. import schema
 from ..atomic import atomic_dir
 from ..checkpoints import read_state_dict
 from ..devices import device_name
+from ..environment import choose_device
 from ..errors import one_line
 from ..metrics.collect import measure_all
 from ..plans import ScheduleContext, SchedulePlan
@@ -82,6 +83,7 @@ def base_row(experiment: Experiment, run: RunSpec, settings: RunSettings, error:
         schema.SEED: run.seed, schema.TARGET: run.compression,
         schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error, schema.NOTES: "",
         schema.DEVICE: settings.device, schema.PRECISION: experiment.precision, schema.THREADS: settings.threads,
+        schema.DEVICE_REASON: settings.device_reason,
     }
 
 
@@ -144,6 +146,8 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     registry = registry_for(work.plugins)
     runtime.setup()
     row.update({schema.DEVICE: device_name(runtime.device), schema.TF32: runtime.uses_tf32})
+    if not row.get(schema.DEVICE_REASON):  # resolved here, on a remote worker
+        row[schema.DEVICE_REASON] = choose_device(work.settings.device).reason
     splits = load_data(registry, experiment)
     model = build_model(registry, experiment.dataset, experiment.model, run.seed)
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))

@@ -33,7 +33,9 @@ class RunSettings:
     ``threads`` (torch threads = the CPUs a run reserved), ``workers`` (DataLoader processes for folder
     datasets; ``None``: min(8, threads)), ``eval_batch_size`` (``None``: 1024 on CUDA, else 256) and the
     switches of :class:`Runtime` (``channels_last`` ``None``: on where the run executes on the CPU, see
-    :meth:`Runtime.of`). None of it changes what a run computes beyond floating-point rounding."""
+    :meth:`Runtime.of`). None of it changes what a run computes beyond floating-point rounding.
+    ``device_reason`` says why the driver chose ``device`` (:func:`shrinkbench.environment.choose_device`;
+    empty where the device is resolved on each worker)."""
 
     device: str = "auto"
     threads: int | None = None
@@ -43,6 +45,7 @@ class RunSettings:
     channels_last: bool | None = None
     deterministic: bool = False
     tf32: bool = True
+    device_reason: str = ""
 
     @property
     def loader_workers(self) -> int:

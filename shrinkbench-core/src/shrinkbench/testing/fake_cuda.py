@@ -121,11 +121,36 @@ class FakeCuda:
             raise RuntimeError("CUDA error: invalid device ordinal")
         return device
 
+    # -- the NVIDIA driver and the torch build ------------------------------------------------------------
+
+    driver: tuple[int, int] | None = (13, 2)
+    """The newest CUDA version the stand-in's driver supports (``None``: no driver); see :meth:`with_driver`."""
+    build: str | None = "13.2"
+    """The CUDA version of the stand-in's torch build (``None``: a CPU-only build)."""
+
+    def with_driver(self, monkeypatch: Any, driver: tuple[int, int] | None, build: str | None = "13.2") -> FakeCuda:
+        """Stand in for an NVIDIA driver that supports CUDA up to ``driver`` (``None``: no driver) under a torch
+        built for CUDA ``build`` (``None``: CPU-only): :func:`shrinkbench.accelerator.driver_cuda_version` and
+        :func:`~shrinkbench.accelerator.cuda_build` report them, and ``is_available()`` is ``False`` where real
+        torch finds no usable GPU -- a CPU-only build, no driver, or a driver of an older CUDA major version
+        than the build (within one major version, CUDA's minor-version compatibility lets it run)."""
+        from .. import accelerator
+
+        self.driver, self.build = driver, build
+        monkeypatch.setattr(accelerator, "driver_cuda_version", lambda: driver)
+        monkeypatch.setattr(accelerator, "cuda_build", lambda: build)
+        return self
+
+    def _usable(self) -> bool:
+        if self.build is None or self.driver is None:
+            return False
+        return self.driver[0] >= int(self.build.split(".")[0])
+
     # -- the replaced torch.cuda functions --------------------------------------------------------------
 
     def is_available(self) -> bool:  # noqa: D102 - as torch.cuda
         self.calls.append(("is_available", ()))
-        return bool(self.visible())
+        return bool(self.visible()) and self._usable()
 
     def device_count(self) -> int:  # noqa: D102
         self.calls.append(("device_count", ()))
@@ -189,7 +214,7 @@ class FakeCuda:
             monkeypatch.setattr(torch.cuda, name, getattr(self, name))
         accelerator.forget_visible_gpus()
         monkeypatch.setattr(accelerator, "_visible", accelerator._UNREAD)  # and again after the test
-        return self
+        return self.with_driver(monkeypatch, self.driver, self.build)
 
 
 def install_from_env() -> FakeCuda | None:
