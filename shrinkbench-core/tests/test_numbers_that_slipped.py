@@ -68,3 +68,14 @@ def test_gradual_pruning_steps_do_not_replay_the_training_random_stream(toy_regi
     row = ResultsStore(tmp_path).rows()[0]
     assert row["status"] == "ok", row["error"]
     assert len(draws) > 10 and len(set(draws)) == len(draws)
+
+
+def test_a_rewinding_schedule_says_what_it_costs_before_anything_runs(toy_registry):
+    """rewind_epoch=1 with 3 rounds on a 3-epoch pretraining recipe: 3 rounds x 2 remaining pretraining epochs =
+    6 epochs a run, not the finetuning recipe's 2 (on CIFAR's 160-epoch recipe: 3 x 159 = 477)."""
+    cfg = config(pretrain=Recipe(epochs=3, lr=0.05), schedules=("iterative",),
+                 schedule_options=(("iterative", (("rewind_epoch", "1"), ("rounds", "3"))),))
+    notes = [n for n in resolve(toy_registry, cfg).notes if "rewinds" in n]
+    assert notes == ["schedule 'iterative' rewinds to pretraining epoch 1: each of its 3 rewound rounds retrains the "
+                     "remaining 2 of 3 pretraining epochs with the pretraining recipe, 6 epochs per run of "
+                     "toy-blobs-toy-mlp (finetune recipe: 2)"]

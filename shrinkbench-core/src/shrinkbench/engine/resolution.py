@@ -320,6 +320,8 @@ def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, bui
                 problems.add(f"schedule {name!r} does not reach the target {compression:g}x (its plan ends at "
                                       f"{targets[-1] if targets else 1:g}x): fix the schedule")
             rewinds.update(plan.rewind_epochs)
+            if plan.rewind_epochs:
+                notes.append(rewind_cost(name, plan, experiment))
             if plan.rewind_epochs and experiment.checkpoint:
                 problems.add(f"schedule {name!r} rewinds to a pretraining epoch, which needs the dense "
                                       "pretraining run: it does not combine with --checkpoint")
@@ -335,6 +337,17 @@ def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, bui
                         notes.append(f"left out {strategy} + {name} at {compression:g}x for {experiment.slug}: "
                                      f"{reasons[0]}")
     return replace(experiment, rewind_epochs=tuple(sorted(rewinds)))
+
+
+def rewind_cost(schedule: str, plan: Any, experiment: Experiment) -> str:
+    """What a rewinding plan costs, for the sweep's notes: each rewound round retrains the remaining pretraining
+    epochs with the pretraining recipe, so a run trains far more than the finetuning recipe's epochs."""
+    rewound = [r for r in plan.rounds if r.rewind_to is not None]
+    epochs = sorted({r.epochs for r in rewound})
+    return (f"schedule {schedule!r} rewinds to pretraining epoch {'/'.join(str(e) for e in plan.rewind_epochs)}: "
+            f"each of its {len(rewound)} rewound rounds retrains the remaining {'/'.join(map(str, epochs))} of "
+            f"{experiment.dense_epochs} pretraining epochs with the pretraining recipe, {plan.total_epochs} epochs "
+            f"per run of {experiment.slug} (finetune recipe: {experiment.finetune.epochs})")
 
 
 def _limits(strategy: Any, schedule: Any, plan: Any, built: Any, compression: float,
