@@ -149,7 +149,8 @@ def docs(session: nox.Session) -> None:
     packages = [arg for p in PLUGINS if p not in OPTIONAL for arg in ("-e", f"plugins/shrinkbench-{p}")]
     session.install(*constraints(session), *CORE, *packages, *TEST_TOOLS)
     isolated_env(session)
-    session.env["VIRTUAL_ENV"] = session.virtualenv.location  # the blocks' `uv pip install` targets this venv
+    # the blocks run with VIRTUAL_ENV unset, as a stranger's shell; their `uv pip install` finds this venv as the
+    # work directory's .venv (tests/run_doc_blocks.py)
     # a reused venv still has the README's example plugin from the last run, installed from a deleted directory
     session.run_install("uv", "pip", "uninstall", "--quiet", "shrinkbench-lamp", external=True)
     documents = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]

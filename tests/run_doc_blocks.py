@@ -6,9 +6,11 @@ Markers (HTML comments, invisible on GitHub), each on the line right before a fe
 - ``<!-- docs: run -->``: run the block -- a ``python`` block with this Python, any other with
   ``bash -e -o pipefail`` -- in the document's work directory; it must exit 0.
 
-Each document gets one fresh work directory (a temporary directory holding the symlinks ``examples`` and
-``plugins`` to the checkout's, so that the README's repository-relative paths resolve), and its blocks run in
-order, sharing it: a block may use the files and results of the blocks above it. ``uv run CMD`` inside a block
+Each document gets one fresh work directory that stands for a clone a stranger has used: it holds the symlinks
+``examples`` and ``plugins`` to the checkout's (so that the README's repository-relative paths resolve) and
+``.venv`` to this Python's environment (the one ``uv run`` makes in a clone), and no virtual environment is
+activated (``VIRTUAL_ENV`` is unset): ``uv pip install`` finds ``.venv`` as it would in the clone. Its blocks run
+in order, sharing it: a block may use the files and results of the blocks above it. ``uv run CMD`` inside a block
 runs ``CMD`` in this Python's environment (what ``uv run`` does in the workspace); any other ``uv`` command is the
 real one. ``$SHRINKBENCH_CACHE`` points into the work directory. Usage::
 
@@ -95,8 +97,11 @@ def run_document(document: Path) -> bool:
         work = Path(tmp)
         for name in ("examples", "plugins"):
             (work / name).symlink_to(ROOT / name)
+        (work / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
         env = {**os.environ, "SHRINKBENCH_CACHE": str(work / ".cache"), "COLUMNS": "200",
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        env.pop("VIRTUAL_ENV", None)  # as a stranger's shell: nothing activated
+        env.pop("CONDA_PREFIX", None)
         for block in blocks:
             started = time.perf_counter()
             ok, output = run_block(block, work, env)
