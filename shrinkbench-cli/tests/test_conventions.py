@@ -90,7 +90,8 @@ def test_long_lines_of_bench_and_its_report_are_never_wrapped(tmp_path, deep):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("shrinkbench bench: toy-mlp on toy-blobs"))
-    assert header.startswith(f"shrinkbench bench: toy-mlp on toy-blobs, 1 strategies x 1 compressions x 1 seeds -> {out}: ")
+    assert header.startswith("shrinkbench bench: toy-mlp on toy-blobs, 1 strategies x 1 compressions x 1 seeds on ")
+    assert f") -> {out}: " in header  # the device and why it was chosen, in brackets, before the output directory
     assert "1 run at a time" in header and len(header) > 200
     wrote = next(line for line in lines if line.startswith("1 runs (0 failed). Wrote summary.csv, "))
     assert wrote.endswith(f"report.html in {out}") and len(wrote) > 200

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from . import accelerator
+from .driver import no_cuda
 from .errors import ShrinkBenchError
 
 __all__ = ["DEVICES", "PINNED_GPU_VAR", "available_memory", "cpu_cores", "device_name", "gpu_ids", "gpu_memory",
@@ -82,8 +83,6 @@ def resolve_device(name: str) -> str:
         if index and not index.isdigit():
             raise ShrinkBenchError(f"device {name!r} is not a device: use cuda or cuda:N with N a GPU index")
         if not accelerator.cuda_available():
-            from .environment import no_cuda
-
             if pinned_gpu() is not None:
                 raise ShrinkBenchError(f"GPU {pinned_gpu()} (of device {name!r}), given to this worker, is not "
                                        "visible to it; check CUDA_VISIBLE_DEVICES on this node")

@@ -1,10 +1,7 @@
-"""What ShrinkBench will run on here, and why: the torch build, the NVIDIA driver and whether the two fit, the
-GPUs, MPS, the CPU, Python, the installed plugins and the cache and data roots (``shrinkbench env``), and the
-explanation of a device choice that every sweep prints and records (:func:`choose_device`).
-
-The driver/torch rule is CUDA's own: a torch built for CUDA X.Y runs on a driver that supports CUDA X.0 or newer
-(minor-version compatibility within a major version); a driver of an older major version cannot run it, and torch
-then sees no GPU -- without a word, unless someone asks. Every CUDA call goes through :mod:`shrinkbench.accelerator`.
+"""What ShrinkBench will run on here, and why: the torch build, the NVIDIA driver and whether the two fit
+(:mod:`shrinkbench.driver`), the GPUs, MPS, the CPU, Python, the installed plugins and the cache and data roots
+(``shrinkbench env``), and the explanation of a device choice that every sweep prints and records
+(:func:`choose_device`). Every CUDA call goes through :mod:`shrinkbench.accelerator`.
 """
 
 from __future__ import annotations
@@ -20,21 +17,9 @@ from typing import Any
 
 from . import accelerator
 from .devices import available_memory, cpu_cores, resolve_device
+from .driver import compatibility, no_cuda, version_text
 
-__all__ = ["Compatibility", "DeviceChoice", "choose_device", "collect", "compatibility", "no_cuda", "render"]
-
-GPU_QUICK_START = "README: GPU quick start"
-
-
-@dataclass(frozen=True)
-class Compatibility:
-    """Whether this torch build can use the installed NVIDIA driver: ``ok`` is ``None`` where the question does
-    not arise (a CPU-only build); ``text`` says why, ``fix`` what to do when it is ``False``."""
-
-    ok: bool | None
-    text: str
-    fix: str = ""
-
+__all__ = ["DeviceChoice", "choose_device", "collect", "render"]
 
 @dataclass(frozen=True)
 class DeviceChoice:
@@ -49,40 +34,6 @@ class DeviceChoice:
         """``cpu: torch is a CUDA 13.2 build but the driver supports CUDA 12.4`` (the header and the
         ``device_reason`` column)."""
         return f"{self.device}: {self.reason}"
-
-
-def _version(pair: tuple[int, int] | None) -> str | None:
-    return None if pair is None else f"{pair[0]}.{pair[1]}"
-
-
-def compatibility(build: str | None, driver: tuple[int, int] | None) -> Compatibility:
-    """The verdict for a torch built for CUDA ``build`` (``None``: CPU-only) on a driver supporting CUDA up to
-    ``driver`` (``None``: no NVIDIA driver found)."""
-    if build is None:
-        driver_text = f"; the driver supports CUDA {_version(driver)}" if driver else ""
-        return Compatibility(None, f"torch is a CPU-only build{driver_text}",
-                             "install a CUDA build of torch to use a GPU (" + GPU_QUICK_START + ")" if driver else "")
-    if driver is None:
-        return Compatibility(False, f"torch is a CUDA {build} build but no NVIDIA driver was found",
-                             "on a machine with an NVIDIA GPU, install its driver (check `nvidia-smi`)")
-    major = int(build.split(".")[0])
-    if driver[0] < major:
-        return Compatibility(False, f"torch is a CUDA {build} build but the driver supports CUDA {_version(driver)}",
-                             f"install torch built for CUDA {_version(driver)} or older (`uv pip install torch "
-                             f"--torch-backend auto`, {GPU_QUICK_START}) or update the NVIDIA driver")
-    return Compatibility(True, f"torch is a CUDA {build} build and the driver supports CUDA {_version(driver)}")
-
-
-def no_cuda() -> tuple[str, str]:
-    """Why this process's torch sees no CUDA GPU, and what to do about it (two texts, no trailing period)."""
-    verdict = compatibility(accelerator.cuda_build(), accelerator.driver_cuda_version())
-    if verdict.ok is False or verdict.ok is None:
-        return verdict.text, verdict.fix or "install a CUDA build of torch and the NVIDIA driver to use a GPU"
-    visible = accelerator.visible_gpus()
-    if visible == []:
-        return f"{verdict.text}, but CUDA_VISIBLE_DEVICES is empty", "set CUDA_VISIBLE_DEVICES to the GPUs to use"
-    where = f" (CUDA_VISIBLE_DEVICES={','.join(visible)})" if visible else ""
-    return f"{verdict.text}, but torch sees no GPU{where}", "check `nvidia-smi` and CUDA_VISIBLE_DEVICES"
 
 
 def choose_device(requested: str) -> DeviceChoice:
@@ -167,7 +118,7 @@ def collect() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": {"version": torch.__version__, "cuda_build": build},
-        "driver": {"version": driver_version(), "cuda": _version(driver)},
+        "driver": {"version": driver_version(), "cuda": version_text(driver)},
         "compatibility": asdict(verdict),
         "cuda_available": cuda,
         "gpus": torch_gpus() if cuda else [],
