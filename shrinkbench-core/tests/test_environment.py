@@ -11,8 +11,8 @@ import pytest
 
 from shrinkbench import accelerator, schema
 from shrinkbench.devices import resolve_device
-from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, resolve, run_sweep
 from shrinkbench.driver import compatibility
+from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, resolve, run_sweep
 from shrinkbench.environment import choose_device, collect, render
 from shrinkbench.errors import ShrinkBenchError
 
