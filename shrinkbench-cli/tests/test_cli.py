@@ -45,6 +45,7 @@ def test_help_explains_the_commands(run_cli):
         (("bench", "-d", "toy-blob", "-m", "toy-mlp"), "did you mean 'toy-blobs'"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "0.5"), "compression must be a finite number >= 1"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "two"), "'two' is not a number"),
+        (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2,4,2.0"), "gives 2 more than once; give each target once"),
         (("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-c", "2", "--checkpoint", "missing.pt"), "cannot read checkpoint"),
         (("report", "nowhere"), "no results.csv in nowhere"),
     ],

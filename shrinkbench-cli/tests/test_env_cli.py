@@ -50,3 +50,13 @@ def test_an_unusable_cuda_device_is_one_line_with_the_fix(run_cli):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "device 'cuda' is not available: " in lines[0] and "or use --device cpu" in lines[0]
+
+
+def test_env_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom shrinkbench_cli.main import cli\ntry:\n    cli(['env', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch imported' if 'torch' in sys.modules else 'no torch')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "--json" in done.stdout and done.stdout.strip().endswith("no torch"), done.stdout + done.stderr

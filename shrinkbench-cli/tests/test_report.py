@@ -332,12 +332,13 @@ def test_a_lost_workers_row_does_not_hide_its_seeds_dense_top1(run_cli, dirs, tm
 
     from shrinkbench.engine.experiment import RunSpec
     from shrinkbench.engine.run import base_row
+    from shrinkbench.engine.runtime import RunSettings
 
     expected = dense_text(dirs["mixed"])
     copy = shutil.copytree(dirs["mixed"], tmp_path / "mixed")
     experiment = type("E", (), {"dataset": "toy-blobs", "model": "toy-mlp", "variant": "default", "precision": "fp32"})
-    settings = type("S", (), {"device": "cpu", "threads": 1})
-    lost = base_row(experiment(), RunSpec("toy-blobs-toy-mlp", "toy-random", 64.0, 0), settings(), "lost: it died")
+    settings = RunSettings(device="cpu", threads=1, device_reason="asked for cpu")
+    lost = base_row(experiment(), RunSpec("toy-blobs-toy-mlp", "toy-random", 64.0, 0), settings, "lost: it died")
     ResultsStore(copy).append(lost)  # the driver's row for a lost run: identity and error, no dense_top1
     result = run_cli("report", str(copy), "--to", str(tmp_path / "report"))
     assert result.returncode == 0, result.stderr

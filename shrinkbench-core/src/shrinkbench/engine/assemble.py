@@ -45,9 +45,9 @@ def _names(value: Any) -> tuple[str, ...]:
     return v.text_list([value] if isinstance(value, str) else value)
 
 
-def _list_of(check: v.Checker, each: str, example: str, hint: str = "") -> v.Checker:
-    """A non-empty list whose items pass ``check`` (duplicates dropped); an item that does not is named with
-    ``each`` (what every item must be) and ``hint``."""
+def _list_of(check: v.Checker, each: str, example: str, hint: str = "", unique: bool = False) -> v.Checker:
+    """A non-empty list whose items pass ``check`` (duplicates dropped, or refused with ``unique``); an item that
+    does not is named with ``each`` (what every item must be) and ``hint``."""
 
     def checked_list(value: Any) -> tuple[Any, ...]:
         if not isinstance(value, (list, tuple)) or not value:
@@ -58,13 +58,16 @@ def _list_of(check: v.Checker, each: str, example: str, hint: str = "") -> v.Che
                 out.append(check(item))
             except BadValue:
                 raise BadValue(f"must be {each}, got {item!r}{hint}") from None
+        if unique and len(set(out)) < len(out):
+            twice = next(item for item in out if out.count(item) > 1)
+            raise BadValue(f"gives {twice:g} more than once; give each target once{hint}")
         return tuple(dict.fromkeys(out))
 
     return checked_list
 
 
 _compressions = _list_of(v.number(1.0), "a finite number >= 1 (1 = no pruning)", "numbers >= 1, e.g. [1, 2, 4.5]",
-                         "; e.g. 1,2,4")
+                         "; e.g. 1,2,4", unique=True)
 _seeds = _list_of(v.integer(0, MAX_SEED), f"integers from 0 to {MAX_SEED}", "integers, e.g. [0, 1, 2]")
 
 
