@@ -108,6 +108,7 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str]] = [
     ("check-models-strategy", ("check-models", "lenet-300-100", "--strategy", "global-magnitud"), {},
      "did you mean 'global-magnitude'"),
     ("data-root-is-a-file", ("data", "list", "--root", "{d}/afile"), {}, "--root {d}/afile is a file, not a directory"),
+    ("env-unknown-option", ("env", "--verbose"), {}, "No such option '--verbose'"),
     ("data-root-missing", ("data", "path", "mnist", "--root", "{d}/nowhere"), {}, "--root {d}/nowhere does not exist"),
     ("data-datapath-is-a-file", ("data", "list"), {"DATAPATH": "{d}/afile"}, "$DATAPATH entry {d}/afile is a file"),
     ("data-unknown-dataset", ("data", "path", "mnistt"), {}, "did you mean 'mnist'"),
