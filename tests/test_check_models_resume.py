@@ -63,6 +63,19 @@ def test_a_merge_says_what_has_not_run_yet(tmp_path):
     assert "2 not checked (not run 1, weights 1)" in merged.stdout  # broken:refuses, then broken:needs-weights
 
 
+def test_retry_checks_again_what_was_not_checked_for_that_cause(tmp_path):
+    # broken:slow sleeps 1 s per forward pass: more than a 1 s timeout allows between two progress reports
+    first = check_models(tmp_path, "broken:slow", "broken:refuses", "--steps", "2", "--timeout", "1", "--resume", "r.jsonl")
+    assert "[2/2] broken:slow: not checked (time)" in first.stdout, first.stdout + first.stderr
+    again = check_models(tmp_path, "broken:slow", "broken:refuses", "--steps", "2", "--timeout", "5", "--resume", "r.jsonl",
+                         "--retry", "time", "--json", "rows.json")
+    assert "broken:refuses:" not in again.stdout and "[2/2] broken:slow: passed" in again.stdout, again.stdout
+    assert rows_of(tmp_path / "rows.json")["broken:slow"]["status"] == "passed"
+    assert [row["model"] for row in lines(tmp_path / "r.jsonl")[1:]] == ["broken:refuses", "broken:slow", "broken:slow"]
+    merged = check_models(tmp_path, "--merge", "r.jsonl")  # the later row of a model replaces the earlier
+    assert "1 passed, 0 failed, 1 not checked (input size 1)" in merged.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (("--shard", "3/2"), "'3/2' is not I/N with 1 <= I <= N"),
     (("--merge", "x.jsonl"), "does not exist"),
@@ -70,6 +83,7 @@ def test_a_merge_says_what_has_not_run_yet(tmp_path):
     (("broken:refuses", "--steps", "3", "--resume", "rows.jsonl"), "rows.jsonl was started with --steps 2, not 3"),
     (("broken:needs-weights", "--steps", "2", "--resume", "rows.jsonl"), "rows.jsonl was started for another list"),
     (("broken:refuses", "--resume", "not-rows.json"), "not-rows.json is not a check-models --resume file"),
+    (("broken:refuses", "--retry", "time"), "--retry checks again the models of a --resume file"),
 ])
 def test_bad_resume_shard_and_merge_options_are_one_line(tmp_path, args, message):
     settings = {"strategy": "global-magnitude", "compression": 4.0, "steps": 2, "batch": 8, "seed": 0}

@@ -3,7 +3,8 @@ lets a check of a whole zoo stop and go on, or run in shards on several machines
 
 A resume file is JSON lines: a header ``{"check-models": {"settings": ..., "models": [...], "shard": "2/4",
 "selection": 1371}}`` (the settings of :data:`SETTINGS`, the models this file is for, the shard and the size
-of the list it was cut from), then one row per model, appended (and flushed to disk) as each model finishes.
+of the list it was cut from), then one row per model, appended (and flushed to disk) as each model finishes;
+a model checked again (``--retry``) gets a later row, which replaces the earlier.
 Importing this module imports neither torch nor rich.
 """
 
@@ -93,9 +94,9 @@ class ResumeFile:
 
 
 def read_resume(path: Path) -> ResumeFile:
-    """Read the resume file ``path``. A last line cut short (the process was killed while writing it) is
-    dropped from the file; anything else that is not a row of one of its models raises
-    :class:`ShrinkBenchError`."""
+    """Read the resume file ``path``; a later row of a model replaces an earlier one (``--retry``). A last line
+    cut short (the process was killed while writing it) is dropped from the file; anything else that is not a
+    row of one of its models raises :class:`ShrinkBenchError`."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -114,10 +115,10 @@ def read_resume(path: Path) -> ResumeFile:
     models = tuple(header["models"])
     by_model: dict[str, dict] = {}
     for row in rows:
-        if not isinstance(row, dict) or row.get("model") not in models or row["model"] in by_model:
+        if not isinstance(row, dict) or row.get("model") not in models:
             what = row.get("model") if isinstance(row, dict) else row
-            raise ShrinkBenchError(f"{path} has a row for {what!r} that is not one of its models or is repeated; "
-                                   "delete that line, or give another file")
+            raise ShrinkBenchError(f"{path} has a row for {what!r}, which is not one of its models; delete that "
+                                   "line, or give another file")
         by_model[row["model"]] = row
     return ResumeFile(path, dict(header["settings"]), models, header.get("shard"), int(header["selection"]),
                       by_model)

@@ -40,6 +40,9 @@ import click
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Append each model's row to FILE as it finishes and skip the models FILE already has: the same "
                    "command goes on where a stopped check left off.")
+@click.option("--retry", multiple=True, type=click.Choice(["memory", "time"]),
+              help="With --resume: check again the models FILE has as not checked for this cause (repeat the "
+                   "option for both), e.g. with more --memory-gb or --timeout; the new rows replace the old.")
 @click.option("--merge", "merge_paths", multiple=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Check nothing: one table, summary and --csv/--json from these --resume files (repeat the "
                    "option); models a file has not reached yet are listed as not checked (not run).")
@@ -47,8 +50,8 @@ import click
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write them as JSON.")
 def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strategy: str, compression: float,
                  steps: int, batch: int, timeout: float, memory_gb: float | None, shard: tuple[int, int] | None,
-                 resume_path: str | None, merge_paths: tuple[str, ...], csv_path: str | None,
-                 json_path: str | None) -> None:
+                 resume_path: str | None, retry: tuple[str, ...], merge_paths: tuple[str, ...],
+                 csv_path: str | None, json_path: str | None) -> None:
     """Check that the models matching PATTERNs (fnmatch on registry names: 'torchvision:*', 'timm:vit_*';
     default: every model) work with ShrinkBench.
 
@@ -75,6 +78,8 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
         check_output_file(path, option)  # before any model runs: a bad path is one line, nothing written
     if csv_path and json_path and Path(csv_path).expanduser().absolute() == Path(json_path).expanduser().absolute():
         raise ShrinkBenchError(f"--csv and --json name the same file {csv_path}; give two files")
+    if retry and not resume_path:
+        raise ShrinkBenchError("--retry checks again the models of a --resume file: give --resume FILE")
     if merge_paths:
         given = [name for name, value in (("PATTERN", patterns), ("--sample", sample), ("--shard", shard),
                                           ("--resume", resume_path)) if value]
@@ -88,15 +93,15 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
         finish(rows, csv_path, json_path)
         return
     settings = {"strategy": strategy, "compression": compression, "steps": steps, "batch": batch, "seed": seed}
-    rows = run_checks(patterns, sample, shard, settings, timeout, memory_gb, resume_path)
+    rows = run_checks(patterns, sample, shard, settings, timeout, memory_gb, resume_path, retry)
     finish(rows, csv_path, json_path)
 
 
 def run_checks(patterns: tuple[str, ...], sample: int | None, shard: tuple[int, int] | None, settings: dict,
-               timeout: float, memory_gb: float | None, resume_path: str | None) -> list[dict]:
+               timeout: float, memory_gb: float | None, resume_path: str | None, retry: tuple[str, ...] = ()) -> list[dict]:
     """Check every selected model (:func:`matching_models`, then :func:`shard_of`) not already in the resume
-    file, each in its own process (:func:`run_isolated`), appending each row to the resume file as it comes;
-    the rows of all selected models, in order."""
+    file (or there as not checked for a cause in ``retry``), each in its own process (:func:`run_isolated`),
+    appending each row to the resume file as it comes; the rows of all selected models, in order."""
     from shrinkbench.errors import ShrinkBenchError
     from shrinkbench.plugins import get_registry
 
@@ -112,6 +117,7 @@ def run_checks(patterns: tuple[str, ...], sample: int | None, shard: tuple[int, 
     resume = Path(resume_path).expanduser() if resume_path else None
     shard_text = f"{shard[0]}/{shard[1]}" if shard else None
     rows = open_resume(resume, settings, names, shard_text, len(selected)) if resume else {}
+    rows = {name: row for name, row in rows.items() if row.get("cause") not in retry}
     if rows:
         click.echo(f"Resuming {resume_path}: {len(rows)} of {len(names)} models already done.")
     console = make_console()
