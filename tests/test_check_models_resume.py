@@ -36,7 +36,7 @@ def test_shards_resume_where_they_stopped_and_merge_into_one_table(tmp_path):
     assert "3 of 3 models already done" in done.stdout and "[1/3]" not in done.stdout
 
     check_models(tmp_path, *FAST, "--steps", "2", "--shard", "2/2", "--resume", str(second))
-    merged = check_models(tmp_path, "--merge", str(first), "--merge", str(second), "--json", str(tmp_path / "all.json"))
+    merged = check_models(tmp_path, "--merge", str(first), str(second), "--json", str(tmp_path / "all.json"))
     assert merged.returncode == 1, merged.stdout + merged.stderr
     rows = rows_of(tmp_path / "all.json")
     assert sorted(rows) == sorted(FAST)
@@ -56,7 +56,7 @@ def test_a_merge_says_what_has_not_run_yet(tmp_path):
     check_models(tmp_path, "broken:refuses", "broken:needs-weights", "--shard", "1/3", "--resume", str(partial))
     check_models(tmp_path, "broken:refuses", "broken:needs-weights", "--shard", "2/3", "--resume", str(tmp_path / "b"))
     (tmp_path / "b").write_text((tmp_path / "b").read_text().splitlines()[0] + "\n")  # stopped before its model
-    merged = check_models(tmp_path, "--merge", str(partial), "--merge", str(tmp_path / "b"))
+    merged = check_models(tmp_path, "--merge", str(partial), str(tmp_path / "b"))
     assert merged.returncode == 0, merged.stderr
     assert f"{tmp_path / 'b'}: 1 of 1 models not run yet" in merged.stdout
     assert "shards 3/3 of the 2 models are missing" in merged.stdout
@@ -78,8 +78,9 @@ def test_retry_checks_again_what_was_not_checked_for_that_cause(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("--shard", "3/2"), "'3/2' is not I/N with 1 <= I <= N"),
-    (("--merge", "x.jsonl"), "does not exist"),
-    (("broken:refuses", "--merge", "rows.jsonl"), "--merge checks nothing: drop PATTERN"),
+    (("--merge", "x.jsonl"), "x.jsonl is not a file; --merge takes the files written by --resume"),
+    (("--merge",), "--merge needs the --resume files to merge"),
+    (("--merge", "--sample", "3", "rows.jsonl"), "--merge checks nothing: drop --sample"),
     (("broken:refuses", "--steps", "3", "--resume", "rows.jsonl"), "rows.jsonl was started with --steps 2, not 3"),
     (("broken:needs-weights", "--steps", "2", "--resume", "rows.jsonl"), "rows.jsonl was started for another list"),
     (("broken:refuses", "--resume", "not-rows.json"), "not-rows.json is not a check-models --resume file"),

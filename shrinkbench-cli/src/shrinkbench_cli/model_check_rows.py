@@ -158,11 +158,17 @@ def append_row(path: Path, row: dict) -> None:
         os.fsync(file.fileno())
 
 
-def merge(paths: list[Path]) -> tuple[list[dict], list[str]]:
+def merge_files(paths: list[Path]) -> tuple[list[dict], list[str]]:
     """The rows of the resume files ``paths`` (by model name), and one line per file or shard still missing.
 
     A model a file lists without a row yet is a :data:`NOT_CHECKED` row with cause :data:`NOT_RUN`. Raises
-    :class:`ShrinkBenchError` when the files were made with different :data:`SETTINGS` or share a model."""
+    :class:`ShrinkBenchError` when no file is given, one is missing, or they were made with different
+    :data:`SETTINGS` or share a model."""
+    if not paths:
+        raise ShrinkBenchError("--merge needs the --resume files to merge, e.g. --merge timm-*.jsonl")
+    missing = next((path for path in paths if not path.is_file()), None)
+    if missing is not None:
+        raise ShrinkBenchError(f"{missing} is not a file; --merge takes the files written by --resume")
     files = [read_resume(path) for path in paths]
     rows: dict[str, dict] = {}
     where: dict[str, Path] = {}

@@ -4,7 +4,7 @@ Each model is checked in its own process, with a no-progress timeout and an addr
 crash or hang does not stop the others. The processes come from a fork server that has already imported
 torch (and torchvision/timm when installed), which saves the ~7 s import per model; nothing else is shared.
 A long check is resumable (``--resume FILE``: a row is appended as each model finishes) and can be cut into
-shards (``--shard I/N``) run anywhere and merged (``--merge``): see :mod:`shrinkbench_cli.model_check_rows`.
+shards (``--shard I/N``) run anywhere and merged (``--merge FILE ...``): see :mod:`shrinkbench_cli.model_check_rows`.
 """
 
 from __future__ import annotations
@@ -43,14 +43,15 @@ import click
 @click.option("--retry", multiple=True, type=click.Choice(["memory", "time"]),
               help="With --resume: check again the models FILE has as not checked for this cause (repeat the "
                    "option for both), e.g. with more --memory-gb or --timeout; the new rows replace the old.")
-@click.option("--merge", "merge_paths", multiple=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE",
-              help="Check nothing: one table, summary and --csv/--json from these --resume files (repeat the "
-                   "option); models a file has not reached yet are listed as not checked (not run).")
+@click.option("--merge", is_flag=True,
+              help="Check nothing: the arguments are --resume files (of shards, or of separate runs); print one "
+                   "table and summary, and --csv/--json, from them. Models a file has not reached yet are listed as "
+                   "not checked (not run).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write the rows as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write them as JSON.")
 def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strategy: str, compression: float,
                  steps: int, batch: int, timeout: float, memory_gb: float | None, shard: tuple[int, int] | None,
-                 resume_path: str | None, retry: tuple[str, ...], merge_paths: tuple[str, ...],
+                 resume_path: str | None, retry: tuple[str, ...], merge: bool,
                  csv_path: str | None, json_path: str | None) -> None:
     """Check that the models matching PATTERNs (fnmatch on registry names: 'torchvision:*', 'timm:vit_*';
     default: every model) work with ShrinkBench.
@@ -68,6 +69,9 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
     memory, no progress in --timeout, weights not here, no input size it builds at) is "not checked" with its
     reason, and stays out of the pass rate (passed / checked). POSIX only (fork server, RLIMIT_AS).
 
+    Long runs: --resume FILE goes on where a stopped check left off; --shard I/N cuts the list into N; and
+    'check-models --merge FILE ...' (the arguments are then --resume files) puts them together.
+
     Exits with 1 when a model failed.
     """
     from shrinkbench.errors import ShrinkBenchError
@@ -80,14 +84,14 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
         raise ShrinkBenchError(f"--csv and --json name the same file {csv_path}; give two files")
     if retry and not resume_path:
         raise ShrinkBenchError("--retry checks again the models of a --resume file: give --resume FILE")
-    if merge_paths:
-        given = [name for name, value in (("PATTERN", patterns), ("--sample", sample), ("--shard", shard),
-                                          ("--resume", resume_path)) if value]
+    if merge:
+        given = [name for name, value in (("--sample", sample), ("--shard", shard), ("--resume", resume_path),
+                                          ("--retry", retry)) if value]
         if given:
             raise ShrinkBenchError(f"--merge checks nothing: drop {given[0]}, or drop --merge")
-        from ..model_check_rows import merge
+        from ..model_check_rows import merge_files
 
-        rows, notes = merge([Path(p) for p in merge_paths])
+        rows, notes = merge_files([Path(p) for p in patterns])
         for note in notes:
             click.echo(note)
         finish(rows, csv_path, json_path)
