@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_check_models import check_models, rows_of
 
 FAST = ("broken:only-240", "broken:refuses", "broken:needs-weights", "broken:miscounted", "broken:diverges")
