@@ -4,10 +4,15 @@ the summary, the shard slices and the MAC comparison on their own."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from test_check_models import check_models, rows_of
+from conftest import cli_env
+from test_check_models import CLI, check_models, rows_of
 
 FAST = ("broken:only-240", "broken:refuses", "broken:needs-weights", "broken:miscounted", "broken:diverges")
 """Five quick members of the test family: 1 passed, 2 failed, 2 not checked."""
@@ -69,6 +74,26 @@ def test_retry_checks_again_what_was_not_checked_for_that_cause(tmp_path):
     assert [row["model"] for row in lines(tmp_path / "r.jsonl")[1:]] == ["broken:refuses", "broken:slow", "broken:slow"]
     merged = check_models(tmp_path, "--merge", "r.jsonl")  # the later row of a model replaces the earlier
     assert "1 passed, 0 failed, 1 not checked (input size 1)" in merged.stdout
+
+
+def test_two_checks_never_append_to_one_resume_file(tmp_path):
+    env = cli_env(tmp_path / "cache", SHRINKBENCH_PLUGINS="broken_models_plugin",
+                  PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    running = subprocess.Popen([sys.executable, "-c", CLI, "check-models", "broken:hangs", "--timeout", "60",
+                                "--resume", "r.jsonl"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "r.jsonl").exists() or not (tmp_path / "r.jsonl").read_text():
+            assert time.monotonic() < deadline and running.poll() is None, "the first check did not start"
+            time.sleep(0.2)
+        second = check_models(tmp_path, "broken:hangs", "--resume", "r.jsonl")
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert second.stderr.strip() == "error: r.jsonl is in use by another check-models; wait for it, or give another file"
+    finally:
+        running.kill()
+        running.wait()
+    assert len(lines(tmp_path / "r.jsonl")) == 1  # the header alone: the killed check wrote no row
 
 
 @pytest.mark.parametrize("args, message", [

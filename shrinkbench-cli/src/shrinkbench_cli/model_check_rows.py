@@ -10,9 +10,11 @@ Importing this module imports neither torch nor rich.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,17 +96,16 @@ class ResumeFile:
 
 
 def read_resume(path: Path) -> ResumeFile:
-    """Read the resume file ``path``; a later row of a model replaces an earlier one (``--retry``). A last line
-    cut short (the process was killed while writing it) is dropped from the file; anything else that is not a
-    row of one of its models raises :class:`ShrinkBenchError`."""
+    """Read the resume file ``path``; a later row of a model replaces an earlier one (``--retry``), and a last
+    line cut short (the process was killed while writing it, or is writing it now) is left out. Anything else
+    that is not a row of one of its models raises :class:`ShrinkBenchError`."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ShrinkBenchError(f"cannot read {path}: {exc.strerror or exc}") from None
     lines = text.splitlines()
     if lines and not text.endswith("\n"):
-        lines.pop()  # cut short by a kill: that model is checked again
-        _rewrite(path, lines)
+        lines.pop()
     try:
         header = json.loads(lines[0])[HEADER] if lines else None
         rows = [json.loads(line) for line in lines[1:]]
@@ -124,19 +125,30 @@ def read_resume(path: Path) -> ResumeFile:
                       by_model)
 
 
-def _rewrite(path: Path, lines: list[str]) -> None:
-    from shrinkbench.atomic import atomic_write_text
+@contextlib.contextmanager
+def resume_lock(path: Path) -> Iterator[None]:
+    """Hold the resume file ``path`` (created empty when missing) for the block, so that no two checks append to
+    it at once; raises :class:`ShrinkBenchError` when another process holds it."""
+    from shrinkbench.filelock import locked
 
-    atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+    def refuse() -> None:
+        raise ShrinkBenchError(f"{path} is in use by another check-models; wait for it, or give another file")
+
+    with locked(path, on_wait=refuse):
+        yield
 
 
 def open_resume(path: Path, settings: dict, models: list[str], shard: str | None, selection: int) -> dict[str, dict]:
-    """The rows already in the resume file ``path`` (created with its header when missing). Raises
+    """The rows already in the resume file ``path`` (its header written when it is empty; a last line cut short
+    by a kill cut off in place, so that the file stays the one :func:`resume_lock` holds). Raises
     :class:`ShrinkBenchError` when it was started with other :data:`SETTINGS` or for other models."""
-    if not path.exists():
+    content = path.read_bytes() if path.exists() else b""
+    if not content:
         header = {"settings": settings, "models": models, "shard": shard, "selection": selection}
-        _rewrite(path, [json.dumps({HEADER: header})])
+        _append(path, json.dumps({HEADER: header}) + "\n")
         return {}
+    if not content.endswith(b"\n"):
+        os.truncate(path, content.rfind(b"\n") + 1)  # that model is checked again
     found = read_resume(path)
     differs = next((key for key in SETTINGS if found.settings.get(key) != settings[key]), None)
     if differs:
@@ -151,7 +163,10 @@ def open_resume(path: Path, settings: dict, models: list[str], shard: str | None
 
 def append_row(path: Path, row: dict) -> None:
     """Append ``row`` (its :data:`FIELDS`) to the resume file ``path`` and flush it to disk."""
-    line = json.dumps({field: row.get(field) for field in FIELDS}) + "\n"
+    _append(path, json.dumps({field: row.get(field) for field in FIELDS}) + "\n")
+
+
+def _append(path: Path, line: str) -> None:
     with path.open("a") as file:
         file.write(line)
         file.flush()

@@ -109,8 +109,7 @@ def run_checks(patterns: tuple[str, ...], sample: int | None, shard: tuple[int, 
     from shrinkbench.errors import ShrinkBenchError
     from shrinkbench.plugins import get_registry
 
-    from ..model_check_rows import append_row, open_resume
-    from ..progress_view import make_console
+    from ..model_check_rows import open_resume, resume_lock
 
     registry = get_registry()
     registry.strategy(settings["strategy"])  # an unknown name is a one-line error before anything runs
@@ -118,12 +117,24 @@ def run_checks(patterns: tuple[str, ...], sample: int | None, shard: tuple[int, 
         raise ShrinkBenchError("check-models runs models in other processes: register plugins as modules")
     selected = matching_models(registry, patterns, sample, settings["seed"])
     names = shard_of(selected, shard)
-    resume = Path(resume_path).expanduser() if resume_path else None
-    shard_text = f"{shard[0]}/{shard[1]}" if shard else None
-    rows = open_resume(resume, settings, names, shard_text, len(selected)) if resume else {}
-    rows = {name: row for name, row in rows.items() if row.get("cause") not in retry}
-    if rows:
-        click.echo(f"Resuming {resume_path}: {len(rows)} of {len(names)} models already done.")
+    if not resume_path:
+        return check_each(registry, names, {}, settings, timeout, memory_gb, None)
+    resume = Path(resume_path).expanduser()
+    with resume_lock(resume):
+        rows = open_resume(resume, settings, names, f"{shard[0]}/{shard[1]}" if shard else None, len(selected))
+        rows = {name: row for name, row in rows.items() if row.get("cause") not in retry}
+        if rows:
+            click.echo(f"Resuming {resume_path}: {len(rows)} of {len(names)} models already done.")
+        return check_each(registry, names, rows, settings, timeout, memory_gb, resume)
+
+
+def check_each(registry, names: list[str], rows: dict[str, dict], settings: dict, timeout: float,  # noqa: ANN001
+               memory_gb: float | None, resume: Path | None) -> list[dict]:
+    """Check each of ``names`` that ``rows`` lacks, in its own process, adding its row to ``rows`` and to the
+    resume file ``resume`` (when given) as it comes; the rows of all ``names``, in order."""
+    from ..model_check_rows import append_row
+    from ..progress_view import make_console
+
     console = make_console()
     if memory_gb is None:
         memory_gb = int(available_memory_gb() * 10) / 10
