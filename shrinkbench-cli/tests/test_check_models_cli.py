@@ -25,11 +25,11 @@ def test_toy_models_pass_and_the_rows_are_written(tmp_path):
     result = check_models(tmp_path, "toy-mlp", "toy-rgb", "--strategy", "ToyMag", "--compression", "3", "--csv", "rows.csv")
     assert result.returncode == 0, result.stdout + result.stderr
     rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
-    assert [(r["model"], r["status"], r["px"]) for r in rows] == [("toy-mlp", "ok", "32"), ("toy-rgb", "ok", "32")]
+    assert [(r["model"], r["status"], r["px"]) for r in rows] == [("toy-mlp", "passed", "32"), ("toy-rgb", "passed", "32")]
     flattened = 3 * 32 * 32  # the MLP's first layer reads every pixel: MACs by hand
     assert float(rows[0]["macs"]) == flattened * 32 + 32 * 16 + 16 * 10 == float(rows[0]["reference_macs"])
     assert float(rows[0]["compression"]) == 3.0
-    assert "2 ok, 0 failed, 0 skipped" in result.stdout
+    assert "2 passed, 0 failed, 0 not checked; pass rate 100.0% (2 of 2 checked)" in result.stdout
 
 
 def test_patterns_and_a_seeded_sample_select_models(monkeypatch):

@@ -99,3 +99,18 @@ def test_missing_pretrained_weights_are_a_clear_error(registry, empty_weight_cac
         build(10, CIFAR, "no_such_tag")
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
         build(10, CIFAR, str(empty_weight_caches / "missing.pth"))
+
+
+@pytest.mark.parametrize("name, shape", [("resnet18", (3, 224, 224)), ("crossvit_15_dagger_240", (3, 240, 240)),
+                                         ("vit_base_patch16_384", (3, 384, 384)), ("inception_v3", (3, 299, 299))])
+def test_each_model_declares_the_input_of_its_pretrained_config(registry, name, shape):
+    """The default input comes from timm's pretrained config, without weights (nothing here is cached)."""
+    assert registry.model(f"timm:{name}").default_input_shape() == shape
+
+
+def test_a_model_builds_at_its_declared_input_when_no_other_fits(registry, one_thread):
+    spec = registry.model("timm:crossvit_tiny_240")
+    with pytest.raises(IncompatibleError):
+        spec.load()(10, (3, 224, 224), None)  # a fixed position table: 240 px only
+    model = spec.load()(10, spec.default_input_shape(), None)
+    assert model(torch.randn(1, 3, 240, 240)).shape == (1, 10)

@@ -134,3 +134,11 @@ def test_missing_pretrained_weights_are_a_clear_error(registry, tmp_path, monkey
         build(10, CIFAR, str(tmp_path / "missing.pth"))
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
         registry.model("resnet20").load()(10, CIFAR, str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.parametrize("name, shape", [("torchvision:resnet18", (3, 224, 224)), ("torchvision:inception_v3", (3, 299, 299)),
+                                         ("torchvision:vit_h_14", (3, 518, 518)), ("torchvision:efficientnet_b3", (3, 300, 300)),
+                                         ("lenet-5", (1, 28, 28)), ("resnet20", (3, 32, 32))])
+def test_each_model_declares_the_input_it_is_made_for(registry, name, shape):
+    """torchvision models: the crop of their default weights' transforms, read without any weights on disk."""
+    assert registry.model(name).default_input_shape() == shape

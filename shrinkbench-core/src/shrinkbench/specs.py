@@ -129,8 +129,14 @@ class ModelSpec(_Spec):
     model adapts to the dataset), ``min_size``/``max_size`` bound the image side in pixels. ``references``: the
     published dense accuracies of the model (:class:`Reference`), which every row compares its dense model to.
 
+    ``default_shape``: the (C, H, W) input the model is made for -- the resolution of its reference weights
+    (timm's ``pretrained_cfg['input_size']``, torchvision's weights transforms) -- as a tuple, or a callable
+    (or lazy ``"package.module:function"``) taking no argument and returning the tuple or ``None``, so that
+    listing models stays instant. ``None``: the model declares none. ``check-models`` checks each model at
+    it; read it with :meth:`default_input_shape`.
+
     Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
-    min_size=28, max_size=32)``
+    min_size=28, max_size=32, default_shape=(1, 28, 28))``
     """
 
     name: str
@@ -140,6 +146,7 @@ class ModelSpec(_Spec):
     min_size: int = 1
     max_size: int | None = None
     references: tuple[Reference, ...] = ()
+    default_shape: tuple[int, int, int] | Target | None = None
 
     _kind = "model"
     _work = "build"
@@ -147,6 +154,18 @@ class ModelSpec(_Spec):
     def reference(self, dataset: str) -> Reference | None:
         """The published dense accuracy of this model on ``dataset``, if it declares one."""
         return next((r for r in self.references if r.dataset == dataset), None)
+
+    def default_input_shape(self) -> tuple[int, int, int] | None:
+        """The (C, H, W) input the model is made for (:attr:`default_shape`, called when it is a callable), or
+        ``None`` when it declares none. Never builds the model or downloads anything."""
+        shape = self.default_shape
+        if shape is not None and not isinstance(shape, tuple):
+            shape = resolve(shape)()
+        if shape is None:
+            return None
+        if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise ValueError(f"model {self.name!r}: default input shape must be (C, H, W) positive ints, got {shape!r}")
+        return tuple(shape)
 
     def incompatibility(self, input_shape: tuple[int, ...]) -> str | None:
         """Why this model cannot take inputs of shape (C, H, W), or ``None`` when it can."""
@@ -169,6 +188,9 @@ class ModelFamilySpec:
     slow). ``build(name, num_classes, input_shape, pretrained) -> torch.nn.Module`` as for :class:`ModelSpec`.
     A family whose models take any image shape leaves the input fields at their defaults. ``references``: the
     published dense accuracies of its members (:class:`Reference` with ``model`` set to the member's name).
+    ``default_shape(name) -> tuple[int, int, int] | None`` (optional, lazily named like ``build``): the (C, H, W)
+    input a member is made for, from metadata only (no weights downloaded, no model built) -- see
+    :attr:`ModelSpec.default_shape`.
 
     Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
     "shrinkbench_timm.zoo:build")``
@@ -180,6 +202,7 @@ class ModelFamilySpec:
     build: Target
     min_size: int = 1
     references: tuple[Reference, ...] = ()
+    default_shape: Target | None = None
 
     @property
     def name(self) -> str:
@@ -198,8 +221,11 @@ class ModelFamilySpec:
         def build(num_classes: int, input_shape: tuple[int, ...], pretrained: str | None = None):
             return builder(name, num_classes, input_shape, pretrained)
 
+        shape_of = self.default_shape
+        default_shape = None if shape_of is None else (lambda: resolve(shape_of)(name))
         return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size,
-                         references=tuple(r for r in self.references if r.model == name))
+                         references=tuple(r for r in self.references if r.model == name),
+                         default_shape=default_shape)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,14 @@ def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretra
     return set_classifier(model, classifier)
 
 
+def default_shape(name: str) -> tuple[int, int, int] | None:
+    """The ``(C, H, W)`` input timm's default pretrained config of ``name`` declares (``input_size``: 224 for
+    most, 240 for ``crossvit_15_dagger_240``, 384 for ``vit_base_patch16_384``), read from timm's registry:
+    no weights are downloaded, no model is built. ``None`` for a name without a pretrained config."""
+    size = import_timm().models.get_pretrained_cfg_value(name, "input_size")
+    return tuple(int(n) for n in size) if size is not None and len(size) == 3 else None
+
+
 def _create(timm: ModuleType, arch: str, kwargs: dict, size: tuple[int, int]) -> nn.Module:
     """``timm.create_model``, passing ``img_size`` when the default input size differs and the model takes it."""
     default = timm.models.get_pretrained_cfg_value(arch, "input_size")

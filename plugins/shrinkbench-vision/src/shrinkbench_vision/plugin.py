@@ -75,29 +75,33 @@ _TORCHVISION_TOP1 = {"resnet18": 69.758, "resnet34": 73.314, "resnet50": 76.130,
 
 @hookimpl
 def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
-    """LeNets and MnistNet (digits), CIFAR ResNets and VGG-BN-Drop (32px), and the torchvision family."""
+    """LeNets and MnistNet (digits), CIFAR ResNets and VGG-BN-Drop (32px), and the torchvision family.
+
+    Each declares the input it is made for (``default_shape``): 1x28x28 digits, 3x32x32 CIFAR images, and for
+    torchvision models the crop of their default weights (:func:`shrinkbench_vision.models.torchvision_family.default_shape`)."""
     specs: list[ModelSpec | ModelFamilySpec] = [
         ModelSpec("lenet-300-100", "LeNet-300-100 MLP (266,610 params on MNIST)", _M + "lenet:lenet_300_100",
-                  min_size=28, max_size=32, references=(Reference("mnist", 0.9836, _HAN.format(1.64), 0.005),)),
+                  min_size=28, max_size=32, default_shape=(1, 28, 28),
+                  references=(Reference("mnist", 0.9836, _HAN.format(1.64), 0.005),)),
         ModelSpec("lenet-5", "LeNet-5 CNN, ReLU + max-pool (61,706 params on MNIST)", _M + "lenet:lenet5",
-                  min_size=28, max_size=32),
+                  min_size=28, max_size=32, default_shape=(1, 28, 28)),
         ModelSpec("mnistnet", "ShrinkBench's MNIST CNN: conv20-conv50-fc500 (431,080 params)",
-                  _M + "lenet:mnistnet", min_size=28, max_size=32,
+                  _M + "lenet:mnistnet", min_size=28, max_size=32, default_shape=(1, 28, 28),
                   references=(Reference("mnist", 0.9920, _HAN.format(0.80) + ", Caffe's LeNet-5 = this net", 0.005),)),
     ]
     specs += [
         ModelSpec(name, f"CIFAR ResNet-{name[6:]}, He et al. 2016 option A ({size} params)",
-                  f"{_M}cifar_resnet:{name}", min_size=8,
+                  f"{_M}cifar_resnet:{name}", min_size=8, default_shape=(3, 32, 32),
                   references=(Reference("cifar10", 1 - _CIFAR_RESNET_TOP1[name] / 100,
                                         _HE.format(_CIFAR_RESNET_TOP1[name])),))
         for name, size in _CIFAR_RESNETS.items()
     ]
     specs += [
         ModelSpec("vgg-bn-drop", "CIFAR VGG with batch norm and dropout, cifar.torch (15.0M params)",
-                  _M + "vgg:vgg_bn_drop", max_size=32,
+                  _M + "vgg:vgg_bn_drop", max_size=32, default_shape=(3, 32, 32),
                   references=(Reference("cifar10", 0.9245, "Zagoruyko 2015, 92.45% on CIFAR-10 in Torch (cifar.torch)"),)),
         ModelFamilySpec("torchvision", "torchvision classification model", _M + "torchvision_family:names",
-                        _M + "torchvision_family:build",
+                        _M + "torchvision_family:build", default_shape=_M + "torchvision_family:default_shape",
                         references=tuple(Reference("imagenet", top1 / 100, _TORCHVISION.format(name, top1), 0.005, name)
                                          for name, top1 in _TORCHVISION_TOP1.items())),
     ]

@@ -3,6 +3,8 @@
 Each model is checked in its own process, with a no-progress timeout and an address-space limit, so one
 crash or hang does not stop the others. The processes come from a fork server that has already imported
 torch (and torchvision/timm when installed), which saves the ~7 s import per model; nothing else is shared.
+A long check is resumable (``--resume FILE``: a row is appended as each model finishes) and can be cut into
+shards (``--shard I/N``) run anywhere and merged (``--merge FILE ...``): see :mod:`shrinkbench_cli.model_check_rows`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-
-FIELDS = ("model", "status", "px", "batch", "seconds", "reason", "compression", "macs", "reference_macs", "speedup")
 
 
 @click.command("check-models")
@@ -30,59 +30,161 @@ FIELDS = ("model", "status", "px", "batch", "seconds", "reason", "compression", 
               help="Random images per step; a step that does not fit in --memory-gb is halved (down to 1).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, metavar="SEC",
               help="Seconds a model may go without progress (building, pruning, one step, counting) before it "
-                   "is killed and failed.")
+                   "is killed and reported not checked.")
 @click.option("--memory-gb", type=click.FloatRange(min=1), metavar="G",
               help="Address-space limit per model process (RLIMIT_AS; torch's libraries take ~3.5 GB of it). "
                    "[default: the memory available when the check starts; models run one at a time]")
+@click.option("--shard", metavar="I/N", callback=lambda _ctx, _param, value: parse_shard(value),
+              help="Check only the I-th of N slices of the (sampled) list: every N-th model from the I-th. "
+                   "Give each shard its own --resume file, then --merge them.")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Append each model's row to FILE as it finishes and skip the models FILE already has: the same "
+                   "command goes on where a stopped check left off.")
+@click.option("--retry", multiple=True, type=click.Choice(["memory", "time"]),
+              help="With --resume: check again the models FILE has as not checked for this cause (repeat the "
+                   "option for both), e.g. with more --memory-gb or --timeout; the new rows replace the old.")
+@click.option("--merge", is_flag=True,
+              help="Check nothing: the arguments are --resume files (of shards, or of separate runs); print one "
+                   "table and summary, and --csv/--json, from them. Models a file has not reached yet are listed as "
+                   "not checked (not run).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write the rows as CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE", help="Also write them as JSON.")
 def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strategy: str, compression: float,
-                 steps: int, batch: int, timeout: float, memory_gb: float | None, csv_path: str | None,
-                 json_path: str | None) -> None:
+                 steps: int, batch: int, timeout: float, memory_gb: float | None, shard: tuple[int, int] | None,
+                 resume_path: str | None, retry: tuple[str, ...], merge: bool,
+                 csv_path: str | None, json_path: str | None) -> None:
     """Check that the models matching PATTERNs (fnmatch on registry names: 'torchvision:*', 'timm:vit_*';
     default: every model) work with ShrinkBench.
 
-    Each model is built for 10 classes at the smallest of 32, 64 and 224 px it takes, pruned by --strategy
-    to --compression, and trained for --steps masked SGD steps (momentum 0.9) on batches of --batch random
-    images (halved from the step that does not fit in memory on: the row's batch and a note say so), in its
-    own process (one torch thread, --timeout, --memory-gb). It passes when pruned weights stay
-    exactly zero, kept weights change (wherever a gradient step can move them: layer collapse is noted, not
-    failed), the loss stays finite and its MACs agree with torch.utils.flop_counter.FlopCounterMode within 1%.
-    A model that builds at no size is skipped. POSIX only (fork server, RLIMIT_AS).
+    Each model is built for 10 classes at the input size it is made for (timm's pretrained config, the crop of
+    torchvision's default weights; a model that declares none, or cannot be built at it, at the smallest of
+    32, 64 and 224 px it takes), pruned by --strategy to --compression, and trained for --steps masked SGD
+    steps (momentum 0.9) on batches of --batch random images (halved from the step that does not fit in memory
+    on: the row's batch and a note say so), in its own process (one torch thread, --timeout, --memory-gb).
 
-    Exits with 1 when a model that built failed.
+    It passes when pruned weights stay exactly zero, kept weights change (wherever a gradient step can move
+    them: layer collapse is noted, not failed), the loss stays finite and its MACs agree with
+    torch.utils.flop_counter.FlopCounterMode: exactly on every operation type both count, within 0.1% in
+    total; a difference names the operation types. A model that cannot be checked on this machine (out of
+    memory, no progress in --timeout, weights not here, no input size it builds at) is "not checked" with its
+    reason, and stays out of the pass rate (passed / checked). POSIX only (fork server, RLIMIT_AS).
+
+    Long runs: --resume FILE goes on where a stopped check left off; --shard I/N cuts the list into N; and
+    'check-models --merge FILE ...' (the arguments are then --resume files) puts them together.
+
+    Exits with 1 when a model failed.
     """
     from shrinkbench.errors import ShrinkBenchError
-    from shrinkbench.plugins import get_registry
 
     from ..app import check_output_file
-    from ..progress_view import make_console
 
-    for path, option in ((csv_path, "--csv"), (json_path, "--json")):
+    for path, option in ((csv_path, "--csv"), (json_path, "--json"), (resume_path, "--resume")):
         check_output_file(path, option)  # before any model runs: a bad path is one line, nothing written
     if csv_path and json_path and Path(csv_path).expanduser().absolute() == Path(json_path).expanduser().absolute():
         raise ShrinkBenchError(f"--csv and --json name the same file {csv_path}; give two files")
+    if retry and not resume_path:
+        raise ShrinkBenchError("--retry checks again the models of a --resume file: give --resume FILE")
+    if merge:
+        given = [name for name, value in (("--sample", sample), ("--shard", shard), ("--resume", resume_path),
+                                          ("--retry", retry)) if value]
+        if given:
+            raise ShrinkBenchError(f"--merge checks nothing: drop {given[0]}, or drop --merge")
+        from ..model_check_rows import merge_files
+
+        rows, notes = merge_files([Path(p) for p in patterns])
+        for note in notes:
+            click.echo(note)
+        finish(rows, csv_path, json_path)
+        return
+    settings = {"strategy": strategy, "compression": compression, "steps": steps, "batch": batch, "seed": seed}
+    rows = run_checks(patterns, sample, shard, settings, timeout, memory_gb, resume_path, retry)
+    finish(rows, csv_path, json_path)
+
+
+def run_checks(patterns: tuple[str, ...], sample: int | None, shard: tuple[int, int] | None, settings: dict,
+               timeout: float, memory_gb: float | None, resume_path: str | None, retry: tuple[str, ...] = ()) -> list[dict]:
+    """Check every selected model (:func:`matching_models`, then :func:`shard_of`) not already in the resume
+    file (or there as not checked for a cause in ``retry``), each in its own process (:func:`run_isolated`),
+    appending each row to the resume file as it comes; the rows of all selected models, in order."""
+    from shrinkbench.errors import ShrinkBenchError
+    from shrinkbench.plugins import get_registry
+
+    from ..model_check_rows import open_resume, resume_lock
+
     registry = get_registry()
-    registry.strategy(strategy)  # an unknown name is a one-line error before anything runs
+    registry.strategy(settings["strategy"])  # an unknown name is a one-line error before anything runs
     if registry.plugin_set.local_only:
         raise ShrinkBenchError("check-models runs models in other processes: register plugins as modules")
-    names = matching_models(registry, patterns, sample, seed)
+    selected = matching_models(registry, patterns, sample, settings["seed"])
+    names = shard_of(selected, shard)
+    if not resume_path:
+        return check_each(registry, names, {}, settings, timeout, memory_gb, None)
+    resume = Path(resume_path).expanduser()
+    with resume_lock(resume):
+        rows = open_resume(resume, settings, names, f"{shard[0]}/{shard[1]}" if shard else None, len(selected))
+        rows = {name: row for name, row in rows.items() if row.get("cause") not in retry}
+        if rows:
+            click.echo(f"Resuming {resume_path}: {len(rows)} of {len(names)} models already done.")
+        return check_each(registry, names, rows, settings, timeout, memory_gb, resume)
+
+
+def check_each(registry, names: list[str], rows: dict[str, dict], settings: dict, timeout: float,  # noqa: ANN001
+               memory_gb: float | None, resume: Path | None) -> list[dict]:
+    """Check each of ``names`` that ``rows`` lacks, in its own process, adding its row to ``rows`` and to the
+    resume file ``resume`` (when given) as it comes; the rows of all ``names``, in order."""
+    from ..model_check_rows import append_row
+    from ..progress_view import make_console
+
     console = make_console()
     if memory_gb is None:
         memory_gb = int(available_memory_gb() * 10) / 10
         click.echo(f"Memory per model: {memory_gb:.1f} GB, what is available now (--memory-gb to change).")
-    rows = []
     for index, name in enumerate(names, 1):
-        job = (registry.plugin_set, name, strategy, compression, seed, steps, batch)
+        if name in rows:
+            continue
+        job = (registry.plugin_set, name, settings["strategy"], settings["compression"], settings["seed"],
+               settings["steps"], settings["batch"])
         prefix = f"[{index}/{len(names)}] {name}"
         with console.status(f"{prefix}: starting") as status:
             row = {"model": name, **run_isolated(job, timeout, memory_gb, _updater(status, prefix))}
-        rows.append(row)
-        click.echo(f"{prefix}: {row['status']} ({row['seconds']:.1f} s) {row['reason']}")
-    console.print(result_table(rows))
+        rows[name] = row
+        if resume:
+            append_row(resume, row)
+        cause = f" ({row['cause']})" if row.get("cause") else ""
+        click.echo(f"{prefix}: {row['status']}{cause} ({row['seconds']:.1f} s) {row['reason']}")
+    return [rows[name] for name in names]
+
+
+def finish(rows: list[dict], csv_path: str | None, json_path: str | None) -> None:
+    """Print the table and the summary line, write the files; exit 1 when a model failed."""
+    from ..model_check import FAILED
+    from ..model_check_rows import result_table, summary, write_files
+    from ..progress_view import make_console
+
+    make_console().print(result_table(rows))
+    click.echo(summary(rows))
     write_files(rows, csv_path, json_path)
-    if any(row["status"] == "failed" for row in rows):
+    if any(row["status"] == FAILED for row in rows):
         sys.exit(1)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` as ``(2, 4)``; a value that is not ``I/N`` with 1 <= I <= N is a usage error."""
+    if value is None:
+        return None
+    index, _, count = value.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise click.BadParameter(f"{value!r} is not I/N with 1 <= I <= N (e.g. 2/4)", param_hint="--shard")
+    return int(index), int(count)
+
+
+def shard_of(names: list[str], shard: tuple[int, int] | None) -> list[str]:
+    """The ``i``-th of ``n`` slices of ``names`` for ``shard = (i, n)``: every ``n``-th name from the ``i``-th
+    (1-based), so slices of a sorted list are alike in mix and size; all of ``names`` when ``shard`` is None."""
+    if shard is None:
+        return names
+    index, count = shard
+    return names[index - 1::count]
 
 
 def matching_models(registry, patterns: tuple[str, ...], sample: int | None, seed: int) -> list[str]:  # noqa: ANN001
@@ -126,6 +228,8 @@ def run_isolated(job: tuple, timeout: float, memory_gb: float, show: Callable[[s
     GB, killed when it reports no progress for ``timeout`` s; ``show`` gets each phase it reports."""
     import multiprocessing
 
+    from ..model_check import FAILED, NotChecked, during
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "torchvision", "timm"])
     receiver, sender = context.Pipe(duplex=False)
@@ -137,7 +241,7 @@ def run_isolated(job: tuple, timeout: float, memory_gb: float, show: Callable[[s
     try:
         while result is None:
             if not receiver.poll(timeout):
-                result = {"status": "failed", "reason": f"no progress for {timeout:g} s ({phase})"}
+                result = NotChecked("time", f"no progress for {timeout:g} s {during(phase)} (--timeout)").row()
             elif isinstance(message := receiver.recv(), str):
                 phase = message
                 show(phase)
@@ -150,7 +254,7 @@ def run_isolated(job: tuple, timeout: float, memory_gb: float, show: Callable[[s
             process.kill()
         process.join()
     if result is None:
-        result = {"status": "failed", "reason": f"the process died (exit code {process.exitcode})"}
+        result = {"status": FAILED, "reason": f"the process died (exit code {process.exitcode})"}
     return {"px": None, "batch": None, "reason": "", **result, "seconds": round(time.monotonic() - start, 2)}
 
 
@@ -161,48 +265,24 @@ def _child(sender, memory_gb: float, job: tuple) -> None:  # noqa: ANN001 - a mu
 
     from shrinkbench.errors import one_line
 
-    from ..model_check import check_one, out_of_memory
+    from ..model_check import FAILED, NotChecked, check_one, during, out_of_memory
 
     limit = int(memory_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     torch.set_num_threads(1)  # one model per core, and no spinning threads on a busy machine
+    phases = ["starting"]
+
+    def progress(phase: str) -> None:
+        phases.append(phase)
+        sender.send(phase)
+
     try:
-        result = check_one(*job, progress=sender.send)
+        result = check_one(*job, progress=progress)
+    except NotChecked as exc:
+        result = exc.row()
     except Exception as exc:  # noqa: BLE001 - any error is this model's failure, reported in one line
-        result = {"status": "failed",
-                  "reason": f"out of memory (limit {memory_gb:g} GB)" if out_of_memory(exc) else one_line(exc)}
+        if out_of_memory(exc):
+            result = NotChecked("memory", f"out of memory {during(phases[-1])} (limit {memory_gb:g} GB)").row()
+        else:
+            result = {"status": FAILED, "reason": one_line(exc)}
     sender.send(result)
-
-
-def result_table(rows: list[dict]):  # noqa: ANN201 - a rich Table
-    """The rich table of the results: model, status, input size, seconds, reason, and a count per status."""
-    from rich.table import Table
-
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "skipped")}
-    table = Table(title=f"check-models: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped",
-                  title_justify="left")
-    for column in ("model", "status", "px", "batch", "seconds", "reason"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row["model"], row["status"], str(row["px"] or ""), str(row["batch"] or ""),
-                      f"{row['seconds']:.1f}", row["reason"])
-    return table
-
-
-def write_files(rows: list[dict], csv_path: str | None, json_path: str | None) -> None:
-    """Write ``rows`` to ``csv_path`` and/or ``json_path`` (every field of :data:`FIELDS`)."""
-    import csv
-    import io
-    import json
-
-    from shrinkbench.atomic import atomic_write_text
-
-    table = [{field: row.get(field) for field in FIELDS} for row in rows]
-    if csv_path:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(table)
-        atomic_write_text(Path(csv_path), buffer.getvalue())
-    if json_path:
-        atomic_write_text(Path(json_path), json.dumps(table, indent=1) + "\n")

@@ -25,7 +25,7 @@ from ..errors import MetricNote
 from . import MetricContext
 from .macs import MacCount, count_macs, forward_with_autograd, total_macs
 
-__all__ = ["count", "measure", "torch_flop_count"]
+__all__ = ["count", "measure", "torch_flop_count", "torch_flops_by_op"]
 
 
 def count(model: nn.Module, example_input: torch.Tensor) -> dict[str, float]:
@@ -68,8 +68,15 @@ def torch_flop_count(model: nn.Module, example_input: torch.Tensor) -> int:
 
     Matrix multiplications, convolutions and fused attention only, 2 FLOPs per multiply-accumulate.
     """
+    return sum(torch_flops_by_op(model, example_input).values())
+
+
+def torch_flops_by_op(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
+    """The FLOPs of :func:`torch_flop_count` by operation type, named as :class:`~shrinkbench.metrics.macs.OpMacs`
+    names them (``"aten.mm"``, ``"aten.convolution"``); types with no FLOPs are left out."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     forward_with_autograd(model, example_input, counter)
-    return counter.get_total_flops()
+    counts = counter.get_flop_counts().get("Global", {})
+    return {str(op): int(flops) for op, flops in counts.items() if flops}

@@ -39,6 +39,23 @@ def names() -> list[str]:
     return cached_names("torchvision", metadata.version("torchvision"), compute)
 
 
+def default_shape(name: str) -> tuple[int, int, int] | None:
+    """``(3, crop, crop)``: the evaluation crop of ``name``'s ``DEFAULT`` torchvision weights (their
+    ``transforms().crop_size``, e.g. 224, 299 for Inception v3, 518 for ViT-H/14), read from metadata: nothing
+    is downloaded or built. ``None`` for a name without registered weights."""
+    from torchvision import models
+
+    try:
+        weights = models.get_model_weights(name).DEFAULT
+    except (KeyError, ValueError, AttributeError):
+        return None
+    crop = list(getattr(weights.transforms(), "crop_size", None) or [])
+    if not crop:
+        return None
+    height, width = (crop[0], crop[0]) if len(crop) == 1 else crop[:2]
+    return (3, int(height), int(width))
+
+
 def build(name: str, num_classes: int, input_shape: tuple[int, int, int], pretrained: str | None = None) -> nn.Module:
     """Build torchvision's ``name`` for ``num_classes`` and ``(C, H, W)`` inputs, optionally with local weights.
 
