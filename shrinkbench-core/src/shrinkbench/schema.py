@@ -34,6 +34,9 @@ LATENCY = ("latency_ms", "latency_ms_spread", "latency_ms_64", "latency_ms_64_sp
 relative spread ``<column>_spread`` (interquartile range / median of the samples: see
 :mod:`shrinkbench.metrics.latency`)."""
 COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
+LATENCY_BAND_NOTE = "measured speedup outside the mask band"
+"""How the note of an unstructured-mask run whose measured speedup leaves the band around 1x begins (see
+:func:`shrinkbench.metrics.latency.outside_mask_band`); the report counts the rows that carry it."""
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
