@@ -198,3 +198,34 @@ def test_the_dense_reference_is_measured_again_when_threads_or_batch_change(toy_
     assert calls == [1, 2, 2]  # the repeats come from the cache
     run_module.dense_reference(toy_registry, "dense/x", model, example, Runtime(channels_last=True), notes)
     assert len(calls) == 4
+
+
+def test_a_run_times_its_pruned_model_beside_the_dense_weights_it_started_from(toy_registry, tmp_path, monkeypatch):
+    from shrinkbench.engine import Recipe, ResultsStore, SweepConfig, run_sweep
+    from shrinkbench.engine import run as run_module
+
+    before: list[dict[str, torch.Tensor]] = []
+    beside: list[tuple[nn.Module, nn.Module]] = []
+    real = run_module.measure_all
+
+    def spy(registry, model, *args, **kwargs):
+        if kwargs.get("skip_data"):  # the dense reference, taken before pruning
+            before.append({k: v.clone() for k, v in model.state_dict().items()})
+        elif kwargs.get("dense") is not None:
+            beside.append((model, kwargs["dense"]))
+        return real(registry, model, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "measure_all", spy)
+    config = SweepConfig(dataset="toy-blobs", model="toy-mlp", pretrain=Recipe(epochs=2, lr=0.05),
+                         finetune=Recipe(epochs=1, lr=0.01, batch_size=32), strategies=("toy-magnitude",),
+                         compressions=(16.0,), seeds=(0,), threads=1, device="cpu")
+    run_sweep(toy_registry, config, ResultsStore(tmp_path))
+    row = ResultsStore(tmp_path).rows()[0]
+    assert row["status"] == "ok", row["error"]
+    assert len(before) == 1 and len(beside) == 1
+    pruned, dense = beside[0]
+    assert pruned is not dense
+    state = dense.state_dict()
+    assert state.keys() == before[0].keys() and all(torch.equal(state[k], before[0][k]) for k in state)
+    assert any(not torch.equal(p, before[0][n]) for n, p in pruned.state_dict().items())
+    assert all(row[c] == row[c] and row[c] > 0 for c in ("latency_speedup", "latency_speedup_64"))

@@ -90,8 +90,11 @@ def _current() -> _State:
     global _state
     directory = lock_dir()
     if _state is None or _state.directory != directory:
-        if _state is not None and (_state.working or _state.measuring):
-            raise RuntimeError(f"${LOCK_DIR_VAR} changed while its locks were held")
+        if _state is not None:
+            if _state.working or _state.measuring:
+                raise RuntimeError(f"${LOCK_DIR_VAR} changed while its locks were held")
+            _state.busy.close()
+            _state.gate.close()
         _state = _State(directory)
     return _state
 
