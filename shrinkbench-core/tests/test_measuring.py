@@ -14,6 +14,7 @@ from torch import nn
 
 from shrinkbench import measuring
 from shrinkbench.devices import cpu_cores
+from shrinkbench.errors import MetricNote
 from shrinkbench.filelock import FileLock, locked
 from shrinkbench.metrics import MetricContext, latency
 from shrinkbench.threads import torch_threads
@@ -229,3 +230,16 @@ def test_a_run_times_its_pruned_model_beside_the_dense_weights_it_started_from(t
     assert state.keys() == before[0].keys() and all(torch.equal(state[k], before[0][k]) for k in state)
     assert any(not torch.equal(p, before[0][n]) for n, p in pruned.state_dict().items())
     assert all(row[c] == row[c] and row[c] > 0 for c in ("latency_speedup", "latency_speedup_64"))
+
+
+def test_without_a_usable_lock_directory_work_goes_on_and_the_latency_says_so(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(measuring.LOCK_DIR_VAR, str(blocker / "locks"))
+    model = _lenet(0)
+    example = torch.randn(1, 1, 28, 28)
+    with measuring.working():
+        measuring.safe_point()
+        with pytest.warns(MetricNote, match="measuring locks unusable in .*file/locks"):
+            values = latency.measure(MetricContext(_masked(model, 0.25), example, dense=model))
+    assert values["latency_speedup"] > 0

@@ -35,7 +35,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +65,11 @@ def lock_dir() -> Path:
 @dataclass(frozen=True)
 class Quiet:
     """How a measurement went: ``alone`` whether every other task had paused, ``waited_s`` the seconds spent
-    waiting for that."""
+    waiting for that, ``problem`` why the locks could not be used at all (``""`` when they could)."""
 
     alone: bool
     waited_s: float
+    problem: str = ""
 
 
 class _State:
@@ -105,7 +106,7 @@ def working() -> Iterator[None]:
     that a measurement elsewhere waits until this process pauses at a :func:`safe_point` or leaves the block."""
     state = _current()
     if state.working == 0 and state.measuring is None:  # inside alone() the exclusive hold stays
-        state.busy.acquire(shared=True)
+        _try(lambda: state.busy.acquire(shared=True))  # without the lock the work goes on, unordered
     state.working += 1
     try:
         yield
@@ -119,8 +120,8 @@ def safe_point() -> None:
     """A point where this task may pause: when another process measures, wait until it is done. A no-op outside
     :func:`working` and inside :func:`alone`."""
     state = _state
-    if state is None or state.working == 0 or state.measuring is not None:
-        return
+    if state is None or state.working == 0 or state.measuring is not None or state.busy.mode is None:
+        return  # not working, measuring itself, or without usable locks
     if state.gate.acquire(shared=True, blocking=False):
         state.gate.release()
         return
@@ -141,6 +142,16 @@ def _take(lock: FileLock, deadline: float) -> bool:
     return True
 
 
+def _try(action: Callable[[], object]) -> str | None:
+    """Do ``action``; ``None``, or the one-line reason it failed with an ``OSError`` (a lock directory that cannot
+    be created or written: measurements then go on unordered, and say so)."""
+    try:
+        action()
+    except OSError as exc:
+        return f"measuring locks unusable in {lock_dir()}: {exc.strerror or exc}"
+    return None
+
+
 @contextlib.contextmanager
 def alone(wait_s: float = WAIT_S) -> Iterator[Quiet]:
     """Run the block (a measurement) while every other ShrinkBench task of this machine is paused at a safe point
@@ -156,9 +167,9 @@ def alone(wait_s: float = WAIT_S) -> Iterator[Quiet]:
     deadline = started + wait_s
     if held:
         state.busy.release()
-    gated = _take(state.gate, deadline)
-    quiet = gated and _take(state.busy, deadline)
-    state.measuring = Quiet(quiet, time.monotonic() - started)
+    problem = _try(lambda: _take(state.gate, deadline) and _take(state.busy, deadline))
+    quiet = problem is None and state.busy.mode == "exclusive"
+    state.measuring = Quiet(quiet, time.monotonic() - started, problem or "")
     try:
         yield state.measuring
     finally:
@@ -166,4 +177,4 @@ def alone(wait_s: float = WAIT_S) -> Iterator[Quiet]:
         state.busy.release()
         state.gate.release()
         if held:
-            state.busy.acquire(shared=True)
+            _try(lambda: state.busy.acquire(shared=True))

@@ -284,8 +284,8 @@ def measure(ctx: MetricContext) -> dict[str, float]:
             out[f"latency_speedup{suffix}"] = speedup
             out[f"latency_speedup{suffix}_spread"] = speedup_spread
     if not quiet.alone:
-        warnings.warn(f"latency timed while other work ran: the machine's other tasks did not pause within "
-                      f"{quiet.waited_s:.0f} s", MetricNote, stacklevel=2)
+        why = quiet.problem or f"the machine's other tasks did not pause within {quiet.waited_s:.0f} s"
+        warnings.warn(f"latency timed while other work may have run: {why}", MetricNote, stacklevel=2)
     return out
 
 
