@@ -2,8 +2,10 @@
 rounds (:mod:`.rounds`) -> metrics right after the last pruning and at the end -> the run's directory and row,
 checked against the invariant of :mod:`.invariant`.
 
-A run holds one model: the dense model's own measurements that metrics compare against (parameters, MACs,
-latency, ...) are taken on it before pruning, then it is pruned in place. A run is a pure function of its
+A run trains one model: the dense model's own measurements that metrics compare against (parameters, MACs,
+...) are taken on it before pruning, then it is pruned in place; for the final measurements the dense weights
+are loaded again beside it, so that latency times the two as interleaved pairs (the whole run counts as work
+that another run's latency measurement pauses: :mod:`shrinkbench.measuring`). A run is a pure function of its
 :class:`RunWork`, so it executes in this process, a worker process or on another machine and gives the same
 row. Anything that goes wrong inside it -- a plugin that raises, masks that do not fit, a loss that diverges,
 weights that are not what the row says -- becomes a ``failed`` row naming the cause; the sweep goes on.
