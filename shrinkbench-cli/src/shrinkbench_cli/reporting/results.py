@@ -210,15 +210,15 @@ def reference_warnings(experiments: Sequence[Results]) -> list[str]:
 
 
 def latency_band_warning(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One ``NOTE: ...`` line saying how many successful rows carry the mask-band note (an unstructured-mask run
-    whose measured speedup left the band around 1x by more than its spread: a disturbed latency measurement,
-    :data:`shrinkbench.schema.LATENCY_BAND_NOTE`); ``[]`` when none does."""
+    """One ``NOTE: ...`` line saying how many successful rows carry the mask-band note in their ``latency_note``
+    (an unstructured-mask run whose measured speedup left the band around 1x by more than its spread: a disturbed
+    latency measurement, :data:`shrinkbench.schema.LATENCY_BAND_NOTE`); ``[]`` when none does."""
     ok = successful(list(rows))
-    flagged = [r for r in ok if schema.LATENCY_BAND_NOTE in str(r.get(schema.NOTES) or "")]
+    flagged = [r for r in ok if schema.LATENCY_BAND_NOTE in str(r.get(schema.LATENCY_NOTE) or "")]
     if not flagged:
         return []
     return [f"NOTE: {len(flagged)} of {len(ok)} runs have a {schema.LATENCY_BAND_NOTE} (their masks keep the dense "
-            f"kernels, so the measured speedup was disturbed; see their notes column, e.g. {flagged[0][schema.RUN_ID]})"]
+            f"kernels, so the measured speedup was disturbed; see their latency_note column, e.g. {flagged[0][schema.RUN_ID]})"]
 
 
 def report_warnings(experiments: Sequence[Results]) -> list[str]:

@@ -87,6 +87,7 @@ def base_row(experiment: Experiment, run: RunSpec, settings: RunSettings, error:
         schema.VARIANT: experiment.variant, schema.STRATEGY: run.strategy, schema.SCHEDULE: run.schedule,
         schema.SEED: run.seed, schema.TARGET: run.compression,
         schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error, schema.NOTES: "",
+        schema.LATENCY_NOTE: "",
         schema.DEVICE: settings.device, schema.PRECISION: experiment.precision, schema.THREADS: settings.threads,
         schema.DEVICE_REASON: settings.device_reason,
     }
@@ -186,7 +187,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     del dense
     row.update(post.values)
     if not ctx.strategy.structured:
-        notes.extend(mask_band_notes(row))
+        row[schema.LATENCY_NOTE] = "; ".join(mask_band_notes(row))
     row[schema.SELECTED_EPOCH] = result.selected_epoch
     if result.compile_seconds is not None:
         row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)

@@ -43,7 +43,8 @@ unseen (a metric context without a dense model).
 
 **Mask band**: an unstructured-mask run keeps the dense kernels, so its measured speedup is 1x up to noise;
 :func:`outside_mask_band` flags one that leaves :data:`MASK_BAND` by more than its spread allows, and the run
-notes it (:data:`shrinkbench.schema.LATENCY_BAND_NOTE`): a disturbed measurement, not a property of the method.
+says so in its ``latency_note`` column (:data:`shrinkbench.schema.LATENCY_NOTE`): a disturbed measurement, not a
+property of the method.
 
 Cost per batch size: about ``max(2 x BUDGET_S, 2 x (MIN_REPEATS + 1) forward passes)`` (the last pair of
 samples may end past the budget) plus the calibration of small models (a few ``MIN_SAMPLE_S``): well under a
