@@ -170,14 +170,13 @@ def test_the_mask_band_allows_a_speedup_as_far_as_its_spread_reaches(speedup, sp
 
 
 def test_a_run_notes_a_measured_speedup_outside_the_mask_band():
-    from shrinkbench import schema
     from shrinkbench.engine.run import mask_band_notes
 
     assert mask_band_notes({"latency_speedup": 1.02, "latency_speedup_spread": 0.04, "latency_speedup_64": 0.97,
                             "latency_speedup_64_spread": 0.02}) == []
     notes = mask_band_notes({"latency_speedup": 2.91, "latency_speedup_spread": 0.09, "latency_speedup_64": 1.0,
                              "latency_speedup_64_spread": 0.02})
-    assert len(notes) == 1 and notes[0].startswith(schema.LATENCY_BAND_NOTE) and "2.91x" in notes[0]
+    assert len(notes) == 1 and notes[0].startswith(latency.BAND_NOTE) and "2.91x ±9%" in notes[0]
 
 
 def test_the_dense_reference_is_measured_again_when_threads_or_batch_change(toy_registry, monkeypatch):

@@ -37,9 +37,8 @@ COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
 LATENCY_NOTE = "latency_note"
 """What a reader must know about a row's measured latency, e.g. an unstructured-mask run whose measured speedup
 left the band around 1x (:func:`shrinkbench.metrics.latency.outside_mask_band`); empty otherwise. Apart from
-``notes`` because it follows the clock: the same run repeated may or may not carry it."""
-LATENCY_BAND_NOTE = "measured speedup outside the mask band"
-"""How the :data:`LATENCY_NOTE` of a run outside the mask band begins; the report counts the rows that carry it."""
+``notes`` because it follows the clock: the same run repeated may or may not carry it. The report counts the
+rows that carry one."""
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"

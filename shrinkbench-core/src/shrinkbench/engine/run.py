@@ -28,7 +28,7 @@ from ..devices import device_name
 from ..environment import choose_device
 from ..errors import one_line
 from ..metrics.collect import measure_all
-from ..metrics.latency import MASK_BAND, outside_mask_band
+from ..metrics.latency import BAND_NOTE, MASK_BAND, outside_mask_band
 from ..plans import ScheduleContext, SchedulePlan
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import count_parameters, prunable_parameters
@@ -207,7 +207,7 @@ def mask_band_notes(row: dict[str, Any]) -> list[str]:
                if isinstance(row.get(c), float) and outside_mask_band(row[c], row.get(f"{c}_spread", math.nan))]
     if not outside:
         return []
-    return [f"{schema.LATENCY_BAND_NOTE} {MASK_BAND[0]:g}-{MASK_BAND[1]:g}x: {', '.join(outside)} (masks keep the "
+    return [f"{BAND_NOTE} {MASK_BAND[0]:g}-{MASK_BAND[1]:g}x: {', '.join(outside)} (masks keep the "
             "dense kernels; treat this measured speedup as disturbed)"]
 
 

@@ -69,7 +69,7 @@ from ..errors import MetricNote
 from ..modules import eval_mode
 from . import MetricContext
 
-__all__ = ["BATCHES", "MASK_BAND", "PairTiming", "Timing", "forward_ms", "measure", "outside_mask_band",
+__all__ = ["BAND_NOTE", "BATCHES", "MASK_BAND", "PairTiming", "Timing", "forward_ms", "measure", "outside_mask_band",
            "relative_spread", "speedup_against", "time_forward", "time_pair"]
 
 BATCHES = (1, 64)
@@ -88,6 +88,8 @@ MAX_NUMBER = 10**6
 """Most forward passes per sample."""
 MASK_BAND = (0.8, 1.25)
 """Measured speedups an unstructured-mask model stays within (1x, give or take a quarter either way)."""
+BAND_NOTE = "measured speedup outside the mask band"
+"""How the ``latency_note`` of a run outside :data:`MASK_BAND` begins."""
 
 Clock = Callable[[], float]
 AutocastFn = Callable[[], contextlib.AbstractContextManager]
