@@ -11,13 +11,14 @@ shrinkbench-magnitude) at the highest one:
   one image (nonzero MACs for masks: what an ideal sparse kernel would do);
 - **measured speedup** at batch 1 and 64: dense ms / pruned ms, from ``--reps`` calls of
   ``shrinkbench.metrics.latency.time_pair`` (the latency metric's calibrated timer: eval mode, inference mode,
-  dense and pruned samples interleaved), their samples pooled: the speedup is the median of every per-pair
+  dense and pruned samples interleaved; each inside ``shrinkbench.measuring.alone``, as the metric times, so a
+  sweep running beside it pauses meanwhile), their samples pooled: the speedup is the median of every per-pair
   ratio dense / pruned, the times the medians of each model's samples (ms per pass). Every number is printed
   with its relative spread, the interquartile range over the median (``1.23 ±4%``).
 
 Run from the repository root (about 5 minutes on 2 CPU cores)::
 
-    uv run python benchmarks/structured_latency.py [--reps 5] [--threads N] [--compressions 2,4]
+    uv run --with-editable plugins/shrinkbench-structured python benchmarks/structured_latency.py [--reps 5] [--threads N] [--compressions 2,4]
 
 The load average is printed first: other processes on the cores change the measured figures a lot.
 """
@@ -72,6 +73,7 @@ def measure(dense, pruned, reps: int) -> dict[str, float]:
     spread (``<key>_spread``: IQR / median), over the pooled samples of ``reps`` interleaved measurements."""
     import torch
 
+    from shrinkbench import measuring
     from shrinkbench.metrics.latency import relative_spread, time_pair
 
     out = {}
@@ -79,7 +81,8 @@ def measure(dense, pruned, reps: int) -> dict[str, float]:
         inputs = torch.randn(size, 3, 32, 32, generator=torch.Generator().manual_seed(size))
         samples: dict[str, list[float]] = {"dense": [], "pruned": [], "speedup": []}
         for _ in range(reps):
-            pair = time_pair(dense, pruned, inputs)
+            with measuring.alone():  # as the latency metric: sweeps running beside it pause meanwhile
+                pair = time_pair(dense, pruned, inputs)
             samples["dense"] += [1000 * t for t in pair.dense.times]
             samples["pruned"] += [1000 * t for t in pair.model.times]
             samples["speedup"] += [d / p for d, p in zip(pair.dense.times, pair.model.times, strict=True)]

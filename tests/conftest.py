@@ -27,6 +27,13 @@ def cli_env(cache: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _private_locks(tmp_path, monkeypatch):
+    """Measuring locks of this test only (CLI subprocesses inherit them): parallel test sessions do not pause each
+    other's runs."""
+    monkeypatch.setenv("SHRINKBENCH_LOCK_DIR", str(tmp_path / "locks"))
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One dense-model cache for the whole session (dense models are trained once, as in real use)."""

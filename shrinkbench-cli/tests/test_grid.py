@@ -267,6 +267,29 @@ def test_single_experiment_below_reference_warns_too(run_cli, grid, tmp_path):
     assert '<p class="warning">WARNING: toy-blobs · toy-ref' in (directory / "report.html").read_text()
 
 
+def test_runs_outside_the_mask_band_are_counted_in_a_note_line(run_cli, grid, tmp_path):
+    from shrinkbench.engine.run import mask_band_notes
+
+    directory = tmp_path / "band"
+    shutil.copytree(grid["ref"], directory)
+    rows = list(csv.DictReader((directory / "results.csv").open()))
+    assert not any(r[schema.LATENCY_NOTE] for r in rows)  # toy models: a notable measurement would be noise
+    disturbed = {"latency_speedup": 2.91, "latency_speedup_spread": 0.09}  # the seed-0 figure
+    rows[1][schema.LATENCY_NOTE] = "; ".join(mask_band_notes(disturbed))
+    with (directory / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    document = strict_json(run_cli("report", str(directory), "--json").stdout)
+    ok = sum(r[schema.STATUS] == schema.STATUS_OK for r in rows)
+    assert document["warnings"][-1] == (f"NOTE: 1 of {ok} runs have a note on their measured latency, e.g. "
+                                        f"{rows[1][schema.RUN_ID]}: {rows[1][schema.LATENCY_NOTE]}")
+    assert "measured speedup outside the mask band 0.8-1.25x: 2.91x ±9%" in document["warnings"][-1]
+    result = run_cli("report", str(directory), "--to", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert document["warnings"][-1] in result.stdout.splitlines()
+
+
 def test_compare_grids_and_single_pairs_says_what_differs(run_cli, grid, tmp_path):
     single = tmp_path / "single"
     shutil.copytree(grid["singles"][0], single)

@@ -26,5 +26,6 @@ def toy_registry():
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SHRINKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SHRINKBENCH_LOCK_DIR", str(tmp_path / "locks"))  # measurements of parallel tests stay apart
     monkeypatch.delenv("SHRINKBENCH_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("SHRINKBENCH_STRICT_PLUGINS", raising=False)

@@ -89,6 +89,9 @@ RESULTS_COLUMNS: dict[str, tuple[str, str]] = {
     schema.STATUS: ("text", "`ok` or `failed`"),
     schema.ERROR: ("text", "why a failed run failed (one line; `lost: ...` when its worker died)"),
     schema.NOTES: ("text", "anything the reader of the row should know, `; `-separated"),
+    schema.LATENCY_NOTE: ("text", "what the reader should know about the measured latency, e.g. a masked run whose "
+                          "measured speedup left 0.8-1.25x by more than its spread (a disturbed measurement); "
+                          "empty otherwise; follows the clock like the latency columns"),
 }
 """``column: (unit, meaning)`` for every column core writes (third-party metrics add their own columns)."""
 

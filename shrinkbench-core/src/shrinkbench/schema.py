@@ -34,6 +34,11 @@ LATENCY = ("latency_ms", "latency_ms_spread", "latency_ms_64", "latency_ms_64_sp
 relative spread ``<column>_spread`` (interquartile range / median of the samples: see
 :mod:`shrinkbench.metrics.latency`)."""
 COMPRESSION, SPEEDUP, TOP1, TOP5 = "compression", "speedup", "top1", "top5"
+LATENCY_NOTE = "latency_note"
+"""What a reader must know about a row's measured latency, e.g. an unstructured-mask run whose measured speedup
+left the band around 1x (:func:`shrinkbench.metrics.latency.outside_mask_band`); empty otherwise. Apart from
+``notes`` because it follows the clock: the same run repeated may or may not carry it. The report counts the
+rows that carry one."""
 
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
@@ -58,16 +63,16 @@ COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
-    DEVICE_REASON, PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES,
+    DEVICE_REASON, PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES, LATENCY_NOTE,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
 
-TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY})
-"""Columns measured with a clock (every latency column, spreads included): they differ from one run of the same
-work to the next, unlike every other."""
+TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY, LATENCY_NOTE})
+"""Columns measured with a clock (every latency column, spreads included, and the note about them): they differ
+from one run of the same work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
-                          NODE, REFERENCE_SOURCE, DEVICE_REASON})
+                          NODE, REFERENCE_SOURCE, DEVICE_REASON, LATENCY_NOTE})
 BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
 

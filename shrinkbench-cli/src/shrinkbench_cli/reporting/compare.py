@@ -25,7 +25,7 @@ from .grid_plots import Panel, small_multiples
 from .json_report import COMPARE_SCHEMA, experiment_dict, summary_dicts
 from .output import OutputDir
 from .plots import AXES, accuracy_plots
-from .results import Directory, Results, load_directory, reference_warnings
+from .results import Directory, Results, load_directory, report_warnings
 from .table import caption, rich_table, summary_csv
 
 GUARDED = schema.DATASET
@@ -167,7 +167,7 @@ def comparison_document(directories: list[str], allow_different: bool = False) -
     diffs = differences(results)
     between, within = by_directory(loaded, results)
     datasets = list(dict.fromkeys(r.dataset for r in results))
-    warnings = reference_warnings(results)
+    warnings = report_warnings(results)
     if datasets_differ(loaded):
         warnings.insert(0, "comparing different datasets (--allow-different)")
     return {
@@ -212,7 +212,7 @@ def print_comparison(directories: list[str], out: str | Path, allow_different: b
                       soft_wrap=True)
     if columns:
         console.print(f"the results.csv columns differ: {describe_columns(columns)}", markup=False, soft_wrap=True)
-    for line in reference_warnings(results):
+    for line in report_warnings(results):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
     if all(not d.is_grid for d in loaded):
         console.print(caption(results), markup=False)

@@ -11,7 +11,7 @@ from string import Template
 from .confounders import FLIP_RULE, TAU_RULE, AxisReport
 from .grid_tables import axis_title, experiment_rows, fixed_rows, flip_rows, flips_summary, ranking_rows
 from .html_report import Figure, _figure, html_table, warnings_html
-from .results import Directory, reference_warnings
+from .results import Directory, report_warnings
 from .summary import SPREAD
 from .table import grid_table_rows
 
@@ -91,7 +91,7 @@ def render_grid_html(directory: Directory, figures: list[Figure], reports: list[
         title=html.escape(f"ShrinkBench report: {grid_subject(directory)}"),
         style=STYLE,
         meta=html.escape(f"{directory.directory} · select: {selections} · {versions}"),
-        warnings=warnings_html(reference_warnings(directory.experiments)),
+        warnings=warnings_html(report_warnings(directory.experiments)),
         experiments=html_table(headers, rows, "experiments and their dense models (test top-1, mean ± std over seeds); "
                                "changes: from the base variant of the same pair", numeric_from=4),
         summary=html_table(summary_headers, summary_rows, f"accuracy after finetuning (test split, select: "

@@ -30,7 +30,7 @@ from .grid_tables import (
 from .html_report import Figure
 from .output import OutputDir
 from .plots import AXES
-from .results import Directory, reference_warnings
+from .results import Directory, report_warnings
 from .table import caption, grid_summary_csv, rich_table
 
 PANEL_CAPTION = ("one panel per (dataset, model) pair (columns) and recipe variant (rows); the same colour is the "
@@ -92,7 +92,7 @@ def print_grid(directory: Directory, console: Console, out: OutputDir, sparsity:
     console.print(grid_subject(directory) + ": " + ", ".join(f"{e.dataset} · {e.model} · {e.variant}"
                                                              for e in directory.experiments),
                   markup=False, soft_wrap=True)
-    for line in reference_warnings(directory.experiments):
+    for line in report_warnings(directory.experiments):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
     headers, rows = experiment_rows(directory)
     console.print("experiments and their dense models (test top-1, mean ± std over seeds)", markup=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 from shrinkbench import schema
 
-from .results import Results, reference_warnings
+from .results import Results, report_warnings
 from .table import caption, table_rows
 
 PAGE = Template("""<!DOCTYPE html>
@@ -83,7 +83,7 @@ def _figure(figure: Figure) -> str:
 
 
 def warnings_html(lines: list[str]) -> str:
-    """Each warning (:func:`~.results.reference_warnings`) as a prominent ``<p class="warning">``; ``""`` for none."""
+    """Each warning (:func:`~.results.report_warnings`) as a prominent ``<p class="warning">``; ``""`` for none."""
     return "\n".join(f'<p class="warning">{html.escape(line)}</p>' for line in lines)
 
 
@@ -106,7 +106,7 @@ def render_html(results: Results, figures: list[Figure], versions: str) -> str:
     return PAGE.substitute(
         title=html.escape(f"ShrinkBench report: {results.title()}"),
         meta=html.escape(meta),
-        warnings=warnings_html(reference_warnings([results])),
+        warnings=warnings_html(report_warnings([results])),
         counts=_counts(results),
         summary=html_table(headers, rows, caption([results]), numeric_from=1),
         figures="\n".join(_figure(f) for f in figures),

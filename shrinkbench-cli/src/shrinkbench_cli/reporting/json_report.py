@@ -113,7 +113,8 @@ REPORT_KEYS = {
     "grid": "true when the directory holds several experiments",
     "title": "the page's title",
     "spread": f"how summary numbers are aggregated ({SPREAD})",
-    "warnings": "lines: (dataset, model) pairs whose dense models fall short of the published top-1",
+    "warnings": "lines: (dataset, model) pairs whose dense models fall short of the published top-1; a NOTE "
+                "counting the runs whose measured speedup left the mask band",
     "experiments": "[{slug, dataset, model, variant, fingerprint, changes, runs, succeeded, failed, strategies, "
                    "compression_targets, seeds, dense_top1: {mean, std, seeds}, reference: {top1, source, below} | "
                    "null, comparable, fixed}]",

@@ -4,7 +4,8 @@ as one JSON document (:func:`report_document`).
 
 A directory of one experiment is reported as it always was (one table, one plot per metric); a directory of
 several (a grid: pairs and variants) by :mod:`.grid_report`. Either way a ``WARNING:`` line names every (dataset,
-model) pair whose dense models fall short of their published top-1.
+model) pair whose dense models fall short of their published top-1, and a ``NOTE:`` line counts the runs whose
+measured speedup left the mask band (:func:`.results.latency_band_warning`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .html_report import Figure, render_html
 from .json_report import REPORT_SCHEMA, confounders_dict, experiment_dict, summary_dicts
 from .output import OutputDir
 from .plots import AXES, accuracy_plots
-from .results import Directory, Results, load_directory, reference_warnings
+from .results import Directory, Results, load_directory, report_warnings
 from .sparsity import layer_sparsity, run_weights, sparsity_plot, weights_path
 from .summary import SPREAD
 from .table import caption, rich_table, summary_csv
@@ -94,7 +95,7 @@ def print_report(directory: str | Path, console: Console | None = None, to: str 
     versions = f"shrinkbench-cli {cli_version()}"
     if loaded.is_grid:
         return print_grid(loaded, console, out, sparsity_figure(loaded, run), versions)
-    for line in reference_warnings([merged]):
+    for line in report_warnings([merged]):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
     console.print(caption([merged]), markup=False)
     console.print(rich_table([merged]))
@@ -138,7 +139,7 @@ def report_document(directory: str | Path, run_id: str | None = None) -> dict[st
         "grid": loaded.is_grid,
         "title": title,
         "spread": SPREAD,
-        "warnings": reference_warnings(loaded.experiments),
+        "warnings": report_warnings(loaded.experiments),
         "experiments": [experiment_dict(e, diff.get(e.slug, {})) for e in loaded.experiments],
         "summary": [row for e in loaded.experiments
                     for row in summary_dicts(e, {"dataset": e.dataset, "model": e.model, "variant": e.variant})],

@@ -207,3 +207,21 @@ def reference_warnings(experiments: Sequence[Results]) -> list[str]:
         lines.append(f"WARNING: {dataset} · {model}: dense top-1 {dense} is below the published {reference.top1:.4f} "
                      f"({reference.source}); results from this pair are not comparable (dense model under-trained)")
     return lines
+
+
+def latency_band_warning(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One ``NOTE: ...`` line saying how many successful rows carry a ``latency_note`` (today: an
+    unstructured-mask run whose measured speedup left the band around 1x by more than its spread, a disturbed
+    latency measurement); ``[]`` when none does."""
+    ok = successful(list(rows))
+    flagged = [r for r in ok if r.get(schema.LATENCY_NOTE)]
+    if not flagged:
+        return []
+    return [f"NOTE: {len(flagged)} of {len(ok)} runs have a note on their measured latency, e.g. "
+            f"{flagged[0][schema.RUN_ID]}: {flagged[0][schema.LATENCY_NOTE]}"]
+
+
+def report_warnings(experiments: Sequence[Results]) -> list[str]:
+    """Every warning line of a report: :func:`reference_warnings`, then :func:`latency_band_warning` over the
+    experiments' rows."""
+    return reference_warnings(experiments) + latency_band_warning([r for e in experiments for r in e.rows])

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import measuring
 from ..atomic import atomic_dir, atomic_path
 from ..cache import cache_dir
 from ..checkpoints import load_into, read_state_dict, weights_file
@@ -221,7 +222,8 @@ class DenseWork:
         label = f"dense {self.experiment.model} on {self.experiment.dataset}, seed {self.seed + self.experiment.dense_seed_offset}"
         ctx.emit(TaskStarted(key, label, self.experiment.dense_epochs))
         try:
-            with torch_threads(self.settings.threads), self._lock(ctx):
+            # the unit's lock first: waiting for another sweep's dense model is no work that a measurement waits for
+            with torch_threads(self.settings.threads), self._lock(ctx), measuring.working():
                 done = self._made_meanwhile(ctx)
                 ctx.emit(done or make_dense(registry_for(self.plugins), self.experiment, self.seed, self.settings,
                                             self.unit, ctx))

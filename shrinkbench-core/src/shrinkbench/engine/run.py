@@ -2,8 +2,10 @@
 rounds (:mod:`.rounds`) -> metrics right after the last pruning and at the end -> the run's directory and row,
 checked against the invariant of :mod:`.invariant`.
 
-A run holds one model: the dense model's own measurements that metrics compare against (parameters, MACs,
-latency, ...) are taken on it before pruning, then it is pruned in place. A run is a pure function of its
+A run trains one model: the dense model's own measurements that metrics compare against (parameters, MACs,
+...) are taken on it before pruning, then it is pruned in place; for the final measurements the dense weights
+are loaded again beside it, so that latency times the two as interleaved pairs (the whole run counts as work
+that another run's latency measurement pauses: :mod:`shrinkbench.measuring`). A run is a pure function of its
 :class:`RunWork`, so it executes in this process, a worker process or on another machine and gives the same
 row. Anything that goes wrong inside it -- a plugin that raises, masks that do not fit, a loss that diverges,
 weights that are not what the row says -- becomes a ``failed`` row naming the cause; the sweep goes on.
@@ -19,13 +21,14 @@ from typing import Any
 
 import torch
 
-from .. import schema
+from .. import measuring, schema
 from ..atomic import atomic_dir
 from ..checkpoints import read_state_dict
 from ..devices import device_name
 from ..environment import choose_device
 from ..errors import one_line
 from ..metrics.collect import measure_all
+from ..metrics.latency import BAND_NOTE, MASK_BAND, outside_mask_band
 from ..plans import ScheduleContext, SchedulePlan
 from ..plugins import PluginSet, Registry, registry_for
 from ..pruning import count_parameters, prunable_parameters
@@ -68,8 +71,10 @@ class RunWork:
         return f"{method} x{self.run.compression:g} seed {self.run.seed}"
 
     def __call__(self, ctx: TaskContext) -> dict[str, Any]:
-        """Carry out the run with its threads, write its directory, emit :class:`RunFinished`."""
-        with torch_threads(self.settings.threads):
+        """Carry out the run with its threads, write its directory, emit :class:`RunFinished`. The run counts as
+        working on this machine (:func:`shrinkbench.measuring.working`): another run's latency measurement waits
+        until it pauses between two steps."""
+        with measuring.working(), torch_threads(self.settings.threads):
             row = execute(self, ctx)
         ctx.emit(RunFinished(self.run.run_id, self.run, row))
         return row
@@ -82,6 +87,7 @@ def base_row(experiment: Experiment, run: RunSpec, settings: RunSettings, error:
         schema.VARIANT: experiment.variant, schema.STRATEGY: run.strategy, schema.SCHEDULE: run.schedule,
         schema.SEED: run.seed, schema.TARGET: run.compression,
         schema.STATUS: schema.STATUS_FAILED if error else schema.STATUS_OK, schema.ERROR: error, schema.NOTES: "",
+        schema.LATENCY_NOTE: "",
         schema.DEVICE: settings.device, schema.PRECISION: experiment.precision, schema.THREADS: settings.threads,
         schema.DEVICE_REASON: settings.device_reason,
     }
@@ -153,7 +159,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))
     test_loader = make_loader(splits.test, runtime.eval_batch_size, False, 0, runtime.torch_device, False,
                               work.settings.loader_workers)
-    example = next(iter(test_loader))[0][:1]
+    example = runtime.prepare_inputs(next(iter(test_loader))[0][:1])
     loss_fn = recipe_loss(experiment.finetune)
     ctx = RunContext(registry, experiment, run, runtime, work.settings, task, splits, model, epochs=epochs)
     reference = dense_reference(registry, work.dense.path, model, example, runtime, notes)
@@ -174,9 +180,14 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     rewind_states = {e: read_state_dict(task.local(rewind_file(work.dense.path, e))) for e in plan.rewind_epochs}
     ctx.seed_everything()
     result = run_rounds(ctx, plan, rewind_states, val_loader, measure_pre)
+    dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed),
+                                       task.local(f"{work.dense.path}/{WEIGHTS}")))
     post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
-                       autocast=runtime.autocast)
+                       autocast=runtime.autocast, dense=dense)
+    del dense
     row.update(post.values)
+    if not ctx.strategy.structured:
+        row[schema.LATENCY_NOTE] = "; ".join(mask_band_notes(row))
     row[schema.SELECTED_EPOCH] = result.selected_epoch
     if result.compile_seconds is not None:
         row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
@@ -187,15 +198,37 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     return ctx.model, ctx.strategy, replace(expectation, masks=masks)
 
 
+def mask_band_notes(row: dict[str, Any]) -> list[str]:
+    """The note of an unstructured-mask run whose measured speedup (batch 1 or 64) lies outside
+    :data:`~shrinkbench.metrics.latency.MASK_BAND` by more than its spread allows (masks keep the dense kernels:
+    such a figure is a disturbed measurement); ``[]`` otherwise."""
+    outside = [f"{row[c]:.2f}x ±{100 * row.get(f'{c}_spread', math.nan):.0f}%"
+               for c in ("latency_speedup", "latency_speedup_64")
+               if isinstance(row.get(c), float) and outside_mask_band(row[c], row.get(f"{c}_spread", math.nan))]
+    if not outside:
+        return []
+    return [f"{BAND_NOTE} {MASK_BAND[0]:g}-{MASK_BAND[1]:g}x: {', '.join(outside)} (masks keep the "
+            "dense kernels; treat this measured speedup as disturbed)"]
+
+
 _references: dict[tuple, dict[str, float]] = {}
+
+
+def reference_key(registry: Registry, dense_path: str, example: torch.Tensor, runtime: Runtime) -> tuple:
+    """What the dense reference depends on: the dense model, the example's shape and memory format, the device,
+    precision, memory format, compilation, evaluation batch, torch threads, and the installed metrics."""
+    metrics = tuple(sorted((e.plugin, e.name) for e in registry.list("metrics")))
+    return (dense_path, tuple(example.shape), example.is_contiguous(), str(runtime.torch_device), runtime.precision,
+            runtime.channels_last, runtime.compile, runtime.eval_batch_size, torch.get_num_threads(), metrics)
 
 
 def dense_reference(registry: Registry, dense_path: str, model: torch.nn.Module, example: torch.Tensor,
                     runtime: Runtime, notes: list[str]) -> dict[str, float]:
     """The dense model's own values of every metric that needs no data (parameters, MACs, activation memory,
     latency, ...), which metrics of the pruned model compare against. Taken on the run's one model before it is
-    pruned, once per dense model, input shape, device and precision in this process."""
-    key = (dense_path, tuple(example.shape), str(runtime.torch_device), runtime.precision)
+    pruned, once per :func:`reference_key` in this process (the latency metric times the dense model again
+    beside the pruned one at the end of the run: its speedups do not depend on this value)."""
+    key = reference_key(registry, dense_path, example, runtime)
     if key not in _references:
         measured = measure_all(registry, model, example, None, autocast=runtime.autocast, skip_data=True)
         notes.extend(f"dense reference: {n}" for n in measured.notes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .. import measuring
 from ..errors import ShrinkBenchError, one_line
 from ..losses import LossFn, loss_function
 from ..masking import MaskedModel
@@ -176,6 +177,7 @@ def train(
                 if on_step is not None:
                     on_step(global_step)
                 global_step += 1
+                measuring.safe_point()  # another process's latency measurement may pause this one here
                 if (index + 1) % CHECK_EVERY == 0 and not math.isfinite(loss_sum.item()):
                     raise DivergedError(f"training loss became {loss_sum.item()} in epoch {epoch + 1}")
             total_loss = loss_sum.item()

@@ -31,7 +31,10 @@ class MetricContext:
     matters when structured pruning made the model itself smaller (``reference["params"]``,
     ``reference["macs"]``, ``reference["latency_ms"]``, ...). ``autocast()`` is
     the run's precision (a no-op context in fp32): metrics that run the model as it is used -- accuracy,
-    latency -- run it under it; counts (MACs, activations) do not."""
+    latency -- run it under it; counts (MACs, activations) do not. ``dense``: the dense model the run started
+    from, on the same device and in the same memory format, for metrics that measure the two side by side
+    (latency times them as interleaved pairs); ``None`` when the caller has none. A metric that times anything
+    does so inside :func:`shrinkbench.measuring.alone`, so that parallel runs of the sweep pause meanwhile."""
 
     model: nn.Module
     example_input: Tensor
@@ -39,3 +42,4 @@ class MetricContext:
     loss_fn: LossFn = field(default=cross_entropy)
     reference: Mapping[str, float] | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    dense: nn.Module | None = None

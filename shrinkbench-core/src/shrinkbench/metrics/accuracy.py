@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from .. import measuring
 from ..losses import LossFn, cross_entropy
 from ..modules import eval_mode
 from . import MetricContext
@@ -37,6 +38,7 @@ def evaluate(model: torch.nn.Module, loader, loss_fn: LossFn = cross_entropy,
             hits = logits.topk(k, dim=1).indices == targets.unsqueeze(1)
             correct += torch.stack([hits[:, 0].sum(), hits.any(dim=1).sum()])
             examples += targets.shape[0]
+            measuring.safe_point()
     if examples == 0:
         raise ValueError("the evaluation loader yielded no examples")
     top1, top5 = correct.tolist()

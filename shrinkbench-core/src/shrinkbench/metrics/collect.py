@@ -33,10 +33,11 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
                 data_only: bool = False, loss_fn: LossFn = cross_entropy,
                 reference: Mapping[str, float] | None = None,
                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                skip_data: bool = False) -> Measurement:
+                skip_data: bool = False, dense: nn.Module | None = None) -> Measurement:
     """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``, only
     those that need none with ``skip_data``), compared with the dense model's own values ``reference`` where a
-    metric does (compression, speedups); ``autocast`` is the run's precision (see :class:`MetricContext`).
+    metric does (compression, speedups), and with the ``dense`` model itself where a metric measures side by side
+    (latency); ``autocast`` is the run's precision (see :class:`MetricContext`).
 
     Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
     number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run; a
@@ -47,7 +48,8 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
         spec = entry.spec
         if (data_only and not spec.needs_data) or (skip_data and spec.needs_data):
             continue
-        ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast)
+        ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast,
+                            dense)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MetricNote)

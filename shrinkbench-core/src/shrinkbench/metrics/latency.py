@@ -31,11 +31,20 @@ frequency changes) reaches both alike and a linear drift cancels. The speedup is
 ratios dense / pruned, its spread their interquartile range over their median: it carries both models' noise
 and any drift left between the two samples of a pair.
 
-A model timed on its own (:func:`time_forward`) against a dense time recorded apart gets its speedup from
-:func:`speedup_against`: the two spreads combined, drift between the two unseen. That is how a run measures: it
-holds one model, so the metric times the dense model before pruning (the reference of
-:class:`shrinkbench.metrics.MetricContext`) and the pruned one at the end. :func:`time_pair` serves benchmarks
-that can hold both (``benchmarks/structured_latency.py``).
+A run holds both models when it measures (the pruned one it trained, the dense one reloaded from the weights it
+started from, placed alike): the metric times them as pairs (:func:`time_pair`) at each batch size, so the
+reference is measured under the run's own conditions (threads, batch, memory format, precision, device) and
+moments apart from the pruned model, and a drift during the measurement shows as spread instead of bias. The
+whole measurement runs inside :func:`shrinkbench.measuring.alone`: other tasks of the machine (parallel runs of
+the sweep) pause at their next safe point meanwhile; a row whose measurement could not get the machine to
+itself says so in its notes. A model timed on its own (:func:`time_forward`) against a dense time recorded
+apart gets its speedup from :func:`speedup_against` instead: the two spreads combined, drift between the two
+unseen (a metric context without a dense model).
+
+**Mask band**: an unstructured-mask run keeps the dense kernels, so its measured speedup is 1x up to noise;
+:func:`outside_mask_band` flags one that leaves :data:`MASK_BAND` by more than its spread allows, and the run
+says so in its ``latency_note`` column (:data:`shrinkbench.schema.LATENCY_NOTE`): a disturbed measurement, not a
+property of the method.
 
 Cost per batch size: about ``max(2 x BUDGET_S, 2 x (MIN_REPEATS + 1) forward passes)`` (the last pair of
 samples may end past the budget) plus the calibration of small models (a few ``MIN_SAMPLE_S``): well under a
@@ -48,18 +57,20 @@ import contextlib
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .. import accelerator
+from .. import accelerator, measuring
+from ..errors import MetricNote
 from ..modules import eval_mode
 from . import MetricContext
 
-__all__ = ["BATCHES", "PairTiming", "Timing", "forward_ms", "measure", "relative_spread", "speedup_against",
-           "time_forward", "time_pair"]
+__all__ = ["BAND_NOTE", "BATCHES", "MASK_BAND", "PairTiming", "Timing", "forward_ms", "measure", "outside_mask_band",
+           "relative_spread", "speedup_against", "time_forward", "time_pair"]
 
 BATCHES = (1, 64)
 MIN_SAMPLE_S = max(2e-3, 1000 * time.get_clock_info("perf_counter").resolution)
@@ -75,6 +86,10 @@ BUDGET_S = 0.05
 """Seconds of measurement per model and batch size (a pair gets twice as much), warm-up included."""
 MAX_NUMBER = 10**6
 """Most forward passes per sample."""
+MASK_BAND = (0.8, 1.25)
+"""Measured speedups an unstructured-mask model stays within (1x, give or take a quarter either way)."""
+BAND_NOTE = "measured speedup outside the mask band"
+"""How the ``latency_note`` of a run outside :data:`MASK_BAND` begins."""
 
 Clock = Callable[[], float]
 AutocastFn = Callable[[], contextlib.AbstractContextManager]
@@ -233,23 +248,52 @@ def forward_ms(model: nn.Module, inputs: torch.Tensor, autocast: AutocastFn = co
     return time_forward(model, inputs, autocast).ms
 
 
+def outside_mask_band(speedup: float, spread: float) -> bool:
+    """Whether a measured ``speedup`` with relative ``spread`` (IQR / median) lies outside :data:`MASK_BAND` by
+    more than its spread allows: its whole interval ``speedup x (1 +- spread)`` on one side of the band. NaN
+    (not measured) is never outside; a NaN spread counts as 0."""
+    if not math.isfinite(speedup):
+        return False
+    width = spread if math.isfinite(spread) else 0.0
+    low, high = MASK_BAND
+    return speedup * (1 + width) < low or speedup * (1 - width) > high
+
+
 def measure(ctx: MetricContext) -> dict[str, float]:
     """At batch 1 and 64 (suffix ``""`` / ``"_64"``): ``latency_ms``: the model's median ms per forward
-    pass; ``latency_speedup``: the dense model's time (``ctx.reference``, measured on it before pruning) over
-    the model's (1.0 without a reference); each with its relative spread (IQR / median) in ``<column>_spread``;
-    the speedup's spread combines both models' spreads (:func:`speedup_against`)."""
+    pass; ``latency_speedup``: the dense model's time over the model's (1.0 without a dense model or
+    reference); each with its relative spread (IQR / median) in ``<column>_spread``. With ``ctx.dense`` the two
+    are timed interleaved (:func:`time_pair`: the speedup and its spread come from the per-pair ratios);
+    without it, against ``ctx.reference``'s dense time (:func:`speedup_against`). Timed inside
+    :func:`shrinkbench.measuring.alone`; a :class:`shrinkbench.errors.MetricNote` says when other tasks did not
+    pause in time."""
     example = ctx.example_input[:1]
     out: dict[str, float] = {}
-    for batch in BATCHES:
-        inputs = example.expand(batch, *example.shape[1:]).contiguous()
-        suffix = "" if batch == 1 else f"_{batch}"
-        mine = time_forward(ctx.model, inputs, ctx.autocast)
-        speedup, speedup_spread = 1.0, 0.0
-        if ctx.reference is not None and f"latency_ms{suffix}" in ctx.reference:
-            speedup, speedup_spread = speedup_against(ctx.reference[f"latency_ms{suffix}"],
-                                                      ctx.reference.get(f"latency_ms{suffix}_spread", 0.0), mine)
-        out[f"latency_ms{suffix}"] = mine.ms
-        out[f"latency_ms{suffix}_spread"] = mine.spread
-        out[f"latency_speedup{suffix}"] = speedup
-        out[f"latency_speedup{suffix}_spread"] = speedup_spread
+    with measuring.alone() as quiet:
+        for batch in BATCHES:
+            inputs = example.expand(batch, *example.shape[1:]).contiguous(memory_format=_memory_format(example))
+            suffix = "" if batch == 1 else f"_{batch}"
+            speedup, speedup_spread = 1.0, 0.0
+            if ctx.dense is not None:
+                pair = time_pair(ctx.dense, ctx.model, inputs, ctx.autocast)
+                mine, speedup, speedup_spread = pair.model, pair.speedup, pair.speedup_spread
+            else:
+                mine = time_forward(ctx.model, inputs, ctx.autocast)
+                if ctx.reference is not None and f"latency_ms{suffix}" in ctx.reference:
+                    speedup, speedup_spread = speedup_against(
+                        ctx.reference[f"latency_ms{suffix}"], ctx.reference.get(f"latency_ms{suffix}_spread", 0.0), mine)
+            out[f"latency_ms{suffix}"] = mine.ms
+            out[f"latency_ms{suffix}_spread"] = mine.spread
+            out[f"latency_speedup{suffix}"] = speedup
+            out[f"latency_speedup{suffix}_spread"] = speedup_spread
+    if not quiet.alone:
+        why = quiet.problem or f"the machine's other tasks did not pause within {quiet.waited_s:.0f} s"
+        warnings.warn(f"latency timed while other work may have run: {why}", MetricNote, stacklevel=2)
     return out
+
+
+def _memory_format(example: torch.Tensor) -> torch.memory_format:
+    """The memory format of ``example`` (channels-last inputs stay channels-last when expanded to a batch)."""
+    if example.dim() == 4 and example.is_contiguous(memory_format=torch.channels_last) and not example.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
