@@ -45,7 +45,8 @@ def test_bench_header_and_rows_say_which_device_and_why(run_cli, tmp_path):
 def test_an_unusable_cuda_device_is_one_line_with_the_fix(run_cli):
     if torch.cuda.is_available():
         pytest.skip("this machine's torch can use its GPU: nothing to refuse")
-    result = run_cli("bench", "--device", "cuda", "--dry-run")
+    result = run_cli("bench", "-d", "toy-blobs", "-m", "toy-mlp", "-s", "toy-magnitude", "-c", "2", "--device", "cuda",
+                     "--dry-run")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr

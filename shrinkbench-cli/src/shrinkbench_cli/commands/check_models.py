@@ -43,7 +43,7 @@ import click
 @click.option("--retry", multiple=True, type=click.Choice(["memory", "time"]),
               help="With --resume: check again the models FILE has as not checked for this cause (repeat the "
                    "option for both), e.g. with more --memory-gb or --timeout; the new rows replace the old.")
-@click.option("--merge", is_flag=True,
+@click.option("--merge/--no-merge", default=False,
               help="Check nothing: the arguments are --resume files (of shards, or of separate runs); print one "
                    "table and summary, and --csv/--json, from them. Models a file has not reached yet are listed as "
                    "not checked (not run).")
