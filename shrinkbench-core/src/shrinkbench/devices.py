@@ -83,11 +83,9 @@ def resolve_device(name: str) -> str:
         if index and not index.isdigit():
             raise ShrinkBenchError(f"device {name!r} is not a device: use cuda or cuda:N with N a GPU index")
         if not accelerator.cuda_available():
-            if pinned_gpu() is not None:
-                raise ShrinkBenchError(f"GPU {pinned_gpu()} (of device {name!r}), given to this worker, is not "
-                                       "visible to it; check CUDA_VISIBLE_DEVICES on this node")
             why, fix = no_cuda()
-            raise ShrinkBenchError(f"device {name!r} is not available: {why}; {fix}, or use --device cpu")
+            given = f" on this worker, which was given GPU {pinned_gpu()}" if pinned_gpu() is not None else ""
+            raise ShrinkBenchError(f"device {name!r} is not available{given}: {why}; {fix}, or use --device cpu")
         if pinned_gpu() is not None:
             return name  # the driver chose this process's GPU for the sweep's device: it is cuda:0 here
         count = accelerator.cuda_count()
