@@ -113,6 +113,41 @@ def test_a_measurement_inside_working_lets_go_of_its_own_hold_and_takes_it_back(
     other.close()
 
 
+def test_tasks_run_as_threads_of_one_process_pause_for_each_others_measurements(lock_dir):
+    """An executor plugin that runs tasks as threads (the plugin guide's ``threads`` example): the state was per
+    process, so a measurement released the other thread's hold and then waited for itself until the limit
+    (120 s), and every row said the latency was timed while other work may have run."""
+    import threading
+
+    stop, log = threading.Event(), []
+
+    def sibling() -> None:
+        with measuring.working():
+            while not stop.is_set():
+                log.append(time.monotonic())  # a training step
+                time.sleep(0.005)
+                measuring.safe_point()
+
+    thread = threading.Thread(target=sibling)
+    thread.start()
+    try:
+        while len(log) < 5:
+            time.sleep(0.01)
+        with measuring.working(), measuring.alone(wait_s=10) as quiet:
+            began = time.monotonic()
+            time.sleep(0.3)
+            ended = time.monotonic()
+        deadline = time.monotonic() + 10
+        while log[-1] < ended and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert quiet.alone and quiet.waited_s < 5
+    assert not [t for t in log if began < t < ended]  # the sibling thread paused while this one measured
+    assert log[-1] > ended  # and went on afterwards
+
+
 def test_a_sibling_outside_a_safe_point_delays_a_measurement_only_until_the_wait_runs_out(lock_dir):
     stuck = FileLock(lock_dir / "busy.lock")
     stuck.acquire(shared=True)  # a task that never reaches a safe point

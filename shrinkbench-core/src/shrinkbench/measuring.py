@@ -26,7 +26,7 @@ Scope: one machine -- the lock files live on local disk, so local worker process
 order each other, several sweeps of one user too; Ray workers on other nodes do not wait (their load does not
 reach this machine). Other users' processes and anything that does not take the locks are not paused. The lock
 directory is ``$SHRINKBENCH_LOCK_DIR`` when set, else ``shrinkbench-<uid>`` in the system's temporary directory.
-State is per process (one thread of control per process, as executors run tasks).
+State is per thread: tasks run as threads of one process order each other as processes do.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -84,20 +85,22 @@ class _State:
         self.measuring: Quiet | None = None
 
 
-_state: _State | None = None
+_local = threading.local()
+"""Each thread's :class:`_State`: its own open lock files, so that tasks run as threads of one process (an
+executor plugin may run them so) order each other as processes do (``flock`` locks belong to an open file)."""
 
 
 def _current() -> _State:
-    global _state
     directory = lock_dir()
-    if _state is None or _state.directory != directory:
-        if _state is not None:
-            if _state.working or _state.measuring:
+    state: _State | None = getattr(_local, "state", None)
+    if state is None or state.directory != directory:
+        if state is not None:
+            if state.working or state.measuring:
                 raise RuntimeError(f"${LOCK_DIR_VAR} changed while its locks were held")
-            _state.busy.close()
-            _state.gate.close()
-        _state = _State(directory)
-    return _state
+            state.busy.close()
+            state.gate.close()
+        state = _local.state = _State(directory)
+    return state
 
 
 @contextlib.contextmanager
@@ -119,7 +122,7 @@ def working() -> Iterator[None]:
 def safe_point() -> None:
     """A point where this task may pause: when another process measures, wait until it is done. A no-op outside
     :func:`working` and inside :func:`alone`."""
-    state = _state
+    state: _State | None = getattr(_local, "state", None)
     if state is None or state.working == 0 or state.measuring is not None or state.busy.mode is None:
         return  # not working, measuring itself, or without usable locks
     if state.gate.acquire(shared=True, blocking=False):
