@@ -48,25 +48,19 @@ def _thread_lock(path: Path) -> threading.Lock:
 def locked(path: str | os.PathLike[str], *, shared: bool = False,
            on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an advisory lock on the file ``path`` for the block (exclusive; ``shared``: shared with other
-    shared holders). ``on_wait`` is called once if the lock is held elsewhere, before waiting for it (to say
-    why the process waits). Its directory must exist."""
+    shared holders), through a :class:`FileLock` of its own. ``on_wait`` is called once if the lock is held
+    elsewhere, before waiting for it (to say why the process waits)."""
     path = Path(path)
     with _thread_lock(path):
-        if fcntl is None:
-            yield
-            return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        lock = FileLock(path)
         try:
-            mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not lock.acquire(shared=shared, blocking=False):
                 if on_wait is not None:
                     on_wait()
-                _wait(fd, mode)
+                lock.acquire(shared=shared)
             yield
         finally:
-            os.close(fd)  # releases the lock
+            lock.close()  # releases the lock
 
 
 def _wait(fd: int, mode: int) -> None:
