@@ -17,7 +17,9 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 DEFAULT = {"shrinkbench-core": "shrinkbench-core", "shrinkbench-cli": "shrinkbench-cli",
            **{f"shrinkbench-{p}": f"plugins/shrinkbench-{p}" for p in ("magnitude", "gradient", "random", "vision", "timm")}}
 EXTRAS = {"ray": {"shrinkbench-ray": "plugins/shrinkbench-ray"},
-          "structured": {"shrinkbench-structured": "plugins/shrinkbench-structured"}}
+          "structured": {"shrinkbench-structured": "plugins/shrinkbench-structured"},
+          "text": {"shrinkbench-text": "plugins/shrinkbench-text"},
+          "posttraining": {"shrinkbench-posttraining": "plugins/shrinkbench-posttraining"}}
 
 
 class MetaDependencies(MetadataHookInterface):

@@ -6,6 +6,7 @@ Everything a plugin author needs, for every kind of plugin, is importable from h
     from shrinkbench import ModelSpec, ModelFamilySpec, DatasetSpec, MetricSpec    # models, data, metrics
     from shrinkbench import ScheduleSpec, ScheduleContext, SchedulePlan, Round     # pruning schedules
     from shrinkbench import ExecutorSpec, ExecutorContext, Task, TaskContext, TaskLost, Options   # executors
+    from shrinkbench import TaskSpec, TaskMetric, Tokenizer, Recipe                # learning tasks, recipes
 
 ``import shrinkbench`` does not import torch: the hook marker, the specs and the errors are loaded at once,
 the names that need torch (``PruningContext``, ``Masks``, ``eval_mode``, ...) on first access, and the
@@ -42,10 +43,16 @@ from .specs import (
     ModelFamilySpec,
     ModelSpec,
     PluginInfo,
+    PrepareContext,
+    Prepared,
     Reference,
     ScheduleSpec,
     StrategySpec,
+    TaskMetric,
+    TaskSpec,
+    Tokenizer,
 )
+from .recipe import Recipe
 from .tasks import (
     Capacity,
     Executor,
@@ -157,8 +164,11 @@ __all__ = [
     "owner_module",
     "pattern_violation",
     "PluginInfo",
+    "PrepareContext",
+    "Prepared",
     "prunable_parameters",
     "PruningContext",
+    "Recipe",
     "Reference",
     "read_directory",
     "REQUIREMENTS",
@@ -174,6 +184,9 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskLost",
+    "TaskMetric",
+    "TaskSpec",
+    "Tokenizer",
     "UnknownNameError",
     "weight_gradients",
     "WeightsNotFoundError",

@@ -7,7 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .recipe import Recipe
 from .spec_base import Target, _Spec, resolve
+from .task_spec import CLASSIFICATION, check_task_name
 
 __all__ = ["DataStatus", "DatasetSpec"]
 
@@ -39,10 +41,14 @@ class DataStatus:
 
 @dataclass(frozen=True)
 class DatasetSpec(_Spec):
-    """A classification dataset.
+    """A dataset of one learning task (:attr:`task`, a :class:`shrinkbench.TaskSpec` name; default
+    ``classification``).
 
-    ``build(split: "train" | "test", root: pathlib.Path | None, augment: bool) -> torch.utils.data.Dataset``
-    yields ``(image_tensor, int_label)`` pairs, normalized; ``augment`` turns on the training augmentation.
+    ``build(split: "train" | "test", root: pathlib.Path | None, augment: bool)`` returns the split in the form its
+    task's ``prepare`` takes: for ``classification`` a ``torch.utils.data.Dataset`` of ``(image_tensor,
+    int_label)`` pairs, normalized (``augment`` turns on the training augmentation), with ``num_classes`` and
+    ``input_shape`` (C, H, W) set; for ``causal-lm`` the split's text as one ``str`` (its documents joined as the
+    dataset's evaluation protocol joins them), which the task tokenizes with the model's tokenizer.
     ``root`` is where the files are (``None``: ``$DATAPATH`` or bundled data); a ``root`` whose text holds
     ``os.pathsep`` (``a:b``, as ``$DATAPATH`` may) names several directories searched in order, the first that
     has the dataset wins. Missing files raise :class:`shrinkbench.errors.DataNotFoundError` naming every
@@ -67,6 +73,10 @@ class DatasetSpec(_Spec):
     - ``download_size``: about how many bytes ``download`` needs on disk at its peak (0: unknown); callers
       refuse to start when less is free.
 
+    ``recipes``: the dataset's standard (pretrain, finetune) :class:`shrinkbench.Recipe` s, used unless the user
+    gives others (``None``: core's generic small recipes, and the sweep says so). ``licence``: one line naming the
+    data's licence (recorded for text corpora).
+
     Example: ``DatasetSpec("cifar10", "CIFAR-10 from DATAPATH", "shrinkbench_vision.datasets:cifar10",
     num_classes=10, input_shape=(3, 32, 32), status="my_pkg.data:cifar10_status",
     download="my_pkg.data:cifar10_download", source="cifar-10-python.tar.gz (170 MB) from cs.toronto.edu")``
@@ -75,14 +85,17 @@ class DatasetSpec(_Spec):
     name: str
     description: str
     build: Target
-    num_classes: int
-    input_shape: tuple[int, int, int]
+    num_classes: int = 0
+    input_shape: tuple[int, ...] = ()
     bundled: bool = False
     augmented: bool = True
     status: Target | None = None
     download: Target | None = None
     source: str = ""
     download_size: int = 0
+    task: str = CLASSIFICATION
+    recipes: tuple[Recipe, Recipe] | None = None
+    licence: str = ""
 
     _kind = "dataset"
     _work = "build"
@@ -91,6 +104,9 @@ class DatasetSpec(_Spec):
         super().__post_init__()
         if "\n" in self.source:
             raise ValueError(f"dataset {self.name!r}: source must be one line")
+        check_task_name(self.task)
+        if self.recipes is not None and not (len(self.recipes) == 2 and all(isinstance(r, Recipe) for r in self.recipes)):
+            raise ValueError(f"dataset {self.name!r}: recipes must be a (pretrain, finetune) pair of Recipe")
 
     def locate(self, roots: Sequence[Path], verify: bool = True) -> DataStatus | None:
         """Where the loader would find this dataset among ``roots`` (searched in order, the first directory

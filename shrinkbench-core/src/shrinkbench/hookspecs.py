@@ -25,6 +25,7 @@ from .specs import (
     ModelSpec,
     ScheduleSpec,
     StrategySpec,
+    TaskSpec,
 )
 
 PROJECT_NAME = "shrinkbench"
@@ -137,4 +138,20 @@ def shrinkbench_schedules() -> Iterable[ScheduleSpec]:
         @hookimpl
         def shrinkbench_schedules():
             return [ScheduleSpec("twice", "Two rounds", "my_pkg.schedules:twice")]
+    """
+
+
+@hookspec
+def shrinkbench_tasks() -> Iterable[TaskSpec]:
+    """Return the learning tasks this plugin provides: a batch form, its evaluation, metrics and their direction.
+
+    A dataset names its task, a model the tasks it serves. Core's ``classification`` and ``causal-lm`` register
+    through this hook too.
+
+    Example::
+
+        @hookimpl
+        def shrinkbench_tasks():
+            return [TaskSpec("regression", "Mean squared error", "my_pkg.task:evaluate",
+                             metrics=(TaskMetric("mse", "mean squared error", False),), primary="mse")]
     """

@@ -222,6 +222,15 @@ class PruningContext:
     randomness; ``loss_fn(logits, targets)`` is the loss of the run's recipe (cross-entropy by default).
     ``dense_parameters`` is the parameter count of the dense model the run started from: a structured
     strategy's target is relative to it, also when a schedule prunes an already shrunken model again.
+
+    ``calibration``: for a strategy that declares :attr:`shrinkbench.StrategySpec.calibration`, the seeded
+    calibration inputs drawn from the training split (never validation or test), as a list of input batches on
+    the model's device (token windows for a language model, images for a classifier); ``None`` otherwise. Such a
+    strategy may change the model's prunable weights in place while it works -- zero the weights it prunes, and,
+    when it declares :attr:`~shrinkbench.StrategySpec.reconstructs`, update the weights it keeps -- because the
+    sequential protocol (:mod:`shrinkbench.layerwise`) feeds each block the outputs of the blocks already
+    pruned; the engine then checks every tensor against the dense weights (pruned entries zero, kept entries
+    unchanged unless declared, nothing else changed).
     """
 
     model: nn.Module
@@ -231,6 +240,7 @@ class PruningContext:
     batches: Callable[[], Iterator[Batch]] | None = None
     loss_fn: LossFn = field(default=cross_entropy)
     dense_parameters: int | None = None
+    calibration: list[Tensor] | None = None
 
     @property
     def generator(self) -> torch.Generator:

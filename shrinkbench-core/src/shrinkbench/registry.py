@@ -28,13 +28,14 @@ from .specs import (
     PluginInfo,
     ScheduleSpec,
     StrategySpec,
+    TaskSpec,
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "KINDS", "Entry", "PluginSet", "Registry", "build_registry", "forget_family_names",
            "new_plugin_manager"]
 
 ENTRY_POINT_GROUP = "shrinkbench"
-KINDS = ("strategies", "models", "datasets", "metrics", "executors", "schedules")
+KINDS = ("strategies", "models", "datasets", "metrics", "executors", "schedules", "tasks")
 _SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "strategies": (StrategySpec,),
     "models": (ModelSpec, ModelFamilySpec),
@@ -42,6 +43,7 @@ _SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "metrics": (MetricSpec,),
     "executors": (ExecutorSpec,),
     "schedules": (ScheduleSpec,),
+    "tasks": (TaskSpec,),
 }
 
 @dataclass(frozen=True)
@@ -173,14 +175,18 @@ class Registry:
         """The schedule called ``name``."""
         return self.get("schedules", name)
 
+    def task(self, name: str) -> TaskSpec:
+        """The learning task called ``name`` (``classification``, ``causal-lm``, a plugin's)."""
+        return self.get("tasks", name)
+
     def _family_member(self, name: str) -> ModelSpec:
         prefix, _, member = name.partition(":")
         family_entry = self.entries["models"].get(f"{prefix}:*")
         if family_entry is None:
             families = [e.spec.prefix for e in self.entries["models"].values() if isinstance(e.spec, ModelFamilySpec)]
             raise UnknownNameError("model family", prefix, families)
-        names = _family_names(family_entry.spec)
-        if member not in names:
+        names = [] if family_entry.spec.any_name else _family_names(family_entry.spec)
+        if not family_entry.spec.any_name and member not in names:
             raise UnknownNameError("model", name, [f"{prefix}:{n}" for n in names])
         return family_entry.spec.member(member)
 

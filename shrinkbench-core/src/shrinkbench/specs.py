@@ -24,11 +24,12 @@ from typing import Any
 from .dataset_spec import DatasetSpec, DataStatus
 from .errors import ShrinkBenchError
 from .spec_base import Target, _check_name, _Spec, resolve
+from .task_spec import CLASSIFICATION, PrepareContext, Prepared, TaskMetric, TaskSpec, Tokenizer, check_task_name
 from .values import Options
 
 __all__ = ["REQUIREMENTS", "STRUCTURED_TOLERANCE", "DataStatus", "DatasetSpec", "ExecutorSpec", "MetricSpec",
-           "ModelFamilySpec", "ModelSpec", "PluginInfo", "Reference", "ScheduleSpec", "StrategySpec", "Target",
-           "resolve"]
+           "ModelFamilySpec", "ModelSpec", "PluginInfo", "PrepareContext", "Prepared", "Reference", "ScheduleSpec",
+           "StrategySpec", "Target", "TaskMetric", "TaskSpec", "Tokenizer", "resolve"]
 
 REQUIREMENTS = ("batchnorm", "conv", "linear")
 """What a strategy may require of a model (:attr:`StrategySpec.requires`): ``batchnorm`` (a batch-norm layer),
@@ -58,6 +59,12 @@ class StrategySpec(_Spec):
     e.g. 2:4 refuses the small first steps of an iterative schedule; ``pattern = (n, m)`` declares N:M masks
     (:mod:`shrinkbench.patterns`), which the engine verifies in every run.
 
+    Post-training (one-shot) strategies: ``calibration`` -- the strategy needs calibration inputs, which the
+    engine draws seeded from the training split and hands over as ``ctx.calibration`` (their number, sequence
+    length and source are experiment keys recorded in every row); ``reconstructs`` -- the strategy updates the
+    weights it keeps (SparseGPT), which it writes into ``ctx.model``'s prunable weights in place; rows say so. A
+    strategy that changes a kept weight without declaring ``reconstructs`` fails its run.
+
     Example: ``StrategySpec("global-magnitude", "One |w| threshold over all layers",
     "shrinkbench_magnitude.strategies:global_magnitude", aliases=("GlobalMagWeight",))``
     """
@@ -72,6 +79,8 @@ class StrategySpec(_Spec):
     requires: tuple[str, ...] = ()
     check: Target | None = None
     pattern: tuple[int, int] | None = None
+    calibration: bool = False
+    reconstructs: bool = False
 
     _kind = "strategy"
     _work = "compute"
@@ -135,6 +144,12 @@ class ModelSpec(_Spec):
     listing models stays instant. ``None``: the model declares none. ``check-models`` checks each model at
     it; read it with :meth:`default_input_shape`.
 
+    ``tasks``: the tasks (:class:`TaskSpec` names) the model serves; a dataset of another task is refused up
+    front. A model of a task that needs a tokenizer (``causal-lm``) names it: ``tokenizer(pretrained: str | None)
+    -> shrinkbench.Tokenizer`` (lazily named), the tokenizer of the weights ``pretrained`` names; its ``build``
+    then ignores ``num_classes`` and ``input_shape`` and returns a module whose ``forward(token_ids)`` returns the
+    logits ``(batch, tokens, vocabulary)``.
+
     Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
     min_size=28, max_size=32, default_shape=(1, 28, 28))``
     """
@@ -147,9 +162,24 @@ class ModelSpec(_Spec):
     max_size: int | None = None
     references: tuple[Reference, ...] = ()
     default_shape: tuple[int, int, int] | Target | None = None
+    tasks: tuple[str, ...] = (CLASSIFICATION,)
+    tokenizer: Target | None = None
 
     _kind = "model"
     _work = "build"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.tasks:
+            raise ValueError(f"model {self.name!r}: tasks must name at least one task")
+        for task in self.tasks:
+            check_task_name(task)
+
+    def load_tokenizer(self, pretrained: str | None = None) -> Tokenizer:
+        """The model's tokenizer for the weights ``pretrained`` names; ``ValueError`` when it declares none."""
+        if self.tokenizer is None:
+            raise ValueError(f"model {self.name!r} has no tokenizer")
+        return resolve(self.tokenizer)(pretrained)
 
     def reference(self, dataset: str) -> Reference | None:
         """The published dense accuracy of this model on ``dataset``, if it declares one."""
@@ -192,6 +222,10 @@ class ModelFamilySpec:
     input a member is made for, from metadata only (no weights downloaded, no model built) -- see
     :attr:`ModelSpec.default_shape`.
 
+    ``tasks`` and ``tokenizer(name, pretrained) -> shrinkbench.Tokenizer`` as for :class:`ModelSpec` (the family's
+    members serve the same tasks). ``any_name``: every ``<prefix>:<name>`` is a member, listed or not (e.g. a
+    Hugging Face hub id or a local directory); ``names()`` then lists the ones known on this machine.
+
     Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
     "shrinkbench_timm.zoo:build")``
     """
@@ -203,6 +237,9 @@ class ModelFamilySpec:
     min_size: int = 1
     references: tuple[Reference, ...] = ()
     default_shape: Target | None = None
+    tasks: tuple[str, ...] = (CLASSIFICATION,)
+    tokenizer: Target | None = None
+    any_name: bool = False
 
     @property
     def name(self) -> str:
@@ -223,9 +260,11 @@ class ModelFamilySpec:
 
         shape_of = self.default_shape
         default_shape = None if shape_of is None else (lambda: resolve(shape_of)(name))
+        tokenizer_of = self.tokenizer
+        tokenizer = None if tokenizer_of is None else (lambda pretrained=None: resolve(tokenizer_of)(name, pretrained))
         return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size,
                          references=tuple(r for r in self.references if r.model == name),
-                         default_shape=default_shape)
+                         default_shape=default_shape, tasks=self.tasks, tokenizer=tokenizer)
 
 
 @dataclass(frozen=True)
@@ -234,7 +273,8 @@ class MetricSpec(_Spec):
 
     ``compute(ctx: shrinkbench.metrics.MetricContext) -> dict[str, float]`` returns values for exactly the
     ``columns`` it declares; they become result columns. ``needs_data`` metrics receive an evaluation loader.
-    Column names must be unique across all installed metrics.
+    Column names must be unique across all installed metrics that apply to one task. ``task``: the task whose
+    datasets the metric applies to (a :class:`TaskSpec` name; ``None``: every task).
 
     Example: ``MetricSpec("size", "Parameter counts and compression", "shrinkbench.metrics.size:measure",
     columns=("params", "nonzero_params", "compression"))``
@@ -245,6 +285,7 @@ class MetricSpec(_Spec):
     compute: Target
     columns: tuple[str, ...] = field(default_factory=tuple)
     needs_data: bool = False
+    task: str | None = None
 
     _kind = "metric"
     _work = "compute"

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ShrinkBenchError
-from ..losses import DEFAULT_LOSS, LOSSES
+from ..recipe import LR_SCHEDULES, OPTIMIZERS, RECIPE_FIELDS, Recipe
 
 __all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_DATASET", "DEFAULT_MODEL", "DEFAULT_SCHEDULE", "DEFAULT_VARIANT",
            "LR_SCHEDULES", "MAX_NAME", "OPTIMIZERS", "PRECISIONS", "RESULTS_ROOT", "SELECTIONS", "VARIANT_KEYS", "Recipe",
            "SweepConfig", "Variant", "standard_recipes"]
 
-OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "cosine", "step")
 SELECTIONS = ("final", "best-val")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_DATASET = "mnist-5k"
@@ -39,43 +37,6 @@ DEFAULT_SCHEDULE = "oneshot"
 DEFAULT_VARIANT = "default"
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained: optimizer, learning-rate schedule, epochs, batch size and loss.
-
-    ``lr_schedule``: ``constant``, ``cosine`` (to zero over the epochs) or ``step`` (x0.1 at 50% and 75%).
-    ``loss`` names a loss of :data:`shrinkbench.losses.LOSSES` (cross-entropy, optionally label-smoothed).
-    ShrinkBench finetunes with SGD + Nesterov momentum, the default here.
-    """
-
-    epochs: int
-    lr: float
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    lr_schedule: str = "cosine"
-    loss: str = DEFAULT_LOSS
-    label_smoothing: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
-            raise ShrinkBenchError(f"a recipe needs epochs >= 0, batch_size >= 1 and lr > 0, got epochs={self.epochs}, "
-                                   f"batch_size={self.batch_size}, lr={self.lr}")
-        for key, value, known in (("optimizer", self.optimizer, OPTIMIZERS),
-                                  ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("loss", self.loss, tuple(LOSSES))):
-            if value not in known:
-                raise ShrinkBenchError(f"{key} must be one of {', '.join(known)}, got {value!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ShrinkBenchError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-
-    def updated(self, **changes: Any) -> Recipe:
-        """A copy with the non-``None`` ``changes`` applied."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-
-RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 # Standard recipes per dataset family: (pretrain, finetune). Small by default where CPUs are the norm.
 _MNIST = (Recipe(epochs=10, lr=0.05), Recipe(epochs=4, lr=0.01, lr_schedule="constant"))

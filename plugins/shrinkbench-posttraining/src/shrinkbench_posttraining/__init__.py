@@ -1,0 +1,1 @@
+"""shrinkbench-posttraining (see the package README)."""

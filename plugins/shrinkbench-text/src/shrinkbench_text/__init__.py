@@ -1,0 +1,1 @@
+"""shrinkbench-text (see the package README)."""
