@@ -36,9 +36,7 @@ def main() -> None:
     """Print the markdown table of ``benchmarks/README.md``."""
     import torch
 
-    from shrinkbench.engine.config import standard_recipes
-    from shrinkbench.engine.layout import choose_layout, gpu_share
-    from shrinkbench.engine.resolution import _profile
+    from shrinkbench.engine.layout import choose_layout, gpu_share, profile_of
     from shrinkbench.errors import ShrinkBenchError
     from shrinkbench.plugins import get_registry
     from shrinkbench.tasks import Capacity
@@ -49,12 +47,13 @@ def main() -> None:
           + " | ".join(f"runs per {g} GiB GPU" for g in GPUS_GIB) + " |")
     print("|---|---|---|---|---|---|---|" + "---|" * len(GPUS_GIB))
     for model, dataset, shape, examples, in_memory in PAIRS:
-        pretrain, finetune = standard_recipes(dataset)
+        pretrain, finetune = registry.dataset(dataset).recipes
         built = registry.model(model).load()(CLASSES[dataset], shape, None)
         experiment = SimpleNamespace(pretrain=pretrain, finetune=finetune)
         # image folders (ImageNet) are read from disk by DataLoader workers: no dataset held on the GPU
-        splits = SimpleNamespace(input_shape=shape, train=range(examples if in_memory else 0))
-        profile = _profile(built, experiment, splits)
+        splits = SimpleNamespace(input_shape=shape, train=range(examples if in_memory else 0),
+                                 example_input=lambda shape=shape: torch.zeros(1, *shape))
+        profile = profile_of(built, experiment, splits)
         need = profile.run_bytes(on_gpu=True)
         decisions = []
         for gib in GPUS_GIB:

@@ -44,7 +44,7 @@ def run_bench(config_file: str | None, overrides: dict[str, Any], report: bool =
 
     sweep = resolve(registry, build_sweep_config(registry, config_file, overrides))
     if print_config:
-        click.echo(config_toml(sweep), nl=False)
+        click.echo(config_toml(sweep, registry), nl=False)
     elif dry_run:
         _dry_run(registry, sweep, as_json)
     elif as_json:
@@ -219,7 +219,7 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"no TOML form for {type(value).__name__}: {value!r}")
 
 
-def config_toml(sweep: Any) -> str:
+def config_toml(sweep: Any, registry: Any) -> str:
     """The request of ``sweep`` as a TOML config file that ``bench --config`` reads back to the same sweep:
     every setting explicit (``"auto"`` where it is decided when the sweep starts; a setting that is not set
     as a comment), the default strategies resolved, recipes as full ``[pretrain]``/``[finetune]`` tables (only
@@ -266,7 +266,8 @@ def config_toml(sweep: Any) -> str:
     if request.executor is None:
         lines.append("# executor: auto (sequential for one run at a time, else local worker processes)")
     for index, which in enumerate(("pretrain", "finetune")):
-        recipes = [request.recipes_for(d, Variant(DEFAULT_VARIANT))[index] for d in request.datasets]
+        recipes = [request.recipes_for(registry.dataset(d).recipes, Variant(DEFAULT_VARIANT))[index]
+                   for d in request.datasets]
         lines += ["", f"[{which}]"]
         if all(r == recipes[0] for r in recipes):
             # a field a variant sets is left to the standard recipe unless the request changes it too: the

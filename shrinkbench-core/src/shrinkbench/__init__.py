@@ -33,6 +33,7 @@ from .errors import (
 from .hookspecs import PROJECT_NAME
 from .lazy import lazy_getattr
 from .plans import Round, ScheduleContext, SchedulePlan
+from .recipe import Recipe
 from .specs import (
     REQUIREMENTS,
     STRUCTURED_TOLERANCE,
@@ -52,7 +53,6 @@ from .specs import (
     TaskSpec,
     Tokenizer,
 )
-from .recipe import Recipe
 from .tasks import (
     Capacity,
     Executor,

@@ -22,9 +22,13 @@ DEFAULT_LOSS = "cross-entropy"
 
 
 def cross_entropy(logits: Tensor, targets: Tensor, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy of ``logits`` against integer ``targets`` (the default loss)."""
+    """Cross-entropy of ``logits`` (..., classes) against integer ``targets`` (...) (the default loss): one
+    prediction per example for classification (B, classes), one per token for a language model (B, T, vocab);
+    ``"mean"`` averages over predictions."""
     from torch.nn import functional
 
+    if logits.dim() > 2:
+        logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
     return functional.cross_entropy(logits, targets, reduction=reduction, label_smoothing=label_smoothing)
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
-    "ACCURACY", "COLUMN_ORDER", "FLOPS", "IDENTITY", "INT_COLUMNS", "LATENCY", "MEMORY", "PRE_SUFFIX", "SIZE",
-    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "BOOL_COLUMNS", "TIMINGS", "format_value", "order_columns", "parse_row", "pre",
+    "ACCURACY", "COLUMN_ORDER", "PERPLEXITY", "FLOPS", "IDENTITY", "INT_COLUMNS", "LATENCY", "MEMORY", "PRE_SUFFIX", "SIZE",
+    "STATUS_FAILED", "STATUS_OK", "TEXT_COLUMNS", "BOOL_COLUMNS", "TIMINGS", "dense", "format_value", "order_columns", "parse_row", "pre", "val",
 ]
 
 # -- identity: which run a row is -------------------------------------------------------------------------
@@ -28,6 +28,7 @@ SIZE = ("params", "nonzero_params", "compression")
 FLOPS = ("macs", "nonzero_macs", "flops", "nonzero_flops", "speedup")
 MEMORY = ("activations", "activation_bytes", "nonzero_activations")
 ACCURACY = ("top1", "top5", "loss")
+PERPLEXITY = ("perplexity", "token_top1", "loss")
 LATENCY = ("latency_ms", "latency_ms_spread", "latency_ms_64", "latency_ms_64_spread", "latency_speedup",
            "latency_speedup_spread", "latency_speedup_64", "latency_speedup_64_spread")
 """Measured forward time (ms per pass, batch 1 and 64) and speedup over the dense model, each followed by its
@@ -54,15 +55,31 @@ PRE_SUFFIX = "_pre"
 """Suffix of the columns measured after pruning and before finetuning (``top1_pre``)."""
 
 
+def dense(column: str) -> str:
+    """The column of the dense model's test value of a task metric, e.g. ``dense("top1") == "dense_top1"``."""
+    return f"dense_{column}"
+
+
+def val(column: str) -> str:
+    """The column of the selected epoch's validation value of a task metric (``val_top1``, ``val_perplexity``)."""
+    return f"val_{column}"
+
+
 def pre(column: str) -> str:
     """The name of ``column`` measured before finetuning, e.g. ``pre("top1") == "top1_pre"``."""
     return f"{column}{PRE_SUFFIX}"
 
 
+QUALITY = ("top1", "top5", "perplexity", "token_top1", "loss")
+"""The built-in tasks' quality columns in the order rows show them (a row has its task's)."""
+EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER = "eval_context", "eval_windows", "tokenizer"
+"""How a language model's perplexity was measured (see :mod:`shrinkbench.language`)."""
+
 COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
-    *(pre(c) for c in ACCURACY), *ACCURACY, VAL_TOP1, DENSE_TOP1, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
+    *(pre(c) for c in QUALITY), *QUALITY, VAL_TOP1, val("perplexity"), DENSE_TOP1, dense("perplexity"),
+    EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
     DEVICE_REASON, PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES, LATENCY_NOTE,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
@@ -72,9 +89,10 @@ TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY, LATENCY_NOTE})
 from one run of the same work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
-                          NODE, REFERENCE_SOURCE, DEVICE_REASON, LATENCY_NOTE})
+                          NODE, REFERENCE_SOURCE, DEVICE_REASON, LATENCY_NOTE, TOKENIZER})
 BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE})
-INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS})
+INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS, EVAL_CONTEXT,
+                         EVAL_WINDOWS})
 
 
 def order_columns(columns: Iterable[str]) -> list[str]:

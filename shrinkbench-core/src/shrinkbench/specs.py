@@ -24,7 +24,15 @@ from typing import Any
 from .dataset_spec import DatasetSpec, DataStatus
 from .errors import ShrinkBenchError
 from .spec_base import Target, _check_name, _Spec, resolve
-from .task_spec import CLASSIFICATION, PrepareContext, Prepared, TaskMetric, TaskSpec, Tokenizer, check_task_name
+from .task_spec import (
+    CLASSIFICATION,
+    PrepareContext,
+    Prepared,
+    TaskMetric,
+    TaskSpec,
+    Tokenizer,
+    check_task_name,
+)
 from .values import Options
 
 __all__ = ["REQUIREMENTS", "STRUCTURED_TOLERANCE", "DataStatus", "DatasetSpec", "ExecutorSpec", "MetricSpec",
@@ -148,7 +156,8 @@ class ModelSpec(_Spec):
     front. A model of a task that needs a tokenizer (``causal-lm``) names it: ``tokenizer(pretrained: str | None)
     -> shrinkbench.Tokenizer`` (lazily named), the tokenizer of the weights ``pretrained`` names; its ``build``
     then ignores ``num_classes`` and ``input_shape`` and returns a module whose ``forward(token_ids)`` returns the
-    logits ``(batch, tokens, vocabulary)``.
+    logits ``(batch, tokens, vocabulary)``. ``trained``: ``build`` returns trained weights (a Hugging Face hub
+    model): the dense model is not pretrained further unless the user sets pretraining epochs.
 
     Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
     min_size=28, max_size=32, default_shape=(1, 28, 28))``
@@ -164,6 +173,7 @@ class ModelSpec(_Spec):
     default_shape: tuple[int, int, int] | Target | None = None
     tasks: tuple[str, ...] = (CLASSIFICATION,)
     tokenizer: Target | None = None
+    trained: bool = False
 
     _kind = "model"
     _work = "build"
@@ -223,7 +233,7 @@ class ModelFamilySpec:
     :attr:`ModelSpec.default_shape`.
 
     ``tasks`` and ``tokenizer(name, pretrained) -> shrinkbench.Tokenizer`` as for :class:`ModelSpec` (the family's
-    members serve the same tasks). ``any_name``: every ``<prefix>:<name>`` is a member, listed or not (e.g. a
+    members serve the same tasks), ``trained`` likewise. ``any_name``: every ``<prefix>:<name>`` is a member, listed or not (e.g. a
     Hugging Face hub id or a local directory); ``names()`` then lists the ones known on this machine.
 
     Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
@@ -240,6 +250,7 @@ class ModelFamilySpec:
     tasks: tuple[str, ...] = (CLASSIFICATION,)
     tokenizer: Target | None = None
     any_name: bool = False
+    trained: bool = False
 
     @property
     def name(self) -> str:
@@ -264,7 +275,8 @@ class ModelFamilySpec:
         tokenizer = None if tokenizer_of is None else (lambda pretrained=None: resolve(tokenizer_of)(name, pretrained))
         return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size,
                          references=tuple(r for r in self.references if r.model == name),
-                         default_shape=default_shape, tasks=self.tasks, tokenizer=tokenizer)
+                         default_shape=default_shape, tasks=self.tasks, tokenizer=tokenizer,
+                         trained=self.trained)
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,12 @@ class PrepareContext:
 class Prepared:
     """A split turned into batches' items: ``dataset`` (a ``torch.utils.data.Dataset`` of ``(inputs, targets)``)
     and ``protocol``, what a row records about how it was made (e.g. ``eval_context``, ``eval_windows``,
-    ``tokenizer``) -- columns of every row, so that rows made differently are told apart."""
+    ``tokenizer``) -- columns of every row, so that rows made differently are told apart; ``eval_batch_size``:
+    items per evaluation batch that suit them (``None``: the run's default)."""
 
     dataset: Any
     protocol: Mapping[str, Any] = field(default_factory=dict)
+    eval_batch_size: int | None = None
 
 
 @dataclass(frozen=True)

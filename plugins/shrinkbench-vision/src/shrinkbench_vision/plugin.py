@@ -3,7 +3,7 @@ torch, no torchvision)."""
 
 from __future__ import annotations
 
-from shrinkbench import DatasetSpec, ModelFamilySpec, ModelSpec, Reference, hookimpl
+from shrinkbench import DatasetSpec, ModelFamilySpec, ModelSpec, Recipe, Reference, hookimpl
 
 _D = "shrinkbench_vision.datasets."
 _M = "shrinkbench_vision.models."
@@ -18,6 +18,15 @@ IMAGENET_SOURCE = ("the ImageNet licence requires signing up at https://image-ne
                    "e.g. with valprep.sh)")
 
 
+# The standard (pretrain, finetune) recipes of each dataset family, declared with the datasets they belong to.
+# Small where CPUs are the norm (MNIST); CIFAR and ImageNet follow the usual step schedules.
+_MNIST = (Recipe(epochs=10, lr=0.05), Recipe(epochs=4, lr=0.01, lr_schedule="constant"))
+_CIFAR = (Recipe(epochs=160, lr=0.1, batch_size=128, weight_decay=1e-4, lr_schedule="step"),
+          Recipe(epochs=30, lr=0.01, batch_size=128, weight_decay=1e-4))
+_IMAGENET = (Recipe(epochs=90, lr=0.1, batch_size=256, weight_decay=1e-4, lr_schedule="step"),
+             Recipe(epochs=10, lr=0.001, batch_size=256, weight_decay=1e-4))
+
+
 @hookimpl
 def shrinkbench_datasets() -> list[DatasetSpec]:
     """The bundled MNIST subset, and MNIST / Fashion-MNIST / CIFAR / ImageNet / Places365 from local files.
@@ -29,37 +38,38 @@ def shrinkbench_datasets() -> list[DatasetSpec]:
     return [
         DatasetSpec("mnist-5k", "5,000 real MNIST digits bundled with the package (4,000 train / 1,000 test)",
                     _D + "bundled:mnist_5k", num_classes=10, input_shape=(1, 28, 28), bundled=True,
-                    augmented=False, status=_S + "mnist_5k", source="bundled with shrinkbench-vision"),
+                    augmented=False, status=_S + "mnist_5k", source="bundled with shrinkbench-vision",
+                    recipes=_MNIST),
         DatasetSpec("mnist", "MNIST digits from DATAPATH/MNIST/raw (torchvision layout)",
                     _D + "torchvision_sets:mnist", num_classes=10, input_shape=(1, 28, 28), augmented=False,
                     status=_S + "mnist", download=_G + "mnist", download_size=70_000_000,
                     source="4 .gz files, 11.6 MB, from torchvision's MNIST mirrors "
-                    "(https://ossci-datasets.s3.amazonaws.com/mnist/, then yann.lecun.com); 67 MB on disk"),
+                    "(https://ossci-datasets.s3.amazonaws.com/mnist/, then yann.lecun.com); 67 MB on disk", recipes=_MNIST),
         DatasetSpec("fashion-mnist", "Fashion-MNIST from DATAPATH/FashionMNIST/raw (torchvision layout)",
                     _D + "torchvision_sets:fashion_mnist", num_classes=10, input_shape=(1, 28, 28),
                     augmented=False, status=_S + "fashion_mnist", download=_G + "fashion_mnist",
                     download_size=90_000_000,
                     source="4 .gz files, 30.9 MB, from http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/ "
-                    "(torchvision's mirror); 86 MB on disk"),
+                    "(torchvision's mirror); 86 MB on disk", recipes=_MNIST),
         DatasetSpec("cifar10", "CIFAR-10 from DATAPATH/cifar-10-batches-py (crop + flip augmentation)",
                     _D + "torchvision_sets:cifar10", num_classes=10, input_shape=(3, 32, 32),
                     status=_S + "cifar10", download=_G + "cifar10", download_size=360_000_000,
                     source="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (170 MB, "
-                    f"{_TV}); 178 MB on disk"),
+                    f"{_TV}); 178 MB on disk", recipes=_CIFAR),
         DatasetSpec("cifar100", "CIFAR-100 from DATAPATH/cifar-100-python (crop + flip augmentation)",
                     _D + "torchvision_sets:cifar100", num_classes=100, input_shape=(3, 32, 32),
                     status=_S + "cifar100", download=_G + "cifar100", download_size=360_000_000,
                     source="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (169 MB, "
-                    f"{_TV}); 178 MB on disk"),
+                    f"{_TV}); 178 MB on disk", recipes=_CIFAR),
         DatasetSpec("imagenet", "ImageNet ILSVRC-2012 from DATAPATH/imagenet/{train,val}/<class>/ (224px)",
                     _D + "folders:imagenet", num_classes=1000, input_shape=(3, 224, 224), status=_S + "imagenet",
-                    source=IMAGENET_SOURCE),
+                    source=IMAGENET_SOURCE, recipes=_IMAGENET),
         DatasetSpec("places365", "Places365-Standard from DATAPATH/places365/{train,val}/<class>/ (224px)",
                     _D + "folders:places365", num_classes=365, input_shape=(3, 224, 224),
                     status=_S + "places365", download=_G + "places365", download_size=52_000_000_000,
                     source="the 256x256 images from http://data.csail.mit.edu/places/places365/ (torchvision's "
                     "small=True): train_256_places365standard.tar (~24 GB), val_256.tar (0.5 GB) and the file "
-                    "lists; ~25 GB on disk, ~50 GB free needed while extracting"),
+                    "lists; ~25 GB on disk, ~50 GB free needed while extracting", recipes=_IMAGENET),
     ]
 
 

@@ -56,7 +56,12 @@ from ..options import NumberList, switch
               "are instead of pretraining.")
 @click.option("--data-root", type=click.Path(file_okay=False), metavar="DIR",
               help="Directory holding the dataset files (default $DATAPATH).")
-@switch("include-classifier", "Prune the classifier layer too (off, as in ShrinkBench).")
+@switch("include-classifier", "Prune the classifier layer too (off, as in ShrinkBench); for a language model, its "
+        "output head.")
+@click.option("--context-length", type=click.IntRange(min=2), metavar="L",
+              help="Text datasets: the token window of training and of the perplexity evaluation (non-overlapping "
+              "windows of the test stream, as SparseGPT and Wanda evaluate). Default: each language model's own "
+              "context; at most that.")
 @click.option("--out", type=click.Path(file_okay=False), metavar="DIR",
               help="Results directory (default ./shrinkbench-results/<dataset>-<model>). Re-running resumes it.")
 @click.option("--device", metavar="NAME",

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import InitVar, asdict, dataclass, fields, replace
+from dataclasses import InitVar, asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ShrinkBenchError
 from ..recipe import LR_SCHEDULES, OPTIMIZERS, RECIPE_FIELDS, Recipe
 
-__all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_DATASET", "DEFAULT_MODEL", "DEFAULT_SCHEDULE", "DEFAULT_VARIANT",
+__all__ = ["DEFAULT_COMPRESSIONS", "DEFAULT_DATASET", "DEFAULT_RECIPES", "DEFAULT_MODEL", "DEFAULT_SCHEDULE", "DEFAULT_VARIANT",
            "LR_SCHEDULES", "MAX_NAME", "OPTIMIZERS", "PRECISIONS", "RESULTS_ROOT", "SELECTIONS", "VARIANT_KEYS", "Recipe",
            "SweepConfig", "Variant", "standard_recipes"]
 
@@ -38,23 +38,15 @@ DEFAULT_VARIANT = "default"
 
 
 
-# Standard recipes per dataset family: (pretrain, finetune). Small by default where CPUs are the norm.
-_MNIST = (Recipe(epochs=10, lr=0.05), Recipe(epochs=4, lr=0.01, lr_schedule="constant"))
-_CIFAR = (Recipe(epochs=160, lr=0.1, batch_size=128, weight_decay=1e-4, lr_schedule="step"),
-          Recipe(epochs=30, lr=0.01, batch_size=128, weight_decay=1e-4))
-_IMAGENET = (Recipe(epochs=90, lr=0.1, batch_size=256, weight_decay=1e-4, lr_schedule="step"),
-             Recipe(epochs=10, lr=0.001, batch_size=256, weight_decay=1e-4))
-STANDARD_RECIPES: dict[str, tuple[Recipe, Recipe]] = {
-    "mnist-5k": _MNIST, "mnist": _MNIST, "fashion-mnist": _MNIST,
-    "cifar10": _CIFAR, "cifar100": _CIFAR,
-    "imagenet": _IMAGENET, "places365": _IMAGENET,
-}
 DEFAULT_RECIPES = (Recipe(epochs=10, lr=0.01), Recipe(epochs=5, lr=0.01, lr_schedule="constant"))
+"""The generic (pretrain, finetune) recipes of a dataset that declares none (:attr:`shrinkbench.DatasetSpec.recipes`);
+a sweep that uses them says so."""
 
 
-def standard_recipes(dataset: str) -> tuple[Recipe, Recipe]:
-    """The (pretrain, finetune) recipes used for ``dataset`` unless the user overrides them."""
-    return STANDARD_RECIPES.get(dataset, DEFAULT_RECIPES)
+def standard_recipes(declared: tuple[Recipe, Recipe] | None) -> tuple[Recipe, Recipe]:
+    """The (pretrain, finetune) recipes used for a dataset unless the user overrides them: the ones its plugin
+    ``declared`` (:attr:`shrinkbench.DatasetSpec.recipes`), else :data:`DEFAULT_RECIPES`."""
+    return declared if declared is not None else DEFAULT_RECIPES
 
 
 VARIANT_KEYS = (*(f"pretrain.{f}" for f in RECIPE_FIELDS), *(f"finetune.{f}" for f in RECIPE_FIELDS), "pretrained",
@@ -115,7 +107,8 @@ class SweepConfig:
     :class:`shrinkbench.engine.runtime.Runtime`),
     ``executor`` (``None``: ``sequential`` when one run at a time, else ``local``) and its ``executor_options``.
     ``schedule_options`` are ``(schedule, ((key, value), ...))`` pairs, each schedule's own. ``retry``: a re-run
-    runs failed and lost runs again (``False`` keeps their rows).
+    runs failed and lost runs again (``False`` keeps their rows). ``context_length``: the token window of text
+    datasets (``None``: each language model's own; see :mod:`shrinkbench.language`).
     """
 
     datasets: tuple[str, ...] = (DEFAULT_DATASET,)
@@ -150,6 +143,7 @@ class SweepConfig:
     executor: str | None = None
     executor_options: tuple[tuple[str, Any], ...] = ()
     retry: bool = True
+    context_length: int | None = None
     dataset: InitVar[str | None] = None
     model: InitVar[str | None] = None
 
@@ -166,6 +160,8 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
+        if self.context_length is not None and self.context_length < 2:
+            raise ShrinkBenchError(f"context_length must be at least 2 tokens, got {self.context_length}")
         if self.precision not in PRECISIONS:
             raise ShrinkBenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.checkpoint and self.pretrained:
@@ -202,10 +198,11 @@ class SweepConfig:
         """The options given to ``schedule``."""
         return dict(dict(self.schedule_options).get(schedule, ()))
 
-    def recipes_for(self, dataset: str, variant: Variant) -> tuple[Recipe, Recipe]:
-        """The concrete (pretrain, finetune) recipes of ``dataset`` under ``variant``: the standard (or given)
-        ones, then :attr:`recipe_changes`, then the variant's changes."""
-        standard = standard_recipes(dataset)
+    def recipes_for(self, declared: tuple[Recipe, Recipe] | None, variant: Variant) -> tuple[Recipe, Recipe]:
+        """The concrete (pretrain, finetune) recipes of a dataset under ``variant``: the standard ones (those
+        the dataset ``declared``, see :func:`standard_recipes`) or the given ones, then :attr:`recipe_changes`,
+        then the variant's changes."""
+        standard = standard_recipes(declared)
         out = []
         for index, which in enumerate(("pretrain", "finetune")):
             base = getattr(self, which) or standard[index]

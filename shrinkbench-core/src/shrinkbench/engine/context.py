@@ -11,7 +11,7 @@ from torch import nn
 from ..masking import MaskedModel
 from ..plugins import Registry
 from ..pruning import Batch, PruningContext, count_parameters, prunable_parameters
-from ..specs import StrategySpec
+from ..specs import StrategySpec, TaskSpec
 from ..tasks import TaskContext
 from .config import Recipe
 from .data import Splits, make_loader
@@ -50,6 +50,11 @@ class RunContext:
     def strategy(self) -> StrategySpec:
         """The run's strategy."""
         return self.registry.strategy(self.run.strategy)
+
+    @property
+    def learning_task(self) -> TaskSpec:
+        """The experiment's learning task (its evaluation, metrics and their directions)."""
+        return self.registry.task(self.experiment.task)
 
     @property
     def key(self) -> str:

@@ -19,9 +19,10 @@ The order of the batches depends only on the seed (a CPU generator), so it is th
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -29,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..images import TensorImages, normalize, random_crop_flip
 from ..pruning import Batch
 from ..specs import DatasetSpec
+from ..task_spec import PrepareContext, Prepared
 
 __all__ = ["CACHE_LIMIT", "Splits", "cached_splits", "load_splits", "make_loader", "stratified_split"]
 
@@ -38,13 +40,23 @@ CACHE_LIMIT = 20_000  # examples; larger un-augmented datasets without tensors()
 
 @dataclass
 class Splits:
-    """The three splits of a dataset for one sweep."""
+    """The three splits of a dataset for one sweep, and for a task that prepares its items (``causal-lm``) what
+    rows record about how (``protocol``) and the evaluation batch that suits them (``eval_batch_size``)."""
 
     train: Dataset
     val: Dataset | None
     test: Dataset
     num_classes: int
     input_shape: tuple[int, ...]
+    protocol: dict[str, Any] = field(default_factory=dict)
+    eval_batch_size: int | None = None
+
+    def example_input(self) -> torch.Tensor:
+        """One input of batch size 1 for counting and timing: zeros of the images' shape, or the first test
+        item (token ids) where the dataset declares no input shape."""
+        if self.input_shape:
+            return torch.zeros(1, *self.input_shape)
+        return torch.as_tensor(self.test[0][0]).unsqueeze(0)
 
 
 def load_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Splits:
@@ -64,14 +76,39 @@ def load_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Spl
     return Splits(Subset(train_aug, train_idx), Subset(train_plain, val_idx), test, spec.num_classes, spec.input_shape)
 
 
-_splits_cache: dict[tuple[str, str | None, float], Splits] = {}
+def prepared_splits(spec: DatasetSpec, root: str | None, val_fraction: float, prepare: Callable[..., Prepared],
+                    context: PrepareContext) -> Splits:
+    """The splits of a dataset whose task prepares its items (``causal-lm``): ``build`` gives each split raw
+    (the text), ``prepare`` turns it into items with ``context`` (the model's tokenizer, the context length),
+    and a seeded ``val_fraction`` of the training items is held out as validation."""
+    path = Path(root) if root else None
+    load = spec.load()
+    train = prepare(load("train", path, False), replace(context, split="train"))
+    test = prepare(load("test", path, False), replace(context, split="test"))
+    protocol = {**train.protocol, **test.protocol}
+    if val_fraction <= 0:
+        return Splits(train.dataset, None, test.dataset, spec.num_classes, tuple(spec.input_shape), protocol,
+                      test.eval_batch_size)
+    order = torch.randperm(len(train.dataset), generator=torch.Generator().manual_seed(SPLIT_SEED)).tolist()
+    held = sorted(order[: round(len(order) * val_fraction)])
+    held_set = set(held)
+    kept = [i for i in range(len(train.dataset)) if i not in held_set]
+    return Splits(Subset(train.dataset, kept), Subset(train.dataset, held), test.dataset, spec.num_classes,
+                  tuple(spec.input_shape), protocol, test.eval_batch_size)
 
 
-def cached_splits(spec: DatasetSpec, root: str | None, val_fraction: float) -> Splits:
-    """:func:`load_splits`, loaded once per process and reused by every run of the sweep."""
-    key = (spec.name, root, val_fraction)
+_splits_cache: dict[tuple[Any, ...], Splits] = {}
+
+
+def cached_splits(spec: DatasetSpec, root: str | None, val_fraction: float,
+                  prepare: Callable[..., Prepared] | None = None, context: PrepareContext | None = None) -> Splits:
+    """:func:`load_splits` (or :func:`prepared_splits` when the task has a ``prepare``), loaded once per process
+    and reused by every run of the sweep."""
+    tokenizer = getattr(context.tokenizer, "name", None) if context is not None else None
+    key = (spec.name, root, val_fraction, tokenizer, context.context_length if context is not None else None)
     if key not in _splits_cache:
-        _splits_cache[key] = load_splits(spec, root, val_fraction)
+        _splits_cache[key] = (load_splits(spec, root, val_fraction) if prepare is None
+                              else prepared_splits(spec, root, val_fraction, prepare, context or PrepareContext("train")))
     return _splits_cache[key]
 
 
@@ -193,7 +230,7 @@ def _stacked(base: Dataset, device: torch.device) -> TensorImages:
         with torch.inference_mode(False):
             items = [base[i] for i in range(len(base))]
             inputs = torch.stack([x for x, _ in items]).to(device)
-            targets = torch.tensor([int(y) for _, y in items]).to(device)
+            targets = torch.stack([torch.as_tensor(y).long() for _, y in items]).to(device)  # labels, or token windows
             _on_device[key] = (base, _Stacked(inputs, targets))
     return _on_device[key][1]
 

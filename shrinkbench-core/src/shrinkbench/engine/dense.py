@@ -34,16 +34,16 @@ from ..cache import cache_dir
 from ..checkpoints import load_into, read_state_dict, weights_file
 from ..errors import ShrinkBenchError, one_line
 from ..filelock import locked
-from ..metrics.accuracy import evaluate
 from ..modules import find_classifier
 from ..plugins import PluginSet, Registry, registry_for
 from ..tasks import TaskContext, this_node
 from ..threads import torch_threads
 from .cache_units import LOCK_SUFFIX
-from .data import Splits, cached_splits, make_loader
+from .data import make_loader
 from .events import DenseDone, DenseFailed, EpochDone, EpochLog, TaskStarted
 from .experiment import Experiment
 from .runtime import RunSettings, Runtime
+from .tasking import eval_batch_size, load_data, task_of
 from .train import recipe_loss, train
 
 __all__ = ["WEIGHTS", "DenseWork", "build_model", "cached_dense", "dense_dir", "file_sha256", "load_data",
@@ -61,12 +61,6 @@ def build_model(registry: Registry, dataset: str, model: str, seed: int, weights
     torch.manual_seed(seed)
     with registry.blame("models", model):
         return spec.load()(data.num_classes, tuple(data.input_shape), weights)
-
-
-def load_data(registry: Registry, experiment: Experiment) -> Splits:
-    """The experiment's data splits (loaded once per process); a plugin that raises becomes a PluginError."""
-    with registry.blame("datasets", experiment.dataset):
-        return cached_splits(registry.dataset(experiment.dataset), experiment.data_root, experiment.val_fraction)
 
 
 def initial_model(registry: Registry, experiment: Experiment, seed: int, ctx: TaskContext | None = None) -> nn.Module:
@@ -176,8 +170,9 @@ def make_dense(registry: Registry, experiment: Experiment, seed: int, settings: 
     device = runtime.torch_device
     model = runtime.place(initial_model(registry, experiment, dense_seed, ctx))
     spec = registry.dataset(experiment.dataset)
+    task = task_of(registry, experiment)
     splits = load_data(registry, experiment)
-    eval_batch, workers = runtime.eval_batch_size, settings.loader_workers
+    eval_batch, workers = eval_batch_size(splits, runtime.eval_batch_size), settings.loader_workers
     epochs: list[dict[str, Any]] = []
     with atomic_dir(ctx.local(unit), keep_existing=True) as tmp:
         if 0 in experiment.rewind_epochs:  # rewinding to the start: the weights pretraining begins from
@@ -194,11 +189,12 @@ def make_dense(registry: Registry, experiment: Experiment, seed: int, settings: 
                     save_weights(model, rewind_file(tmp, log.epoch))
                 emit(EpochDone(key, log))
 
-            train(model, experiment.pretrain, loader, val, on_epoch=on_epoch, runtime=runtime)
-        test = evaluate(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers),
-                        recipe_loss(experiment.pretrain), runtime.autocast)
+            train(model, experiment.pretrain, loader, val, on_epoch=on_epoch, runtime=runtime,
+                  evaluate_fn=task.load(), primary=task.primary_metric)
+        test = task.load()(model, make_loader(splits.test, eval_batch, False, 0, device, False, workers),
+                           recipe_loss(experiment.pretrain), runtime.autocast)
         meta = {"key": json.loads(json.dumps(asdict(experiment.dense_key(seed)), default=str)),
-                "dense_top1": test["top1"], "dense_top5": test["top5"], "dense_loss": test["loss"], "epochs": epochs,
+                **{f"dense_{column}": value for column, value in test.items()}, "epochs": epochs,
                 "device": str(device)}
         save_weights(model, tmp / WEIGHTS)
         (tmp / META).write_text(json.dumps(meta, indent=2))

@@ -20,7 +20,9 @@ __all__ = ["DenseDone", "DenseFailed", "Emit", "EpochDone", "EpochLog", "Event",
 
 @dataclass
 class EpochLog:
-    """One epoch's record: training loss/accuracy and, when there is a validation split, its metrics."""
+    """One epoch's record: training loss and top-1 (per prediction: examples, or tokens of a language model)
+    and, when there is a validation split, its top-1, loss and the task's primary metric (``val_primary``:
+    top-1 for classification, perplexity for a language model)."""
 
     epoch: int
     lr: float
@@ -28,6 +30,7 @@ class EpochLog:
     train_top1: float
     val_top1: float | None = None
     val_loss: float | None = None
+    val_primary: float | None = None
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..task_spec import CLASSIFICATION
 from .config import DEFAULT_SCHEDULE, DEFAULT_VARIANT, Recipe, slug
 
-__all__ = ["DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
+__all__ = ["LATER_FIELDS", "DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
+
+
+LATER_FIELDS: dict[str, Any] = {"task": CLASSIFICATION, "context_length": None}
+"""Fields of :class:`Experiment` left out of its fixed part (and fingerprint) while they hold this default."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,10 @@ class Experiment:
     pretraining epochs whose weights rewinding schedules need (saved with the dense model);
     ``schedule_options`` are the options of every schedule the sweep runs; ``full_batches``: training drops
     the short last batch of an epoch (compiled models need static shapes). ``data_root`` says where the files
-    are, not what they are, and is not part of the fixed part.
+    are, not what they are, and is not part of the fixed part. ``task``: the dataset's learning task;
+    ``context_length``: the token window of a text task (``None``: the model's own). Fields added after the
+    first release (:data:`LATER_FIELDS`) enter the fixed part only when they differ from their default, so a
+    results store written before they existed keeps its fingerprint.
     """
 
     dataset: str
@@ -47,6 +55,8 @@ class Experiment:
     rewind_epochs: tuple[int, ...] = ()
     schedule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     full_batches: bool = False
+    task: str = CLASSIFICATION
+    context_length: int | None = None
     data_root: str | None = field(default=None, compare=False)
 
     @property
@@ -79,6 +89,9 @@ class Experiment:
         for where in ("data_root", "checkpoint", "checkpoint_sha256", "pretrained", "pretrained_sha256"):
             data.pop(where)
         data["initial_weights"] = self.initial_weights
+        for name, default in LATER_FIELDS.items():
+            if data.get(name) == default:
+                data.pop(name)
         return json.loads(json.dumps(data, default=str))
 
     def fingerprint(self) -> str:
@@ -91,6 +104,8 @@ class Experiment:
         extra = {"precision": self.precision} if self.precision != "fp32" else {}
         if self.full_batches:
             extra["full_batches"] = True
+        if self.context_length is not None:  # the windows a language model trains on
+            extra["context_length"] = self.context_length
         return DenseKey(self.dataset, self.model, self.pretrain, seed + self.dense_seed_offset, self.val_fraction,
                         self.initial_weights, self.rewind_epochs, extra)
 

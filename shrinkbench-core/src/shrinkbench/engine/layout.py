@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ShrinkBenchError
 from ..tasks import Capacity
 
-__all__ = ["Layout", "ModelProfile", "choose_layout", "gpu_share"]
+__all__ = ["Layout", "ModelProfile", "choose_layout", "gpu_share", "profile_of"]
 
 MEMORY_SHARE = 0.7
 START_SECONDS = 3.0
@@ -171,3 +172,31 @@ def choose_layout(capacity: Capacity, profile: ModelProfile, runs: int, dense: i
     dense_threads = threads or max(1, cores // dense_jobs)
     reason = "auto: " + ", ".join(reasons) if (jobs is None or threads is None) and reasons else "as given"
     return Layout(chosen_jobs, chosen_threads, gpus_per_run, dense_jobs, dense_threads, reason)
+
+
+def profile_of(built: Any, experiment: Any, splits: Any) -> ModelProfile:
+    """How big a run of ``built`` is (see :class:`ModelProfile`): parameters, activations and MACs of one
+    example of ``splits`` (``None``: a 1x1x1 image), the training examples and the epochs of ``experiment``."""
+    import torch
+
+    from ..metrics import MetricContext
+    from ..metrics.flops import count
+    from ..metrics.memory import measure
+    from ..pruning import count_parameters
+
+    example = splits.example_input() if splits is not None else torch.zeros(1, 1, 1, 1)
+    try:
+        activation = measure(MetricContext(built, example))["activation_bytes"]
+    except Exception:  # noqa: BLE001 - a profile is an estimate: an unusual model just gets a conservative one
+        activation = 0.0
+    try:
+        macs = count(built, example)["macs"]
+    except Exception:  # noqa: BLE001 - likewise: unknown MACs make every run count as short
+        macs = 0.0
+    dataset_bytes = train_examples = 0
+    if splits is not None:
+        train_examples = len(splits.train)
+        dataset_bytes = int(train_examples * math.prod(splits.input_shape))  # uint8 images held in memory
+    batch = max(experiment.pretrain.batch_size, experiment.finetune.batch_size)  # dense models run on the GPU too
+    return ModelProfile(count_parameters(built), activation, batch, dataset_bytes, macs, train_examples,
+                        experiment.finetune.epochs)

@@ -27,11 +27,12 @@ from ..modules import missing_requirement
 from ..plans import ScheduleContext
 from ..plugins import Registry
 from ..pruning import count_parameters, make_context, prunable_parameters, weights_to_keep
-from .config import SweepConfig, Variant
+from .config import DEFAULT_RECIPES, SweepConfig, Variant
 from .dense import build_model, file_sha256, load_data
 from .experiment import Experiment, RunSpec, compression_label
-from .layout import ModelProfile
+from .layout import ModelProfile, profile_of
 from .runtime import RunSettings
+from .tasking import pretraining_asked, task_mismatch
 
 __all__ = ["ConfigError", "Sweep", "resolve"]
 
@@ -145,16 +146,23 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
             chosen = _strategies(registry, request, model, built, problems, notes)
             splits = None
             with problems.collect():
-                splits = load_data(registry, Experiment(dataset, model, *request.recipes_for(dataset, Variant("x")),
-                                                        val_fraction=request.val_fraction, data_root=request.data_root))
+                data = registry.dataset(dataset)
+                splits = load_data(registry, Experiment(dataset, model, *request.recipes_for(data.recipes, Variant("x")),
+                                                        val_fraction=request.val_fraction, task=data.task,
+                                                        context_length=request.context_length,
+                                                        data_root=request.data_root))
+            if registry.dataset(dataset).recipes is None and not (request.pretrain and request.finetune):
+                notes.append(f"dataset {dataset} declares no standard recipes: the generic ones apply (pretrain "
+                             f"{DEFAULT_RECIPES[0].epochs} epochs, finetune {DEFAULT_RECIPES[1].epochs}); set them with "
+                             "--pretrain-epochs/--finetune-epochs or a TOML [pretrain]/[finetune] table")
             for variant in request.variant_list:
-                experiment = _experiment(request, dataset, model, variant, weights)
+                experiment = _experiment(registry, request, dataset, model, variant, weights)
                 if splits is not None:
                     experiment = _plans(registry, request, experiment, built, chosen, len(splits.train), problems,
                                         notes, excluded)
                 experiments.append(experiment)
                 strategies[experiment.slug] = chosen
-                profiles[experiment.slug] = _profile(built, experiment, splits)
+                profiles[experiment.slug] = profile_of(built, experiment, splits)
         if not experiments and len(pairs) > 1 and not problems.errors:
             problems.add("no (dataset, model) pair of the grid can run: " + "; ".join(notes))
     problems.raise_any()
@@ -225,7 +233,9 @@ def _pair(registry: Registry, request: SweepConfig, dataset: str, model: str, pa
     """The model built for ``dataset`` (seed 0), or ``None`` when the pair cannot work: a problem for a single
     pair, a note for one pair of a grid (the others still run)."""
     spec, data = registry.model(model), registry.dataset(dataset)
-    reason = spec.incompatibility(tuple(data.input_shape))
+    reason = task_mismatch(registry, spec, data)
+    if reason is None and data.input_shape:
+        reason = spec.incompatibility(tuple(data.input_shape))
     built = None
     if reason is None:
         try:
@@ -276,9 +286,12 @@ def _strategies(registry: Registry, request: SweepConfig, model: str, built: Any
     return tuple(dict.fromkeys(chosen))
 
 
-def _experiment(request: SweepConfig, dataset: str, model: str, variant: Variant,
+def _experiment(registry: Registry, request: SweepConfig, dataset: str, model: str, variant: Variant,
                 hashes: dict[str, str | None]) -> Experiment:
-    pretrain, finetune = request.recipes_for(dataset, variant)
+    data = registry.dataset(dataset)
+    pretrain, finetune = request.recipes_for(data.recipes, variant)
+    if registry.model(model).trained and not pretraining_asked(request, variant):
+        pretrain = replace(pretrain, epochs=0)  # a hub model starts from its own weights, not trained further
     pretrained = variant.get("pretrained", request.pretrained)
     return Experiment(dataset, model, pretrain, finetune, variant.name, request.val_fraction, request.selection,
                       request.include_classifier, request.precision, request.checkpoint,
@@ -286,7 +299,9 @@ def _experiment(request: SweepConfig, dataset: str, model: str, variant: Variant
                       hashes.get(pretrained) if pretrained else None, int(variant.get("dense_seed_offset", 0)),
                       schedule_options=tuple(sorted((s, tuple(sorted(request.options_of(s).items())))
                                                     for s in request.schedules if request.options_of(s))),
-                      full_batches=request.compile, data_root=request.data_root)
+                      full_batches=request.compile, task=data.task, context_length=request.context_length,
+                      data_root=request.data_root)
+
 
 
 def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, built: Any,
@@ -371,29 +386,3 @@ def _limits(strategy: Any, schedule: Any, plan: Any, built: Any, compression: fl
             step = "" if target == compression else f" (a step of schedule {schedule.name!r} for {compression:g}x)"
             reasons.append(f"strategy {strategy.name!r} cannot prune to {target:.3g}x{step}: {reason}")
     return reasons
-
-
-def _profile(built: Any, experiment: Experiment, splits: Any) -> ModelProfile:
-    """How big a run of ``built`` is (see :class:`ModelProfile`)."""
-    import torch
-
-    from ..metrics import MetricContext
-    from ..metrics.flops import count
-    from ..metrics.memory import measure
-
-    example = torch.zeros(1, *(splits.input_shape if splits is not None else (1, 1, 1)))
-    try:
-        activation = measure(MetricContext(built, example))["activation_bytes"]
-    except Exception:  # noqa: BLE001 - a profile is an estimate: an unusual model just gets a conservative one
-        activation = 0.0
-    try:
-        macs = count(built, example)["macs"]
-    except Exception:  # noqa: BLE001 - likewise: unknown MACs make every run count as short
-        macs = 0.0
-    dataset_bytes = train_examples = 0
-    if splits is not None:
-        train_examples = len(splits.train)
-        dataset_bytes = int(train_examples * math.prod(splits.input_shape))  # uint8 images held in memory
-    batch = max(experiment.pretrain.batch_size, experiment.finetune.batch_size)  # dense models run on the GPU too
-    return ModelProfile(count_parameters(built), activation, batch, dataset_bytes, macs, train_examples,
-                        experiment.finetune.epochs)

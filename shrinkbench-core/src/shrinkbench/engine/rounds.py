@@ -78,7 +78,8 @@ def run_rounds(ctx: RunContext, plan: SchedulePlan, rewind_states: dict[int, dic
         trained = train(ctx.model, recipe, ctx.loader(recipe), val_loader, ctx.masked, select_best_val=select,
                         on_epoch=renumbered, runtime=ctx.runtime, on_step=on_step if steps else None,
                         first_epoch=first_epoch, epochs=round_.epochs,
-                        select_after_step=final_step if final_step is not None else -1)
+                        select_after_step=final_step if final_step is not None else -1,
+                        evaluate_fn=ctx.learning_task.load(), primary=ctx.learning_task.primary_metric)
         result.selected_epoch = trained.selected_epoch + offset
         result.compile_seconds = result.compile_seconds or trained.compile_seconds
         result.notes += trained.notes

@@ -44,6 +44,7 @@ from .invariant import Expectation, check_saved_weights, zero_parameters
 from .rounds import run_rounds
 from .runtime import RunSettings, Runtime
 from .store import csv_text
+from .tasking import eval_batch_size, task_of
 from .train import recipe_loss
 
 __all__ = ["NODE_VAR", "RunWork", "base_row", "schedule_plan"]
@@ -53,8 +54,9 @@ __all__ = ["NODE_VAR", "RunWork", "base_row", "schedule_plan"]
 @dataclass(frozen=True)
 class RunWork:
     """Everything one run needs (picklable): its experiment and identity, how it executes, its dense model,
-    the run directory to write (a driver path), which plugins to use, and the published accuracy of its dense
-    model (:class:`shrinkbench.Reference`), if the model declares one for the dataset."""
+    the run directory to write (a driver path), which plugins to use, the published accuracy of its dense
+    model (:class:`shrinkbench.Reference`), if the model declares one for the dataset, and the primary metric
+    of its task (which names the ``dense_<metric>`` and ``val_<metric>`` columns)."""
 
     experiment: Experiment
     run: RunSpec
@@ -63,6 +65,8 @@ class RunWork:
     run_dir: str
     plugins: PluginSet
     reference: Reference | None = None
+    primary: str = schema.TOP1
+
 
     @property
     def label(self) -> str:
@@ -112,7 +116,8 @@ def execute(work: RunWork, task: TaskContext) -> dict[str, Any]:
     started = time.perf_counter()
     row = base_row(work.experiment, work.run, work.settings)
     row[schema.NODE] = this_node()  # also when the run's device does not resolve here
-    row[schema.DENSE_TOP1] = work.dense.meta.get("dense_top1", math.nan)
+    primary = work.primary
+    row[schema.dense(primary)] = work.dense.meta.get(schema.dense(primary), math.nan)
     notes: list[str] = []
     if work.reference is not None:
         notes.extend(compare_to_reference(row, work.reference))
@@ -155,9 +160,12 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     if not row.get(schema.DEVICE_REASON):  # resolved here, on a remote worker
         row[schema.DEVICE_REASON] = choose_device(work.settings.device).reason
     splits = load_data(registry, experiment)
+    row.update(splits.protocol)
+    learning_task = task_of(registry, experiment)
+    eval_batch = eval_batch_size(splits, runtime.eval_batch_size)
     model = build_model(registry, experiment.dataset, experiment.model, run.seed)
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))
-    test_loader = make_loader(splits.test, runtime.eval_batch_size, False, 0, runtime.torch_device, False,
+    test_loader = make_loader(splits.test, eval_batch, False, 0, runtime.torch_device, False,
                               work.settings.loader_workers)
     example = runtime.prepare_inputs(next(iter(test_loader))[0][:1])
     loss_fn = recipe_loss(experiment.finetune)
@@ -171,11 +179,11 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
 
     def measure_pre() -> None:
         pre = measure_all(registry, ctx.model, example, test_loader, data_only=True, loss_fn=loss_fn,
-                          reference=reference, autocast=runtime.autocast)
+                          reference=reference, autocast=runtime.autocast, task=experiment.task)
         row.update({schema.pre(k): v for k, v in pre.values.items()})
         notes.extend(pre.notes)
 
-    val_loader = (make_loader(splits.val, runtime.eval_batch_size, False, 0, runtime.torch_device, False,
+    val_loader = (make_loader(splits.val, eval_batch, False, 0, runtime.torch_device, False,
                               work.settings.loader_workers) if splits.val is not None else None)
     rewind_states = {e: read_state_dict(task.local(rewind_file(work.dense.path, e))) for e in plan.rewind_epochs}
     ctx.seed_everything()
@@ -183,7 +191,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed),
                                        task.local(f"{work.dense.path}/{WEIGHTS}")))
     post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
-                       autocast=runtime.autocast, dense=dense)
+                       autocast=runtime.autocast, dense=dense, task=experiment.task)
     del dense
     row.update(post.values)
     if not ctx.strategy.structured:
@@ -191,8 +199,8 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     row[schema.SELECTED_EPOCH] = result.selected_epoch
     if result.compile_seconds is not None:
         row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
-    if epochs and epochs[-1].val_top1 is not None:
-        row[schema.VAL_TOP1] = next(e.val_top1 for e in epochs if e.epoch == result.selected_epoch)
+    if epochs and epochs[-1].val_primary is not None:
+        row[schema.val(learning_task.primary)] = next(e.val_primary for e in epochs if e.epoch == result.selected_epoch)
     notes.extend(result.notes + post.notes)
     masks = ctx.masked.masks if ctx.masked is not None else None
     return ctx.model, ctx.strategy, replace(expectation, masks=masks)

@@ -229,7 +229,8 @@ def _run_task(registry: Registry, experiment: Experiment, run: RunSpec, settings
               store: ResultsStore, layout: Layout) -> Task:
     run_dir = str(store.run_dir(run.run_id).resolve())
     reference = registry.model(experiment.model).reference(experiment.dataset)
-    work = RunWork(experiment, run, settings, dense, run_dir, registry.plugin_set, reference)
+    work = RunWork(experiment, run, settings, dense, run_dir, registry.plugin_set, reference,
+                   registry.task(experiment.task).primary)
     inputs = (f"{dense.path}/{WEIGHTS}", *(str(rewind_file(dense.path, e)) for e in experiment.rewind_epochs))
     return Task(run.run_id, work.label, work, Resources(layout.threads, layout.gpus_per_run), inputs=inputs,
                 outputs=(run_dir,))

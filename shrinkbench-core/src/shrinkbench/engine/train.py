@@ -20,6 +20,7 @@ from ..errors import ShrinkBenchError, one_line
 from ..losses import LossFn, loss_function
 from ..masking import MaskedModel
 from ..metrics.accuracy import evaluate
+from ..task_spec import TaskMetric
 from .config import Recipe
 from .events import EpochLog
 from .runtime import Runtime
@@ -28,6 +29,7 @@ __all__ = ["CHECK_EVERY", "DivergedError", "TrainResult", "lr_at", "make_optimiz
            "train"]
 
 CHECK_EVERY = 50  # steps between divergence checks (one host synchronisation each)
+TOP1 = TaskMetric("top1", "top-1 accuracy", True)
 
 
 def recompile_limit_errors() -> tuple[type[BaseException], ...]:
@@ -65,6 +67,8 @@ def make_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> tor
     extra = {"fused": True} if fused else {}
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **extra)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **extra)
     return torch.optim.SGD(
         params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov and recipe.momentum > 0,
         weight_decay=recipe.weight_decay, **extra,
@@ -93,13 +97,16 @@ def train(
     first_epoch: int = 0,
     epochs: int | None = None,
     select_after_step: int = -1,
+    evaluate_fn: Callable[..., dict[str, float]] = evaluate,
+    primary: TaskMetric = TOP1,
 ) -> TrainResult:
     """Train ``model`` (already on ``runtime``'s device) in place for ``epochs`` epochs (default
     ``recipe.epochs``), following the recipe's learning-rate schedule from its epoch ``first_epoch`` on (a run
     rewound to a pretraining epoch continues the pretraining schedule there). Epoch logs count from 1.
 
     With ``masked``, pruned weights stay exactly zero after every step. With ``select_best_val``, the model
-    ends with the weights of the epoch that scored best on ``val_loader`` (never the test split) among the
+    ends with the weights of the epoch that scored best on ``val_loader`` (never the test split, evaluated by the
+    task's ``evaluate_fn``, best by its ``primary`` metric and that metric's direction) among the
     epochs that end after optimizer step ``select_after_step`` (the last pruning step: an epoch before it holds
     a less pruned model); otherwise with the last epoch's. With ``runtime.compile``, a model that fails to
     compile trains eagerly and the result's ``notes`` say so. ``on_step(step)`` is called after every optimizer
@@ -125,7 +132,7 @@ def train(
         with runtime.autocast():
             logits = forward(runtime.prepare_inputs(inputs))
             loss = loss_fn(logits, targets, reduction="sum")
-        mean_loss = loss / targets.shape[0]
+        mean_loss = loss / targets.numel()  # per prediction: per example, or per token of a language model
         if scaler is None:
             mean_loss.backward()
             optimizer.step()
@@ -133,7 +140,7 @@ def train(
             scaler.scale(mean_loss).backward()
             scaler.step(optimizer)
             scaler.update()
-        return loss.detach().float(), (logits.detach().argmax(1) == targets).sum()
+        return loss.detach().float(), (logits.detach().argmax(-1) == targets).sum()
 
     def guarded_step(inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A step of the compiled model that falls back to eager: on any failure of the first (compiling)
@@ -173,7 +180,7 @@ def train(
                 loss, hits = guarded_step(inputs, targets)
                 loss_sum += loss
                 correct += hits
-                seen += targets.shape[0]
+                seen += targets.numel()
                 if on_step is not None:
                     on_step(global_step)
                 global_step += 1
@@ -185,11 +192,12 @@ def train(
                 raise DivergedError(f"training loss became {total_loss} in epoch {epoch + 1}")
             log = EpochLog(epoch + 1, lr, total_loss / max(seen, 1), int(correct.item()) / max(seen, 1))
             if val_loader is not None:
-                val = evaluate(model, val_loader, loss_fn, autocast=runtime.autocast)
-                log.val_top1, log.val_loss = val["top1"], val["loss"]
+                val = evaluate_fn(model, val_loader, loss_fn, autocast=runtime.autocast)
+                log.val_top1, log.val_loss = val.get("top1", val.get("token_top1")), val["loss"]
+                log.val_primary = val[primary.column]
                 eligible = global_step - 1 >= select_after_step
-                if select_best_val and eligible and (best is None or val["top1"] > best[0]):
-                    best = (val["top1"], epoch + 1, copy.deepcopy(model.state_dict()))
+                if select_best_val and eligible and (best is None or primary.better(log.val_primary, best[0])):
+                    best = (log.val_primary, epoch + 1, copy.deepcopy(model.state_dict()))
             result.epochs.append(log)
             if on_epoch:
                 on_epoch(log)

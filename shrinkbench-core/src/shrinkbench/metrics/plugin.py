@@ -1,10 +1,12 @@
-"""Core's own metrics, registered through the public ``shrinkbench_metrics`` hook like any plugin's."""
+"""Core's own metrics and learning tasks, registered through the public ``shrinkbench_metrics`` and
+``shrinkbench_tasks`` hooks like any plugin's."""
 
 from __future__ import annotations
 
 from .. import hookimpl
-from ..schema import ACCURACY, FLOPS, LATENCY, MEMORY, SIZE
-from ..specs import MetricSpec
+from ..schema import ACCURACY, FLOPS, LATENCY, MEMORY, PERPLEXITY, SIZE
+from ..specs import MetricSpec, TaskMetric, TaskSpec
+from ..task_spec import CAUSAL_LM, CLASSIFICATION
 
 
 @hookimpl
@@ -42,5 +44,39 @@ def shrinkbench_metrics() -> list[MetricSpec]:
             "shrinkbench.metrics.accuracy:measure",
             columns=ACCURACY,
             needs_data=True,
+            task=CLASSIFICATION,
+        ),
+        MetricSpec(
+            "perplexity",
+            "Perplexity (exp of the mean token NLL), next-token top-1 and the mean token NLL over the evaluation "
+            "windows",
+            "shrinkbench.language:measure",
+            columns=PERPLEXITY,
+            needs_data=True,
+            task=CAUSAL_LM,
+        ),
+    ]
+
+
+@hookimpl
+def shrinkbench_tasks() -> list[TaskSpec]:
+    """``classification`` (images and integer labels; top-1) and ``causal-lm`` (token windows; perplexity)."""
+    return [
+        TaskSpec(
+            CLASSIFICATION, "Image classification: top-1/top-5 accuracy, cross-entropy",
+            "shrinkbench.metrics.accuracy:evaluate",
+            metrics=(TaskMetric("top1", "top-1 accuracy on the test split", True, "fraction 0-1"),
+                     TaskMetric("top5", "top-5 accuracy on the test split", True, "fraction 0-1")),
+            primary="top1", batch="(images (B, C, H, W), integer labels (B,))",
+        ),
+        TaskSpec(
+            CAUSAL_LM, "Causal language modelling: perplexity over non-overlapping windows of the test stream "
+            "(the SparseGPT/Wanda protocol), next-token cross-entropy",
+            "shrinkbench.language:evaluate_lm",
+            metrics=(TaskMetric("perplexity", "exp of the mean next-token NLL over the test windows", False,
+                                "perplexity"),
+                     TaskMetric("token_top1", "fraction of next tokens predicted exactly", True, "fraction 0-1")),
+            primary="perplexity", prepare="shrinkbench.language:prepare_text", needs_tokenizer=True,
+            batch="(token windows (B, L-1), next tokens (B, L-1))",
         ),
     ]
