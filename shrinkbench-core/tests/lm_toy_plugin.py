@@ -8,7 +8,7 @@ import random
 import torch
 from torch import nn
 
-from shrinkbench import DatasetSpec, ModelSpec, Recipe, hookimpl
+from shrinkbench import DatasetSpec, ModelSpec, Recipe, StrategySpec, hookimpl
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz.\n"
 
@@ -73,3 +73,54 @@ def shrinkbench_datasets():
 def shrinkbench_models():
     return [ModelSpec("toy-lm", "Causal toy LM over characters", toy_lm, tasks=("causal-lm",),
                       tokenizer=toy_tokenizer)]
+
+
+CALIBRATION_SEEN: list[tuple[int, ...]] = []
+"""Shapes of the calibration batches the strategies below were given (in this process)."""
+
+
+def _calibrated_scores(ctx) -> dict:
+    """|W| scaled by the calibration inputs' use: every strategy below needs ctx.calibration."""
+    assert ctx.calibration is not None and len(ctx.calibration) > 0
+    CALIBRATION_SEEN.extend(tuple(b.shape) for b in ctx.calibration)
+    return {name: p.detach().abs() for name, p in ctx.prunable.items()}
+
+
+def calibrated_magnitude(ctx):
+    """Zeroes what it prunes in place (allowed for calibration strategies), returns the masks."""
+    masks = ctx.masks(_calibrated_scores(ctx), "global")
+    with torch.no_grad():
+        for name, mask in masks.items():
+            ctx.prunable[name].mul_(mask)
+    return masks
+
+
+def sneaky(ctx):
+    """Changes kept weights without declaring reconstructs (must fail its run)."""
+    masks = calibrated_magnitude(ctx)
+    with torch.no_grad():
+        next(iter(ctx.prunable.values())).mul_(1.5)
+    return masks
+
+
+def rescaling(ctx):
+    """Declares reconstructs and updates kept weights (allowed)."""
+    return sneaky(ctx)
+
+
+def touches_bias(ctx):
+    """Changes a bias (never allowed)."""
+    masks = calibrated_magnitude(ctx)
+    with torch.no_grad():
+        ctx.model.mlp.bias.add_(1.0)
+    return masks
+
+
+@hookimpl
+def shrinkbench_strategies():
+    return [StrategySpec("toy-calibrated", "|W| with calibration, zeroing in place", calibrated_magnitude,
+                         calibration=True),
+            StrategySpec("toy-sneaky", "Changes kept weights undeclared", sneaky, calibration=True),
+            StrategySpec("toy-rescaling", "Changes kept weights, declared", rescaling, calibration=True,
+                         reconstructs=True),
+            StrategySpec("toy-bias", "Changes a bias", touches_bias, calibration=True, reconstructs=True)]

@@ -41,6 +41,13 @@ left the band around 1x (:func:`shrinkbench.metrics.latency.outside_mask_band`);
 ``notes`` because it follows the clock: the same run repeated may or may not carry it. The report counts the
 rows that carry one."""
 
+CALIBRATION = ("calibration_samples", "calibration_length", "calibration_source")
+"""The calibration set of a post-training strategy's row (see :mod:`shrinkbench.engine.calibration`)."""
+RECONSTRUCTED = "reconstructed"
+"""True in the rows of a strategy that updated the weights it keeps (SparseGPT)."""
+RECIPE, ONE_SHOT = "recipe", "one-shot"
+"""``recipe`` is ``one-shot`` in the rows of runs that trained no epoch after pruning (``--finetune-epochs 0``)."""
+
 # -- bookkeeping of the run -------------------------------------------------------------------------------
 VAL_TOP1, DENSE_TOP1, SELECTED_EPOCH = "val_top1", "dense_top1", "selected_epoch"
 REFERENCE_TOP1, REFERENCE_SOURCE, BELOW_REFERENCE = "reference_top1", "reference_source", "below_reference"
@@ -79,7 +86,7 @@ COLUMN_ORDER: tuple[str, ...] = (
     *IDENTITY, COMPRESSION, SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in QUALITY), *QUALITY, VAL_TOP1, val("perplexity"), DENSE_TOP1, dense("perplexity"),
-    EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
+    EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER, *CALIBRATION, RECONSTRUCTED, RECIPE, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,
     DEVICE_REASON, PRECISION, TF32, DETERMINISTIC, THREADS, NODE, STATUS, ERROR, NOTES, LATENCY_NOTE,
 )
 """The columns that come first in ``results.csv``, in this order; any other column follows, sorted."""
@@ -89,10 +96,10 @@ TIMINGS = frozenset({SECONDS, COMPILE_SECONDS, *LATENCY, LATENCY_NOTE})
 from one run of the same work to the next, unlike every other."""
 
 TEXT_COLUMNS = frozenset({RUN_ID, DATASET, MODEL, VARIANT, STRATEGY, SCHEDULE, STATUS, ERROR, NOTES, DEVICE, PRECISION,
-                          NODE, REFERENCE_SOURCE, DEVICE_REASON, LATENCY_NOTE, TOKENIZER})
-BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE})
+                          NODE, REFERENCE_SOURCE, DEVICE_REASON, LATENCY_NOTE, TOKENIZER, "calibration_source", RECIPE})
+BOOL_COLUMNS = frozenset({TF32, DETERMINISTIC, BELOW_REFERENCE, RECONSTRUCTED})
 INT_COLUMNS = frozenset({SEED, "params", "nonzero_params", SELECTED_EPOCH, FINETUNE_EPOCHS, THREADS, EVAL_CONTEXT,
-                         EVAL_WINDOWS})
+                         EVAL_WINDOWS, "calibration_samples", "calibration_length"})
 
 
 def order_columns(columns: Iterable[str]) -> list[str]:

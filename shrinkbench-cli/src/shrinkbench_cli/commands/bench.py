@@ -58,6 +58,12 @@ from ..options import NumberList, switch
               help="Directory holding the dataset files (default $DATAPATH).")
 @switch("include-classifier", "Prune the classifier layer too (off, as in ShrinkBench); for a language model, its "
         "output head.")
+@click.option("--calibration-samples", type=click.IntRange(min=1), metavar="N",
+              help="Post-training strategies (wanda, sparsegpt): calibration inputs drawn, seeded by the run's seed, "
+              "from the training split (default 128, as the papers; text: windows of --context-length).")
+@click.option("--calibration-source", metavar="DATASET",
+              help="Draw the calibration inputs from this dataset's training split (same task; default: the "
+              "dataset itself), e.g. c4 to prune a model evaluated on wikitext2.")
 @click.option("--context-length", type=click.IntRange(min=2), metavar="L",
               help="Text datasets: the token window of training and of the perplexity evaluation (non-overlapping "
               "windows of the test stream, as SparseGPT and Wanda evaluate). Default: each language model's own "

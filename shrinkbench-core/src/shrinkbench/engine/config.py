@@ -50,9 +50,10 @@ def standard_recipes(declared: tuple[Recipe, Recipe] | None) -> tuple[Recipe, Re
 
 
 VARIANT_KEYS = (*(f"pretrain.{f}" for f in RECIPE_FIELDS), *(f"finetune.{f}" for f in RECIPE_FIELDS), "pretrained",
-                "dense_seed_offset")
-"""What a recipe variant may change: any field of either recipe, the weights pretraining starts from, and an
-offset added to every run seed to pick its dense model (another set of dense weights, same everything else)."""
+                "dense_seed_offset", "calibration_samples", "calibration_source")
+"""What a recipe variant may change: any field of either recipe, the weights pretraining starts from, an
+offset added to every run seed to pick its dense model (another set of dense weights, same everything else),
+and the calibration set of post-training strategies (its size, its source dataset)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class SweepConfig:
     ``executor`` (``None``: ``sequential`` when one run at a time, else ``local``) and its ``executor_options``.
     ``schedule_options`` are ``(schedule, ((key, value), ...))`` pairs, each schedule's own. ``retry``: a re-run
     runs failed and lost runs again (``False`` keeps their rows). ``context_length``: the token window of text
-    datasets (``None``: each language model's own; see :mod:`shrinkbench.language`).
+    datasets (``None``: each language model's own; see :mod:`shrinkbench.language`); ``calibration_samples`` and
+    ``calibration_source``: the calibration set of post-training strategies (:mod:`shrinkbench.engine.calibration`).
     """
 
     datasets: tuple[str, ...] = (DEFAULT_DATASET,)
@@ -144,6 +146,8 @@ class SweepConfig:
     executor_options: tuple[tuple[str, Any], ...] = ()
     retry: bool = True
     context_length: int | None = None
+    calibration_samples: int = 128
+    calibration_source: str | None = None
     dataset: InitVar[str | None] = None
     model: InitVar[str | None] = None
 
@@ -160,6 +164,8 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
+        if self.calibration_samples < 1:
+            raise ShrinkBenchError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
         if self.context_length is not None and self.context_length < 2:
             raise ShrinkBenchError(f"context_length must be at least 2 tokens, got {self.context_length}")
         if self.precision not in PRECISIONS:

@@ -13,6 +13,7 @@ from ..plugins import Registry
 from ..pruning import Batch, PruningContext, count_parameters, prunable_parameters
 from ..specs import StrategySpec, TaskSpec
 from ..tasks import TaskContext
+from .calibration import Calibration, draw_calibration
 from .config import Recipe
 from .data import Splits, make_loader
 from .events import EpochLog
@@ -42,6 +43,7 @@ class RunContext:
     masked: MaskedModel | None = None
     epochs: list[EpochLog] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    _calibration: Calibration | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.dense_parameters = self.dense_parameters or count_parameters(self.model)
@@ -76,8 +78,16 @@ class RunContext:
         """What the strategy sees when pruning to ``compression`` (relative to the dense model). Structured
         strategies prune a model that may already be smaller, so nothing is checked against its current size."""
         prunable = prunable_parameters(self.model, include_classifier=self.experiment.include_classifier)
+        calibration = self.calibration() if self.strategy.calibration and compression != 1 else None
         return PruningContext(self.model, prunable, float(compression), self.run.seed, self.batches(),
-                              recipe_loss(self.experiment.finetune), self.dense_parameters)
+                              recipe_loss(self.experiment.finetune), self.dense_parameters, calibration)
+
+    def calibration(self) -> Calibration:
+        """The run's calibration inputs (drawn once, seeded by the run's seed; see :mod:`.calibration`)."""
+        if self._calibration is None:
+            self._calibration = draw_calibration(self.registry, self.experiment, self.run.seed,
+                                                 self.runtime.torch_device)
+        return self._calibration
 
     def seed_everything(self) -> None:
         """Seed torch's global generator with the run's seed (strategies and training draw from it)."""

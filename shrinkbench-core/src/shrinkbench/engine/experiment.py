@@ -16,10 +16,13 @@ from typing import Any
 from ..task_spec import CLASSIFICATION
 from .config import DEFAULT_SCHEDULE, DEFAULT_VARIANT, Recipe, slug
 
-__all__ = ["LATER_FIELDS", "DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "LATER_FIELDS", "DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
 
 
-LATER_FIELDS: dict[str, Any] = {"task": CLASSIFICATION, "context_length": None}
+DEFAULT_CALIBRATION_SAMPLES = 128
+"""Calibration inputs of a post-training strategy (the papers' 128 sequences)."""
+LATER_FIELDS: dict[str, Any] = {"task": CLASSIFICATION, "context_length": None,
+                                "calibration_samples": DEFAULT_CALIBRATION_SAMPLES, "calibration_source": None}
 """Fields of :class:`Experiment` left out of its fixed part (and fingerprint) while they hold this default."""
 
 
@@ -33,7 +36,9 @@ class Experiment:
     ``schedule_options`` are the options of every schedule the sweep runs; ``full_batches``: training drops
     the short last batch of an epoch (compiled models need static shapes). ``data_root`` says where the files
     are, not what they are, and is not part of the fixed part. ``task``: the dataset's learning task;
-    ``context_length``: the token window of a text task (``None``: the model's own). Fields added after the
+    ``context_length``: the token window of a text task (``None``: the model's own); ``calibration_samples`` and
+    ``calibration_source`` (``None``: the dataset itself): the calibration set of post-training strategies
+    (:mod:`.calibration`). Fields added after the
     first release (:data:`LATER_FIELDS`) enter the fixed part only when they differ from their default, so a
     results store written before they existed keeps its fingerprint.
     """
@@ -57,6 +62,8 @@ class Experiment:
     full_batches: bool = False
     task: str = CLASSIFICATION
     context_length: int | None = None
+    calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
+    calibration_source: str | None = None
     data_root: str | None = field(default=None, compare=False)
 
     @property

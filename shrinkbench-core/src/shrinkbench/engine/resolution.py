@@ -32,7 +32,7 @@ from .dense import build_model, file_sha256, load_data
 from .experiment import Experiment, RunSpec, compression_label
 from .layout import ModelProfile, profile_of
 from .runtime import RunSettings
-from .tasking import pretraining_asked, task_mismatch
+from .tasking import check_calibration_source, pretraining_asked, task_mismatch
 
 __all__ = ["ConfigError", "Sweep", "resolve"]
 
@@ -157,6 +157,8 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
                              "--pretrain-epochs/--finetune-epochs or a TOML [pretrain]/[finetune] table")
             for variant in request.variant_list:
                 experiment = _experiment(registry, request, dataset, model, variant, weights)
+                with problems.collect():
+                    check_calibration_source(registry, experiment, chosen)
                 if splits is not None:
                     experiment = _plans(registry, request, experiment, built, chosen, len(splits.train), problems,
                                         notes, excluded)
@@ -300,6 +302,8 @@ def _experiment(registry: Registry, request: SweepConfig, dataset: str, model: s
                       schedule_options=tuple(sorted((s, tuple(sorted(request.options_of(s).items())))
                                                     for s in request.schedules if request.options_of(s))),
                       full_batches=request.compile, task=data.task, context_length=request.context_length,
+                      calibration_samples=int(variant.get("calibration_samples", request.calibration_samples)),
+                      calibration_source=variant.get("calibration_source", request.calibration_source),
                       data_root=request.data_root)
 
 

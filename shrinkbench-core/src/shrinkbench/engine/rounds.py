@@ -24,6 +24,7 @@ from ..masking import apply_masks, validate_masks
 from ..plans import Round, SchedulePlan
 from ..pruning import count_parameters, weights_to_keep
 from ..specs import STRUCTURED_TOLERANCE
+from .calibration import changed_weights, snapshot
 from .context import RunContext
 from .events import EpochDone, EpochLog
 from .train import train
@@ -113,7 +114,7 @@ def rewind(ctx: RunContext, state: dict[str, torch.Tensor] | None) -> None:
 def prune(ctx: RunContext, compression: float) -> None:
     """Prune ``ctx.model`` to ``compression`` of the dense model with the run's strategy, checked: masks are
     boolean, shaped like and covering exactly the prunable weights, and hit the target (N:M strategies: in their
-    pattern); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it. Compression 1
+    pattern); nothing but what the strategy may change changed (:func:`.calibration.changed_weights`); a structured strategy's shrunken model is within :data:`STRUCTURED_TOLERANCE` of it. Compression 1
     keeps every weight without calling the strategy, so every strategy's compression-1 run is the same.
 
     The strategy draws from torch's global generator seeded with the run's seed, in a fork of it: training's
@@ -140,6 +141,7 @@ def _prune(ctx: RunContext, compression: float) -> None:
             raise CompressionError(f"strategy {spec.name!r} achieved {achieved:.2f}x for target {compression:g}x "
                                    f"(structured tolerance {STRUCTURED_TOLERANCE:.0%})")
         return
+    before = snapshot(ctx.model)
     with ctx.registry.blame("strategies", spec.name):
         masks = spec.load()(pctx)
     source = f"strategy {spec.name!r}"
@@ -151,6 +153,9 @@ def _prune(ctx: RunContext, compression: float) -> None:
         problem = pattern_violation(ctx.model, masks, *spec.pattern)
         if problem:
             raise CompressionError(f"{source} declares {spec.pattern[0]}:{spec.pattern[1]} masks, but {problem}")
+    changed = changed_weights(before, ctx.model, masks, may_zero=spec.calibration, reconstructs=spec.reconstructs)
+    if changed:
+        raise ShrinkBenchError(f"{source} {changed}")
     _apply(ctx, masks)
 
 

@@ -197,6 +197,12 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     if not ctx.strategy.structured:
         row[schema.LATENCY_NOTE] = "; ".join(mask_band_notes(row))
     row[schema.SELECTED_EPOCH] = result.selected_epoch
+    if plan.total_epochs == 0:
+        row[schema.RECIPE] = schema.ONE_SHOT
+    if ctx.strategy.calibration:
+        row.update(ctx.calibration().protocol)
+    if ctx.strategy.reconstructs:
+        row[schema.RECONSTRUCTED] = True
     if result.compile_seconds is not None:
         row[schema.COMPILE_SECONDS] = round(result.compile_seconds, 3)
     if epochs and epochs[-1].val_primary is not None:

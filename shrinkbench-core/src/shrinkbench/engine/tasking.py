@@ -16,7 +16,7 @@ from .config import SweepConfig, Variant
 from .data import Splits, cached_splits
 from .experiment import Experiment
 
-__all__ = ["Evaluate", "eval_batch_size", "evaluator", "load_data", "pretraining_asked", "primary_value", "task_mismatch", "task_of",
+__all__ = ["Evaluate", "check_calibration_source", "eval_batch_size", "evaluator", "load_data", "pretraining_asked", "primary_value", "task_mismatch", "task_of",
            "tokenizer_for"]
 
 Evaluate = Callable[..., dict[str, float]]
@@ -91,3 +91,15 @@ def task_mismatch(registry: Registry, model: Any, data: Any) -> str | None:
     if task.needs_tokenizer and model.tokenizer is None:
         return f"task {task.name} needs the model's tokenizer, and model {model.name!r} declares none"
     return None
+
+
+def check_calibration_source(registry: Registry, experiment: Experiment, strategies: tuple[str, ...]) -> None:
+    """Raise a one-line :class:`ShrinkBenchError` when a post-training strategy of ``strategies`` would draw its
+    calibration from a dataset that is unknown or of another task than the experiment's."""
+    source = experiment.calibration_source
+    if source is None or not any(registry.strategy(s).calibration for s in strategies):
+        return
+    task = registry.dataset(source).task
+    if task != experiment.task:
+        raise ShrinkBenchError(f"--calibration-source {source} is a {task} dataset, {experiment.dataset} a "
+                               f"{experiment.task} one: calibrate with a dataset of the same task")
