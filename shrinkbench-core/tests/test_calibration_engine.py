@@ -7,8 +7,8 @@ import csv
 
 import lm_toy_plugin
 import pytest
-import toy_plugin
 import torch
+import toy_plugin
 
 from shrinkbench.engine import Experiment, Recipe, SweepConfig, resolve, run_sweep
 from shrinkbench.engine import plugin as core_engine

@@ -9,8 +9,8 @@ import math
 
 import lm_toy_plugin
 import pytest
-import toy_plugin
 import torch
+import toy_plugin
 
 from shrinkbench.engine import Experiment, Recipe, ResultsStore, SweepConfig, resolve, run_sweep
 from shrinkbench.engine import plugin as core_engine
