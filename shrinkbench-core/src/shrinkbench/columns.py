@@ -64,6 +64,30 @@ RESULTS_COLUMNS: dict[str, tuple[str, str]] = {
                                       "`val_fraction`, default 0.1) at `selected_epoch`; empty with "
                                       "`val_fraction` 0 (no validation split)"),
     schema.DENSE_TOP1: ("fraction 0-1", "test top-1 of the dense model the run started from (one per seed)"),
+    # language models (the causal-lm task, see shrinkbench.language)
+    "perplexity": ("perplexity", "exp of the mean next-token NLL over every token of the test windows after "
+                                 "finetuning (lower is better; the SparseGPT/Wanda protocol)"),
+    "token_top1": ("fraction 0-1", "fraction of the test windows' next tokens predicted exactly"),
+    pre("perplexity"): ("perplexity", "test perplexity right after the last pruning step, before finetuning"),
+    pre("token_top1"): ("fraction 0-1", "next-token top-1 before finetuning"),
+    schema.val("perplexity"): ("perplexity", "validation perplexity (windows held out of the training text) at "
+                                             "`selected_epoch`"),
+    schema.dense("perplexity"): ("perplexity", "test perplexity of the dense model the run started from"),
+    schema.EVAL_CONTEXT: ("tokens", "window length L of the perplexity evaluation and of training (each window "
+                                    "predicts L-1 tokens); rows of different L do not compare"),
+    schema.EVAL_WINDOWS: ("windows", "non-overlapping windows of the test stream evaluated (the tail that fills no "
+                                     "window is dropped)"),
+    schema.TOKENIZER: ("text", "the tokenizer of the model (its name and a hash of its vocabulary): rows of "
+                               "different tokenizers do not compare"),
+    # post-training pruning
+    "calibration_samples": ("inputs", "calibration inputs a post-training strategy was given, drawn seeded by the "
+                                      "run's seed from the training split"),
+    "calibration_length": ("tokens", "length of each calibration window (text)"),
+    "calibration_source": ("text", "dataset whose training split the calibration inputs came from"),
+    schema.RECONSTRUCTED: ("true/false", "the strategy updated the weights it keeps (SparseGPT); empty for strategies "
+                                         "that only mask"),
+    schema.RECIPE: ("text", "`one-shot` when the run trained no epoch after pruning (`--finetune-epochs 0`); "
+                            "empty otherwise"),
     schema.REFERENCE_TOP1: ("fraction 0-1", "published dense top-1 of this (dataset, model), where one is known"),
     schema.REFERENCE_SOURCE: ("text", "where `reference_top1` comes from"),
     schema.BELOW_REFERENCE: ("true/false", "the dense model is below `reference_top1` by more than its tolerance: "
@@ -100,8 +124,10 @@ SWEEP_JSON_FIELDS: dict[str, str] = {
     "experiments": "one entry per experiment (`<dataset>-<model>[-<variant>]`) ever run into this directory",
     "experiments.<slug>.fixed": "everything held fixed for its runs: dataset, model, pretrain and finetune recipes, "
                                 "variant, val_fraction, selection, include_classifier, precision, "
-                                "dense_seed_offset, rewind_epochs, schedule_options, full_batches, initial_weights; "
-                                "a later sweep into the directory must match it",
+                                "dense_seed_offset, rewind_epochs, schedule_options, full_batches, initial_weights, and where they "
+                                "differ from their defaults task (absent: classification), context_length, "
+                                "calibration_samples, calibration_source; a later sweep into the directory must "
+                                "match it",
     "experiments.<slug>.fingerprint": "a hash of `fixed`: rows of different fingerprints do not compare",
     "last_sweep": "how the last sweep ran (not part of the results)",
     "last_sweep.layout": "the parallel layout it chose (runs at a time, threads, GPUs)",
