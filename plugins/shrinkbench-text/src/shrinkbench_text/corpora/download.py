@@ -26,7 +26,7 @@ from pathlib import Path
 
 from shrinkbench.errors import ShrinkBenchError, one_line
 
-from .files import C4, REVISION, WIKITEXT2, Published
+from .files import CORPORA, REVISION, Published
 
 TIMEOUT_S = 60.0
 """Seconds a download may wait for the server before it fails."""
@@ -100,15 +100,15 @@ def fetch(dataset: str, published: Published, urls: tuple[str, ...], folder: Pat
 def wikitext2(dest: Path) -> None:
     """WikiText-2 (raw): ``wikitext-2-raw-v1.zip`` (4.7 MB; 18 MB on disk with the extracted files) into
     ``dest/wikitext-2-raw/``."""
-    dest = Path(dest)
-    archive = WIKITEXT2.archive
+    dest, corpus = Path(dest), CORPORA["wikitext2"]
+    archive = corpus.archive
     zip_path = fetch("wikitext2", archive, sources(archive, WIKITEXT2_URLS), dest)
-    folder = dest / WIKITEXT2.candidates[0]
+    folder = dest / corpus.candidates[0]
     folder.mkdir()
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for name in sorted(set(WIKITEXT2.files.values())):
-                with zf.open(WIKITEXT2.archive_prefix + name) as src, open(folder / name, "wb") as out:
+            for name in sorted(set(corpus.files.values())):
+                with zf.open(corpus.archive_prefix + name) as src, open(folder / name, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
@@ -120,9 +120,10 @@ def wikitext2(dest: Path) -> None:
 def c4(dest: Path) -> None:
     """C4 (en): the validation shard 00000-of-00008 (40 MB) and the train shard 00000-of-01024 (319 MB) into
     ``dest/c4/en/``."""
-    folder = Path(dest) / C4.candidates[0]
+    corpus = CORPORA["c4"]
+    folder = Path(dest) / corpus.candidates[0]
     try:
-        for published in sorted(C4.published, key=lambda p: p.size):
+        for published in sorted(corpus.published, key=lambda p: p.size):
             fetch("c4", published, sources(published, (C4_URL.format(name=published.name),)), folder)
     except BaseException:
         shutil.rmtree(Path(dest) / "c4", ignore_errors=True)

@@ -106,6 +106,7 @@ PTB = Corpus(
     checksums_from="Hugging Face datasets' published SHA-256s (datasets/ptb_text_only/dataset_infos.json)",
 )
 CORPORA = {c.name: c for c in (WIKITEXT2, C4, PTB)}
+"""Name -> :class:`Corpus`, looked up on every call by the loaders, :mod:`.status` and :mod:`.download`."""
 
 
 def wikitext_rows(path: Path) -> list[str]:
@@ -130,7 +131,7 @@ def ptb_sentences(path: Path) -> list[str]:
 def wikitext2(split: str, root: Path | str | None = None, augment: bool = False) -> str:
     """WikiText-2 (raw) ``split`` as one string: the test and validation rows joined by ``"\\n\\n"``, the
     training rows by ``" "`` (SparseGPT / Wanda ``get_wikitext2``). ``augment`` is ignored."""
-    rows = wikitext_rows(WIKITEXT2.path(split, root))
+    rows = wikitext_rows(CORPORA["wikitext2"].path(split, root))
     return (" " if split == "train" else "\n\n").join(rows)
 
 
@@ -139,7 +140,7 @@ def c4(split: str, root: Path | str | None = None, augment: bool = False) -> str
     ``c4-validation.00000-of-00008.json.gz`` joined by ``" "`` (SparseGPT / Wanda, who then keep the first
     256 windows of the evaluation length); ``train``: every document of ``c4-train.00000-of-01024.json.gz``
     (~356,000, ~0.8 GB of text) joined by ``"\\n\\n"``, for calibration and finetuning. ``augment`` is ignored."""
-    path = C4.path(split, root)
+    path = CORPORA["c4"].path(split, root)
     if split == "test":
         return " ".join(c4_texts(path, C4_TEST_DOCUMENTS))
     return "\n\n".join(c4_texts(path))
@@ -148,4 +149,4 @@ def c4(split: str, root: Path | str | None = None, augment: bool = False) -> str
 def ptb(split: str, root: Path | str | None = None, augment: bool = False) -> str:
     """Penn Treebank ``split`` (Mikolov's preprocessed text, ``<unk>`` and ``N`` included) as one string: the
     sentences joined by ``" "``, as SparseGPT's ``get_ptb_new`` joins them. ``augment`` is ignored."""
-    return " ".join(ptb_sentences(PTB.path(split, root)))
+    return " ".join(ptb_sentences(CORPORA["ptb"].path(split, root)))

@@ -18,7 +18,7 @@ from pathlib import Path
 from shrinkbench.datafiles import sha256_of
 from shrinkbench.specs import DataStatus
 
-from .files import C4, PTB, WIKITEXT2, Corpus
+from .files import CORPORA, Corpus
 
 
 def _size(folder: Path, names: list[str]) -> int:
@@ -88,14 +88,14 @@ def check(corpus: Corpus, root: Path | None, verify: bool = True) -> DataStatus:
 
 def wikitext2(root: Path | None, verify: bool = True) -> DataStatus:
     """WikiText-2 (raw) in ``root``: ``<root>/wikitext-2-raw/wiki.{train,valid,test}.raw``."""
-    return check(WIKITEXT2, root, verify)
+    return check(CORPORA["wikitext2"], root, verify)
 
 
 def c4(root: Path | None, verify: bool = True) -> DataStatus:
     """C4 in ``root``: the two shards in ``<root>/c4/en/`` (or ``<root>/allenai/c4/en/``)."""
-    return check(C4, root, verify)
+    return check(CORPORA["c4"], root, verify)
 
 
 def ptb(root: Path | None, verify: bool = True) -> DataStatus:
     """Penn Treebank in ``root``: ``<root>/ptb/ptb.{train,valid,test}.txt`` (or ``<root>/simple-examples/data/``)."""
-    return check(PTB, root, verify)
+    return check(CORPORA["ptb"], root, verify)
