@@ -109,7 +109,7 @@ def test_specs():
     assert specs["wikitext2"].download and specs["c4"].download and specs["ptb"].download is None
     assert "LDC" in specs["ptb"].source and "LDC" in specs["ptb"].licence
     assert specs["shakespeare"].locate([]).verified is True
-    assert spec.fetcher() is None  # ptb
+    assert specs["ptb"].fetcher() is None and callable(specs["c4"].fetcher())
 
 
 def test_registered_with_the_registry():
