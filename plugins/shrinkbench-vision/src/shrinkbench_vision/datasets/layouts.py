@@ -11,53 +11,17 @@ wins. Inside ``<dir>`` a dataset is found at one of its *candidates* (``""``: di
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shrinkbench.errors import DataNotFoundError, ShrinkBenchError
-
-DATAPATH_VAR = "DATAPATH"
-FIX_HINT = "set DATAPATH=/path/to/datasets or pass --data-root (or: shrinkbench data download NAME --root DIR)"
-
-
-def search_dirs(root: Path | str | None) -> list[Path]:
-    """The directories a loader searches, in order: ``root`` when given, else ``$DATAPATH``.
-
-    Either may name several directories separated by ``os.pathsep`` (``:`` on Linux), as in ShrinkBench;
-    empty entries are skipped and ``~`` is expanded.
-    """
-    value = os.environ.get(DATAPATH_VAR, "") if root is None else os.fspath(root)
-    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
-
-
-def not_found(dataset: str, looked_in: Iterable[Path], layout: str) -> DataNotFoundError:
-    """A one-line :class:`DataNotFoundError`: which directories were searched, the layout expected, the fix."""
-    places = [str(p) for p in looked_in]
-    if not places:
-        where = f"no data directory given ({DATAPATH_VAR} is not set and no --data-root)"
-    else:
-        where = "looked in " + ", ".join(places)
-    return DataNotFoundError(f"{dataset} data not found: {where}; expected {layout}; {FIX_HINT}")
-
-
-def find_first(
-    dataset: str, root: Path | str | None, candidates: Sequence[str], exists: Callable[[Path], bool], layout: str
-) -> Path:
-    """The first ``base / candidate`` (over the search dirs, then candidates) for which ``exists`` holds.
-
-    Raises the one-line :class:`DataNotFoundError` naming every directory tried when none matches.
-    """
-    tried: list[Path] = []
-    for base in search_dirs(root):
-        for rel in candidates:
-            path = base / rel if rel else base
-            tried.append(path)
-            if exists(path):
-                return path
-    raise not_found(dataset, tried, layout)
-
+from shrinkbench.datafiles import (  # noqa: F401 (the search path and "not found" error, re-exported from core)
+    DATAPATH_VAR,
+    FIX_HINT,
+    find_first,
+    not_found,
+    search_dirs,
+)
+from shrinkbench.errors import ShrinkBenchError
 
 BUNDLED_FILE = "mnist_5k.npz"
 """The bundled MNIST subset, in ``shrinkbench_vision/data/``."""

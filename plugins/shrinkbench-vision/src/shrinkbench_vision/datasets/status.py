@@ -18,13 +18,12 @@ to verify; nothing here writes.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from shrinkbench.datafiles import md5_of, tree_size
 from shrinkbench.specs import DataStatus
 
 from .layouts import (
@@ -43,29 +42,6 @@ MARKER = "shrinkbench-download.json"
 """Written by :func:`shrinkbench_vision.datasets.download.places365` next to ``train/`` and ``val/``."""
 PUBLISHED = {"imagenet": (1000, 1_281_167, 50_000), "places365": (365, 1_803_460, 36_500)}
 """(classes, train images, val images) of the full ImageNet-1k and Places365-Standard."""
-
-
-def md5_of(path: Path, opener: Callable = open) -> str:
-    """The hex MD5 of a file (``opener=gzip.open``: of its unzipped content), read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with opener(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def tree_size(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (a file: its size), symlinks not followed."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _base(root: Path, candidate: str) -> Path:
