@@ -72,6 +72,9 @@ def test_the_context_length_is_the_models_unless_the_sweep_caps_it():
     text = lm_toy_plugin.corpus("test")
     assert prepare_text(text, PrepareContext("test", tokenizer)).protocol["eval_context"] == 32
     assert prepare_text(text, PrepareContext("test", tokenizer, 16)).protocol["eval_context"] == 16
+    capped = prepare_text(text, PrepareContext("test", tokenizer, 16, max_windows=5))
+    assert len(capped.dataset) == 5 and capped.protocol["eval_windows"] == 5  # the first 5 windows of the stream
+    assert torch.equal(capped.dataset[4][0], prepare_text(text, PrepareContext("test", tokenizer, 16)).dataset[4][0])
     with pytest.raises(ShrinkBenchError, match="exceeds the model's 32 positions"):
         prepare_text(text, PrepareContext("test", tokenizer, 64))
     with pytest.raises(ShrinkBenchError, match="fewer than 100000 tokens"):
@@ -110,6 +113,7 @@ def test_a_language_model_row_is_what_a_fresh_evaluation_of_its_saved_weights_gi
     assert float(pruned["compression"]) == pytest.approx(2.0, rel=1e-3)
     assert float(pruned["perplexity"]) > 1 and pruned["tokenizer"] == "toy-chars-v1"
     assert int(pruned["eval_context"]) == 32 and int(pruned["eval_windows"]) > 0
+    assert float(pruned["latency_ms"]) > 0 and pruned["latency_ms_64"] == ""  # the task times batch 1 only
     assert float(pruned["dense_perplexity"]) == pytest.approx(float(rows[0]["perplexity_pre"]))
     # a fresh model with the saved weights, evaluated by the protocol written independently above
     from safetensors.torch import load_file

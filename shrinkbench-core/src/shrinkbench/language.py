@@ -7,7 +7,8 @@ partial window dropped), and every window predicts its tokens 2..L from the ones
 exponential of the mean token negative log-likelihood over all ``n * (L - 1)`` predicted tokens. An item is
 ``(window[:-1], window[1:])``: a causal model's logits for the first ``L - 1`` positions do not depend on the
 last token, so this is the papers' computation exactly. ``L`` is the sweep's context length, else the model's
-(:attr:`shrinkbench.Tokenizer.context_length`). Rows record ``eval_context`` (``L``), ``eval_windows`` (``n`` of
+(:attr:`shrinkbench.Tokenizer.context_length`). ``--eval-windows N`` evaluates the first ``N`` test windows
+only (the papers' C4 evaluation takes 256). Rows record ``eval_context`` (``L``), ``eval_windows`` (``n`` of
 the test split) and ``tokenizer``.
 """
 
@@ -86,6 +87,8 @@ def prepare_text(text: str, ctx: PrepareContext) -> Prepared:
                                f"{type(text).__name__}")
     length = context_length(ctx)
     windows = TokenWindows(token_stream(text, ctx.tokenizer), length)
+    if ctx.split == "test" and ctx.max_windows is not None:
+        windows.windows = windows.windows[: ctx.max_windows]
     if len(windows) == 0:
         raise ShrinkBenchError(f"the {ctx.split} split has fewer than {length} tokens: no window of the context "
                                "length fits; choose a smaller --context-length")

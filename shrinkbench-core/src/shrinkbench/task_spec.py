@@ -63,11 +63,13 @@ class Tokenizer(Protocol):
 class PrepareContext:
     """What a task's ``prepare`` gets besides the raw split: which split it is (``train``/``test``), the model's
     tokenizer (``None`` for a model without one), the evaluation/training sequence length the sweep asks for
-    (``None``: the model's own, see :attr:`Tokenizer.context_length`), and the task's options."""
+    (``None``: the model's own, see :attr:`Tokenizer.context_length`), the most test windows to evaluate
+    (``max_windows``; ``None``: all), and the task's options."""
 
     split: str
     tokenizer: Tokenizer | None = None
     context_length: int | None = None
+    max_windows: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -94,7 +96,9 @@ class TaskSpec(_Spec):
     PrepareContext) -> Prepared`` (optional, lazily named) turns what the dataset's ``build`` returned into items
     -- for ``causal-lm`` the split's text into token windows; ``None``: the dataset yields ``(inputs, targets)``
     items itself. ``needs_tokenizer``: models serving this task must name a tokenizer. ``batch``: one line saying
-    what a batch is, for ``shrinkbench list`` and errors.
+    what a batch is, for ``shrinkbench list`` and errors. ``latency_batches``: the batch sizes at which forward
+    time is measured (of the columns ``latency_ms`` at 1 and ``latency_ms_64`` at 64: a language model's windows
+    are long, so ``causal-lm`` times batch 1 only).
 
     Example: ``TaskSpec("causal-lm", "Next-token prediction", "shrinkbench.evaluation:evaluate_lm",
     metrics=(TaskMetric("perplexity", "exp of the mean token NLL", False),), primary="perplexity")``
@@ -108,6 +112,7 @@ class TaskSpec(_Spec):
     prepare: Target | None = None
     needs_tokenizer: bool = False
     batch: str = ""
+    latency_batches: tuple[int, ...] = (1, 64)
 
     _kind = "task"
     _work = "evaluate"
@@ -117,6 +122,8 @@ class TaskSpec(_Spec):
         columns = [m.column for m in self.metrics]
         if len(set(columns)) != len(columns) or "loss" in columns:
             raise ValueError(f"task {self.name!r}: metric columns must be unique and not 'loss' (always reported)")
+        if not set(self.latency_batches) <= {1, 64}:
+            raise ValueError(f"task {self.name!r}: latency_batches must be among (1, 64), got {self.latency_batches}")
         if self.primary not in columns:
             raise ValueError(f"task {self.name!r}: primary {self.primary!r} is not one of its metrics {columns}")
 

@@ -110,7 +110,8 @@ class SweepConfig:
     ``schedule_options`` are ``(schedule, ((key, value), ...))`` pairs, each schedule's own. ``retry``: a re-run
     runs failed and lost runs again (``False`` keeps their rows). ``context_length``: the token window of text
     datasets (``None``: each language model's own; see :mod:`shrinkbench.language`); ``calibration_samples`` and
-    ``calibration_source``: the calibration set of post-training strategies (:mod:`shrinkbench.engine.calibration`).
+    ``calibration_source``: the calibration set of post-training strategies (:mod:`shrinkbench.engine.calibration`);
+    ``eval_windows``: evaluate only the first N test windows of a text dataset (``None``: all).
     """
 
     datasets: tuple[str, ...] = (DEFAULT_DATASET,)
@@ -148,6 +149,7 @@ class SweepConfig:
     context_length: int | None = None
     calibration_samples: int = 128
     calibration_source: str | None = None
+    eval_windows: int | None = None
     dataset: InitVar[str | None] = None
     model: InitVar[str | None] = None
 
@@ -164,6 +166,8 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
+        if self.eval_windows is not None and self.eval_windows < 1:
+            raise ShrinkBenchError(f"eval_windows must be at least 1, got {self.eval_windows}")
         if self.calibration_samples < 1:
             raise ShrinkBenchError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
         if self.context_length is not None and self.context_length < 2:

@@ -105,7 +105,8 @@ def cached_splits(spec: DatasetSpec, root: str | None, val_fraction: float,
     """:func:`load_splits` (or :func:`prepared_splits` when the task has a ``prepare``), loaded once per process
     and reused by every run of the sweep."""
     tokenizer = getattr(context.tokenizer, "name", None) if context is not None else None
-    key = (spec.name, root, val_fraction, tokenizer, context.context_length if context is not None else None)
+    key = (spec.name, root, val_fraction, tokenizer, context.context_length if context is not None else None,
+           context.max_windows if context is not None else None)
     if key not in _splits_cache:
         _splits_cache[key] = (load_splits(spec, root, val_fraction) if prepare is None
                               else prepared_splits(spec, root, val_fraction, prepare, context or PrepareContext("train")))

@@ -22,7 +22,8 @@ __all__ = ["DEFAULT_CALIBRATION_SAMPLES", "LATER_FIELDS", "DenseKey", "Experimen
 DEFAULT_CALIBRATION_SAMPLES = 128
 """Calibration inputs of a post-training strategy (the papers' 128 sequences)."""
 LATER_FIELDS: dict[str, Any] = {"task": CLASSIFICATION, "context_length": None,
-                                "calibration_samples": DEFAULT_CALIBRATION_SAMPLES, "calibration_source": None}
+                                "calibration_samples": DEFAULT_CALIBRATION_SAMPLES, "calibration_source": None,
+                                "eval_windows": None}
 """Fields of :class:`Experiment` left out of its fixed part (and fingerprint) while they hold this default."""
 
 
@@ -38,7 +39,7 @@ class Experiment:
     are, not what they are, and is not part of the fixed part. ``task``: the dataset's learning task;
     ``context_length``: the token window of a text task (``None``: the model's own); ``calibration_samples`` and
     ``calibration_source`` (``None``: the dataset itself): the calibration set of post-training strategies
-    (:mod:`.calibration`). Fields added after the
+    (:mod:`.calibration`); ``eval_windows``: the most test windows a text task evaluates (``None``: all). Fields added after the
     first release (:data:`LATER_FIELDS`) enter the fixed part only when they differ from their default, so a
     results store written before they existed keeps its fingerprint.
     """
@@ -64,6 +65,7 @@ class Experiment:
     context_length: int | None = None
     calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES
     calibration_source: str | None = None
+    eval_windows: int | None = None
     data_root: str | None = field(default=None, compare=False)
 
     @property
@@ -113,6 +115,8 @@ class Experiment:
             extra["full_batches"] = True
         if self.context_length is not None:  # the windows a language model trains on
             extra["context_length"] = self.context_length
+        if self.eval_windows is not None:  # the dense model's recorded test perplexity
+            extra["eval_windows"] = self.eval_windows
         return DenseKey(self.dataset, self.model, self.pretrain, seed + self.dense_seed_offset, self.val_fraction,
                         self.initial_weights, self.rewind_epochs, extra)
 

@@ -170,7 +170,8 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     example = runtime.prepare_inputs(next(iter(test_loader))[0][:1])
     loss_fn = recipe_loss(experiment.finetune)
     ctx = RunContext(registry, experiment, run, runtime, work.settings, task, splits, model, epochs=epochs)
-    reference = dense_reference(registry, work.dense.path, model, example, runtime, notes)
+    reference = dense_reference(registry, work.dense.path, model, example, runtime, notes,
+                                learning_task.latency_batches)
     plan = schedule_plan(registry, experiment, run, model, len(ctx.loader(experiment.finetune)))
     row[schema.FINETUNE_EPOCHS] = plan.total_epochs
     task.emit(TaskStarted(ctx.key, work.label, plan.total_epochs))
@@ -191,7 +192,8 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed),
                                        task.local(f"{work.dense.path}/{WEIGHTS}")))
     post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
-                       autocast=runtime.autocast, dense=dense, task=experiment.task)
+                       autocast=runtime.autocast, dense=dense, task=experiment.task,
+                       latency_batches=learning_task.latency_batches)
     del dense
     row.update(post.values)
     if not ctx.strategy.structured:
@@ -237,14 +239,15 @@ def reference_key(registry: Registry, dense_path: str, example: torch.Tensor, ru
 
 
 def dense_reference(registry: Registry, dense_path: str, model: torch.nn.Module, example: torch.Tensor,
-                    runtime: Runtime, notes: list[str]) -> dict[str, float]:
+                    runtime: Runtime, notes: list[str], latency_batches: tuple[int, ...] = (1, 64)) -> dict[str, float]:
     """The dense model's own values of every metric that needs no data (parameters, MACs, activation memory,
     latency, ...), which metrics of the pruned model compare against. Taken on the run's one model before it is
     pruned, once per :func:`reference_key` in this process (the latency metric times the dense model again
     beside the pruned one at the end of the run: its speedups do not depend on this value)."""
     key = reference_key(registry, dense_path, example, runtime)
     if key not in _references:
-        measured = measure_all(registry, model, example, None, autocast=runtime.autocast, skip_data=True)
+        measured = measure_all(registry, model, example, None, autocast=runtime.autocast, skip_data=True,
+                               latency_batches=latency_batches)
         notes.extend(f"dense reference: {n}" for n in measured.notes)
         _references[key] = measured.values
     return _references[key]

@@ -51,7 +51,7 @@ def load_data(registry: Registry, experiment: Experiment) -> Splits:
     if task.prepare is not None:
         tokenizer = tokenizer_for(registry, experiment.model, experiment.pretrained) if task.needs_tokenizer else None
         prepare = resolve(task.prepare)
-        context = PrepareContext("train", tokenizer, experiment.context_length)
+        context = PrepareContext("train", tokenizer, experiment.context_length, experiment.eval_windows)
     with registry.blame("datasets", experiment.dataset):
         return cached_splits(spec, experiment.data_root, experiment.val_fraction, prepare, context)
 

@@ -34,7 +34,9 @@ class MetricContext:
     latency -- run it under it; counts (MACs, activations) do not. ``dense``: the dense model the run started
     from, on the same device and in the same memory format, for metrics that measure the two side by side
     (latency times them as interleaved pairs); ``None`` when the caller has none. A metric that times anything
-    does so inside :func:`shrinkbench.measuring.alone`, so that parallel runs of the sweep pause meanwhile."""
+    does so inside :func:`shrinkbench.measuring.alone`, so that parallel runs of the sweep pause meanwhile.
+    ``latency_batches``: the batch sizes whose forward time the task wants measured (its
+    :attr:`shrinkbench.TaskSpec.latency_batches`)."""
 
     model: nn.Module
     example_input: Tensor
@@ -43,3 +45,4 @@ class MetricContext:
     reference: Mapping[str, float] | None = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     dense: nn.Module | None = None
+    latency_batches: tuple[int, ...] = (1, 64)

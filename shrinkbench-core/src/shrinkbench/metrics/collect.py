@@ -35,12 +35,13 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
                 data_only: bool = False, loss_fn: LossFn = cross_entropy,
                 reference: Mapping[str, float] | None = None,
                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                skip_data: bool = False, dense: nn.Module | None = None, task: str = CLASSIFICATION) -> Measurement:
+                skip_data: bool = False, dense: nn.Module | None = None, task: str = CLASSIFICATION,
+                latency_batches: tuple[int, ...] = (1, 64)) -> Measurement:
     """Every installed metric's columns for ``model`` (only the metrics that need data with ``data_only``, only
     those that need none with ``skip_data``), compared with the dense model's own values ``reference`` where a
     metric does (compression, speedups), and with the ``dense`` model itself where a metric measures side by side
     (latency); ``autocast`` is the run's precision (see :class:`MetricContext`). Only the metrics that apply to
-    ``task`` (the dataset's; :attr:`shrinkbench.MetricSpec.task`) run.
+    ``task`` (the dataset's; :attr:`shrinkbench.MetricSpec.task`) run; ``latency_batches`` are the task's.
 
     Data metrics get ``loader``, the others none. A metric that raises, or returns a value that is not a
     number, yields NaN columns and a note naming it, so one faulty third-party metric does not lose a run; a
@@ -52,7 +53,7 @@ def measure_all(registry: Registry, model: nn.Module, example_input: Tensor, loa
         if (data_only and not spec.needs_data) or (skip_data and spec.needs_data) or not applies(spec, task):
             continue
         ctx = MetricContext(model, example_input, loader if spec.needs_data else None, loss_fn, reference, autocast,
-                            dense)
+                            dense, latency_batches)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MetricNote)

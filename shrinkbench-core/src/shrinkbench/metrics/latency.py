@@ -260,7 +260,9 @@ def outside_mask_band(speedup: float, spread: float) -> bool:
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
-    """At batch 1 and 64 (suffix ``""`` / ``"_64"``): ``latency_ms``: the model's median ms per forward
+    """At batch 1 and 64 (suffix ``""`` / ``"_64"``; only those of ``ctx.latency_batches``, the task's: a
+    language model's windows are timed at batch 1 only, the others are missing): ``latency_ms``: the model's
+    median ms per forward
     pass; ``latency_speedup``: the dense model's time over the model's (1.0 without a dense model or
     reference); each with its relative spread (IQR / median) in ``<column>_spread``. With ``ctx.dense`` the two
     are timed interleaved (:func:`time_pair`: the speedup and its spread come from the per-pair ratios);
@@ -268,9 +270,10 @@ def measure(ctx: MetricContext) -> dict[str, float]:
     :func:`shrinkbench.measuring.alone`; a :class:`shrinkbench.errors.MetricNote` says when other tasks did not
     pause in time."""
     example = ctx.example_input[:1]
-    out: dict[str, float] = {}
+    out: dict[str, float] = {f"{column}{'' if batch == 1 else f'_{batch}'}{spread}": math.nan for batch in BATCHES
+                             for column in ("latency_ms", "latency_speedup") for spread in ("", "_spread")}
     with measuring.alone() as quiet:
-        for batch in BATCHES:
+        for batch in ctx.latency_batches:
             inputs = example.expand(batch, *example.shape[1:]).contiguous(memory_format=_memory_format(example))
             suffix = "" if batch == 1 else f"_{batch}"
             speedup, speedup_spread = 1.0, 0.0

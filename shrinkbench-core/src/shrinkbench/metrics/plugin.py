@@ -77,6 +77,6 @@ def shrinkbench_tasks() -> list[TaskSpec]:
                                 "perplexity"),
                      TaskMetric("token_top1", "fraction of next tokens predicted exactly", True, "fraction 0-1")),
             primary="perplexity", prepare="shrinkbench.language:prepare_text", needs_tokenizer=True,
-            batch="(token windows (B, L-1), next tokens (B, L-1))",
+            batch="(token windows (B, L-1), next tokens (B, L-1))", latency_batches=(1,),
         ),
     ]
