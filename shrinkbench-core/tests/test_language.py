@@ -132,3 +132,19 @@ def test_classification_experiments_keep_their_fingerprint():
     plain = Experiment("toy-blobs", "toy-mlp", recipe, recipe)
     assert plain.fingerprint() == Experiment("toy-blobs", "toy-mlp", recipe, recipe, task="classification").fingerprint()
     assert "task" not in plain.fixed_part() and "context_length" not in plain.fixed_part()
+
+
+def test_sparsity_targets_become_the_compression_they_mean_for_each_model(lm_registry, tmp_path):
+    out = tmp_path / "sparse"
+    run_sweep(lm_registry, SweepConfig(dataset="toy-text", model="toy-lm", strategies=("toy-layer",),
+                                       sparsities=(0.0, 0.5), compressions=(1.0,), out=str(out), jobs=1,
+                                       recipe_changes=(("finetune.epochs", 0),)))
+    rows = {r["compression_target"]: r for r in csv.DictReader((out / "results.csv").open())}
+    half = next(r for t, r in rows.items() if t != "1")
+    assert half["status"] == "ok", half["error"]
+    assert float(half["sparsity"]) == pytest.approx(0.5, abs=1e-3)  # of the prunable weights, head left out
+    assert float(rows["1"]["sparsity"]) == 0.0 and half["recipe"] == "one-shot"
+    model = lm_toy_plugin.toy_lm(0, ())
+    prunable = sum(p.numel() for n, p in model.named_parameters() if n in ("mix.weight", "mlp.weight"))
+    total = sum(p.numel() for p in model.parameters())
+    assert float(half["compression_target"]) == pytest.approx(total / (total - prunable / 2))

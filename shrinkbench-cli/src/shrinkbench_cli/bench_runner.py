@@ -68,7 +68,7 @@ def _run(registry: Any, sweep: Any, report: bool) -> None:
     variants = f" x {len(request.variant_list)} variants" if len(request.variant_list) > 1 else ""
     strategies = max((len(s) for s in sweep.strategies.values()), default=0)
     header = (f"[bold]shrinkbench bench[/bold]: {escape(subject)}{variants}, {strategies} strategies x "
-              f"{len(request.compressions)} compressions x {len(request.seeds)} seeds on {escape(device_text(sweep))} "
+              f"{len(request.sparsities) or len(request.compressions)} {'sparsities' if request.sparsities else 'compressions'} x {len(request.seeds)} seeds on {escape(device_text(sweep))} "
               f"-> {escape(str(out))}")
     for note in sweep.notes:
         click.echo(f"note: {note}")
@@ -247,7 +247,10 @@ def config_toml(sweep: Any, registry: Any) -> str:
                      "allow it: " + "; ".join(f"{e.slug}: {', '.join(sweep.strategies[e.slug])}"
                                               for e in sweep.experiments))
     put("schedule", list(request.schedules))
-    put("compression", [float(c) for c in request.compressions])
+    if request.sparsities:
+        put("sparsity", [float(s) for s in request.sparsities])
+    else:
+        put("compression", [float(c) for c in request.compressions])
     put("seeds", list(request.seeds))
     put("select", request.selection)
     put("val_fraction", float(request.val_fraction))

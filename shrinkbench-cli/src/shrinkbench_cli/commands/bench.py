@@ -30,6 +30,10 @@ from ..options import NumberList, switch
 @click.option("--compression", "-c", type=NumberList(), metavar="LIST",
               help="Target compressions (total params / nonzero params), comma separated, each >= 1; real numbers "
               "allowed. Default 1,2,4,8,16,32.")
+@click.option("--sparsity", type=NumberList(), metavar="LIST",
+              help="Targets as fractions of the prunable weights to remove, instead of --compression (the language-"
+              "model papers' axis: 0.5 = half of every prunable layer's weights on average, what 2:4 keeps); each "
+              "becomes the compression it means for the model (compression_target in rows).")
 @click.option("--seeds", type=NumberList(integers=True), metavar="LIST",
               help="Seeds, comma separated (default 0). Each seed trains its own dense model (unless --checkpoint "
               "or --pretrained with --pretrain-epochs 0 fix the dense weights).")

@@ -68,6 +68,8 @@ def _list_of(check: v.Checker, each: str, example: str, hint: str = "", unique: 
 
 _compressions = _list_of(v.number(1.0), "a finite number >= 1 (1 = no pruning)", "numbers >= 1, e.g. [1, 2, 4.5]",
                          "; e.g. 1,2,4", unique=True)
+_sparsities = _list_of(v.fraction(), "a fraction in [0, 1) of the prunable weights", "fractions, e.g. [0.5, 0.7]",
+                       "; e.g. 0.5,0.7", unique=True)
 _seeds = _list_of(v.integer(0, MAX_SEED), f"integers from 0 to {MAX_SEED}", "integers, e.g. [0, 1, 2]")
 
 
@@ -130,6 +132,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("model", _names, f"model name(s) (default {DEFAULT_MODEL}); several make a grid"),
     Setting("strategy", v.text_list, "strategies to run (default: every installed one the model allows)"),
     Setting("compression", _compressions, "target compressions (default 1,2,4,8,16,32)"),
+    Setting("sparsity", _sparsities, "fractions of the prunable weights to remove, instead of --compression "
+            "(e.g. 0.5: the language-model papers' axis)"),
     Setting("seeds", _seeds, "seeds (default 0)"),
     Setting("select", v.choice(*SELECTIONS), "final (default) or best-val"),
     Setting("val_fraction", v.fraction(), "fraction of the training data held out for validation (default 0.1)"),
@@ -315,12 +319,16 @@ def build_sweep_config(registry: Any, toml_path: str | Path | None = None,
     strategies = tuple(dict.fromkeys(_canonical(registry, s) for s in values.get("strategy", ())))
     schedules = values.get("schedule", ("oneshot",))
     variants = tuple(values.get("variant", ()))
+    if "sparsity" in values and "compression" in values:
+        raise ShrinkBenchError("give targets either as --compression or as --sparsity (the fraction of prunable "
+                               "weights removed), not both")
     return SweepConfig(
         datasets=values.get("dataset", (DEFAULT_DATASET,)),
         models=values.get("model", (DEFAULT_MODEL,)),
         recipe_changes=tuple(dict(recipe_changes).items()),
         strategies=strategies,
-        compressions=values.get("compression", DEFAULT_COMPRESSIONS),
+        compressions=values.get("compression", DEFAULT_COMPRESSIONS if "sparsity" not in values else (1.0,)),
+        sparsities=tuple(values.get("sparsity", ())),
         seeds=values.get("seeds", (0,)),
         schedules=schedules,
         schedule_options=_schedule_options(registry, schedules, schedule_given) if schedule_given else (),

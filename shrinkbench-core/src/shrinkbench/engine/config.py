@@ -111,7 +111,9 @@ class SweepConfig:
     runs failed and lost runs again (``False`` keeps their rows). ``context_length``: the token window of text
     datasets (``None``: each language model's own; see :mod:`shrinkbench.language`); ``calibration_samples`` and
     ``calibration_source``: the calibration set of post-training strategies (:mod:`shrinkbench.engine.calibration`);
-    ``eval_windows``: evaluate only the first N test windows of a text dataset (``None``: all).
+    ``eval_windows``: evaluate only the first N test windows of a text dataset (``None``: all). ``sparsities``:
+    when given, replace ``compressions``: each is the fraction of the prunable weights to remove (the language-model
+    papers' axis), turned into the compression it means for each model (``sparsity_compression``).
     """
 
     datasets: tuple[str, ...] = (DEFAULT_DATASET,)
@@ -120,6 +122,7 @@ class SweepConfig:
     finetune: Recipe | None = None
     strategies: tuple[str, ...] = ()
     compressions: tuple[float, ...] = DEFAULT_COMPRESSIONS
+    sparsities: tuple[float, ...] = ()
     seeds: tuple[int, ...] = (0,)
     schedules: tuple[str, ...] = (DEFAULT_SCHEDULE,)
     schedule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -158,7 +161,7 @@ class SweepConfig:
             object.__setattr__(self, "datasets", (dataset,))
         if model is not None:
             object.__setattr__(self, "models", (model,))
-        for name in ("datasets", "models", "strategies", "compressions", "seeds", "schedules", "variants"):
+        for name in ("datasets", "models", "strategies", "compressions", "sparsities", "seeds", "schedules", "variants"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not 0 <= self.val_fraction < 1:
             raise ShrinkBenchError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
@@ -168,6 +171,8 @@ class SweepConfig:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
         if self.eval_windows is not None and self.eval_windows < 1:
             raise ShrinkBenchError(f"eval_windows must be at least 1, got {self.eval_windows}")
+        if any(not 0 <= s < 1 for s in self.sparsities):
+            raise ShrinkBenchError(f"sparsities must be fractions in [0, 1), got {', '.join(map(str, self.sparsities))}")
         if self.calibration_samples < 1:
             raise ShrinkBenchError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
         if self.context_length is not None and self.context_length < 2:

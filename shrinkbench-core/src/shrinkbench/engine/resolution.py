@@ -93,6 +93,12 @@ class Sweep:
     profiles: dict[str, ModelProfile] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     excluded: frozenset[tuple[str, str, str, float]] = frozenset()
+    targets: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def compressions_of(self, slug: str) -> tuple[float, ...]:
+        """The target compressions of experiment ``slug``: the request's, or those its ``--sparsity`` values
+        mean for its model (:func:`sparsity_compression`)."""
+        return self.targets.get(slug, self.request.compressions)
 
     @property
     def results_dir(self) -> Path:
@@ -108,7 +114,7 @@ class Sweep:
         request = self.request
         return [RunSpec(e.slug, strategy, compression, seed, schedule)
                 for seed in request.seeds for e in self.experiments for strategy in self.strategies[e.slug]
-                for schedule in request.schedules for compression in request.compressions
+                for schedule in request.schedules for compression in self.compressions_of(e.slug)
                 if (e.slug, strategy, schedule, compression) not in self.excluded]
 
 
@@ -137,6 +143,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
     notes: list[str] = []
     excluded: set[tuple[str, str, str, float]] = set()
     experiments, strategies, profiles = [], {}, {}
+    targets: dict[str, tuple[float, ...]] = {}
     if names:
         pairs = [(d, m) for d in request.datasets for m in request.models]
         for dataset, model in pairs:
@@ -158,6 +165,8 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
                              "--pretrain-epochs/--finetune-epochs or a TOML [pretrain]/[finetune] table")
             for variant in request.variant_list:
                 experiment = _experiment(registry, request, dataset, model, variant, weights)
+                if request.sparsities:
+                    targets[experiment.slug] = pair_targets(request, built)
                 with problems.collect():
                     check_calibration_source(registry, experiment, chosen)
                 if splits is not None:
@@ -172,7 +181,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
     settings = RunSettings(device, request.threads, request.workers, request.eval_batch_size, request.compile,
                            request.channels_last, request.deterministic, request.tf32, device_reason)
     return Sweep(request, tuple(experiments), strategies, settings, executor or "sequential", remote, profiles,
-                 tuple(dict.fromkeys(notes)), frozenset(excluded))
+                 tuple(dict.fromkeys(notes)), frozenset(excluded), targets)
 
 
 def _check_names(registry: Registry, request: SweepConfig, problems: _Problems) -> bool:
@@ -255,7 +264,7 @@ def _pair(registry: Registry, request: SweepConfig, dataset: str, model: str, pa
             notes.append(f"pair {dataset} x {model} refused: {reason}")
         return None
     prunable = prunable_parameters(built, include_classifier=request.include_classifier)
-    for compression in request.compressions:
+    for compression in pair_targets(request, built):
         with problems.collect():
             try:
                 weights_to_keep(built, prunable, compression)
@@ -324,7 +333,7 @@ def _plans(registry: Registry, request: SweepConfig, experiment: Experiment, bui
             schedule = registry.schedule(name)
         except ShrinkBenchError:
             continue  # reported with the names
-        for compression in request.compressions:
+        for compression in pair_targets(request, built):
             ctx = ScheduleContext.of(name, experiment.options_of(name), target=compression,
                                      epochs=experiment.finetune.epochs, steps_per_epoch=steps,
                                      parameters=count_parameters(built),
@@ -391,3 +400,20 @@ def _limits(strategy: Any, schedule: Any, plan: Any, built: Any, compression: fl
             step = "" if target == compression else f" (a step of schedule {schedule.name!r} for {compression:g}x)"
             reasons.append(f"strategy {strategy.name!r} cannot prune to {target:.3g}x{step}: {reason}")
     return reasons
+
+
+def sparsity_compression(model: Any, prunable: dict, sparsity: float) -> float:
+    """The compression (all parameters / nonzero ones) at which ``sparsity`` of the ``prunable`` weights are
+    zero, the others dense: ``total / (total - round(sparsity x prunable))`` -- the language-model papers' axis
+    (50 % of every linear layer) as ShrinkBench's target. 1 for sparsity 0."""
+    total = count_parameters(model)
+    removed = round(sparsity * sum(p.numel() for p in prunable.values()))
+    return total / (total - removed) if removed else 1.0
+
+
+def pair_targets(request: SweepConfig, built: Any) -> tuple[float, ...]:
+    """The target compressions of a (dataset, model) pair: the request's, or its ``sparsities`` for ``built``."""
+    if not request.sparsities:
+        return request.compressions
+    prunable = prunable_parameters(built, include_classifier=request.include_classifier)
+    return tuple(sparsity_compression(built, prunable, s) for s in request.sparsities)

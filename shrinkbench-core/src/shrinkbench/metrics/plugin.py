@@ -47,6 +47,13 @@ def shrinkbench_metrics() -> list[MetricSpec]:
             task=CLASSIFICATION,
         ),
         MetricSpec(
+            "sparsity",
+            "Fraction of the prunable weights (decoder linear layers; head left out) that are zero",
+            "shrinkbench.metrics.size:prunable_sparsity",
+            columns=("sparsity",),
+            task=CAUSAL_LM,
+        ),
+        MetricSpec(
             "perplexity",
             "Perplexity (exp of the mean token NLL), next-token top-1 and the mean token NLL over the evaluation "
             "windows",

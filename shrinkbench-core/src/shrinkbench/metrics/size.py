@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..pruning import count_parameters
 from . import MetricContext
 
-__all__ = ["measure"]
+__all__ = ["measure", "prunable_sparsity"]
 
 
 def measure(ctx: MetricContext) -> dict[str, float]:
@@ -19,3 +19,14 @@ def measure(ctx: MetricContext) -> dict[str, float]:
         "nonzero_params": float(nonzero),
         "compression": dense / nonzero if nonzero else float("inf"),
     }
+
+
+def prunable_sparsity(ctx: MetricContext) -> dict[str, float]:
+    """``sparsity``: the fraction of the prunable weights (:func:`shrinkbench.prunable_parameters`, the output
+    head left out) that are zero -- the language-model papers' axis."""
+    from ..pruning import prunable_parameters
+
+    weights = prunable_parameters(ctx.model).values()
+    total = sum(w.numel() for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    return {"sparsity": zeros / total if total else 0.0}
