@@ -9,10 +9,11 @@ activations are held at a time. :func:`prune_sequentially` runs that protocol fo
 says how to prune one block from its statistics (:class:`~shrinkbench.layer_inputs.LayerStats`).
 
 Blocks (:func:`find_blocks`): from the model down, while only one child holds prunable weights, descend into it
-(a causal LM's ``model`` then ``layers``); the blocks are then the children that hold prunable weights, those
-that are ``nn.ModuleList``/``nn.Sequential`` containers split into their members -- a transformer's decoder or
-encoder layers (HF ``model.layers``, GPT-2's ``transformer.h``, timm ViT's ``blocks``, with a ViT's patch
-embedding as a block of its own), a ResNet's stem and residual blocks (``layer1.0`` ...), a plain CNN's layers.
+(a causal LM's ``model`` then ``layers``); the blocks are then the children that hold prunable weights -- and,
+when that module is not itself an ``nn.ModuleList``/``nn.Sequential``, children that are such containers are
+split into their members: a transformer's decoder or encoder layers (HF ``model.layers``, GPT-2's
+``transformer.h``, timm ViT's ``blocks``, with a ViT's patch embedding as a block of its own), a ResNet's stem
+and residual blocks (``layer1.0`` ...), the layers (or sub-``Sequential`` stages) of a plain ``Sequential`` CNN.
 A model that is itself one prunable layer is one block. Blocks run in the order the model calls them.
 
 How a block's inputs are obtained is checked, never assumed: one traced forward of the dense model on the first
@@ -74,6 +75,9 @@ def _inside(weight: str, prefix: str) -> bool:
     return not prefix or weight.startswith(prefix + ".")
 
 
+_CONTAINERS = (nn.ModuleList, nn.Sequential)
+
+
 def find_blocks(model: nn.Module, prunable: Mapping[str, Tensor]) -> list[Block]:
     """The blocks of ``model`` that hold ``prunable`` weights, in registration order (see the module docstring).
     Every prunable weight belongs to exactly one block."""
@@ -88,7 +92,8 @@ def find_blocks(model: nn.Module, prunable: Mapping[str, Tensor]) -> list[Block]
         name, module = kids[0]
     blocks: list[Block] = []
     for kid_name, kid in kids:
-        members = list(kid.named_children()) if isinstance(kid, (nn.ModuleList, nn.Sequential)) else []
+        split = isinstance(kid, _CONTAINERS) and not isinstance(module, _CONTAINERS)
+        members = list(kid.named_children()) if split else []
         parts = [(f"{kid_name}.{k}", m) for k, m in members] or [(kid_name, kid)]
         if any(_owner(w) == kid_name for w in prunable):  # a container that owns weights itself stays whole
             parts = [(kid_name, kid)]
@@ -207,21 +212,19 @@ def _collect(block: Block, modules: Mapping[str, nn.Module], want: tuple[str, ..
     for s in stats.values():
         by_module.setdefault(id(s.module), []).append(s)
 
-    shared: dict[tuple, tuple] = {}  # the sums of the latest input, for layers reading it too (q, k, v)
+    latest: list = [None, None, None, None]  # input, its version, layout, sums: for layers reading it too (q, k, v)
 
     def hook(module: nn.Module, args: tuple) -> None:
         x = args[0]
-        key = (id(x), x._version, _layout(module))
-        if key not in shared:
-            shared.clear()
-            shared[key] = input_sums(x, module, want)
+        if not (x is latest[0] and x._version == latest[1] and _layout(module) == latest[2]):
+            latest[:] = [x, x._version, _layout(module), input_sums(x, module, want)]
         for s in by_module[id(module)]:
-            s.add_sums(*shared[key])
+            s.add_sums(*latest[3])
 
     seen = {id(s.module): s.module for s in stats.values()}
     with _hooks([m.register_forward_pre_hook(hook) for m in seen.values()]):
         run()
-    shared.clear()
+    latest.clear()
     silent = [w for w, s in stats.items() if s.tokens == 0]
     if silent:
         raise ValueError(f"prunable layer {_owner(silent[0])!r} saw no calibration input: its forward never ran "
