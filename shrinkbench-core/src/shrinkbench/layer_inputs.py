@@ -148,7 +148,8 @@ class LayerStats:
     """Statistics of the inputs one prunable layer saw during calibration, per conv group, accumulated in
     float64 (each batch's products in float32).
 
-    ``name``: the weight's qualified parameter name; ``module``: the layer; ``tokens``: how many input columns
+    ``name``: the weight's qualified parameter name; ``module``: the layer; ``want``: which of :data:`STATISTICS`
+    to accumulate; ``tokens``: how many input columns
     (tokens, or output positions of a convolution) were added; ``sq_norms`` ``(groups, K)``: Σ x_j² over them
     (``None`` unless ``"norms"`` was asked for); ``gram`` ``(groups, K, K)``: Σ x xᵀ (``None`` unless
     ``"hessian"``). Column order is that of :func:`weight_matrices`.

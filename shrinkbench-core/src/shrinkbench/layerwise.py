@@ -121,7 +121,7 @@ def _first_tensor(out: Any) -> Tensor | None:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Whether two call arguments are the same object (tensors: and not modified in place since)."""
+    """Whether two call arguments are the same: the same object for tensors, equal otherwise (containers by item)."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
@@ -161,7 +161,12 @@ def _no_cache(model: nn.Module) -> Iterator[None]:
 
 def _run(model: nn.Module, batch: Any) -> None:
     try:
-        model(*batch) if isinstance(batch, (tuple, list)) else model(batch)
+        if isinstance(batch, Mapping):
+            model(**batch)
+        elif isinstance(batch, (tuple, list)):
+            model(*batch)
+        else:
+            model(batch)
     except StopForward:
         pass
 
@@ -266,13 +271,14 @@ def _whole_model(model: nn.Module, block: Block, calibration: Sequence[Any]) -> 
 def prune_sequentially(model: nn.Module, calibration: Sequence[Any], prunable: Mapping[str, Tensor],
                        prune_block: PruneBlock, stats: Sequence[str] = STATISTICS) -> list[Block]:
     """Run the sequential protocol (module docstring): for each block of :func:`find_blocks`, in call order,
-    collect its prunable layers' input statistics over the ``calibration`` batches (each passed as
-    ``model(batch)``, a tuple or list as ``model(*batch)``) with the blocks before it already pruned, then call
-    ``prune_block(stats)`` with one :class:`LayerStats` per prunable weight of the block (by parameter name).
+    collect its prunable layers' input statistics over the ``calibration`` batches with the blocks before it
+    already pruned, then call ``prune_block(stats)`` with one :class:`LayerStats` per prunable weight of the
+    block (by parameter name). A batch is passed as ``model(batch)``; a tuple or list as ``model(*batch)``, a
+    mapping as ``model(**batch)``.
 
     ``prune_block`` prunes the block in place -- zeroes the weights it prunes, and may update the ones it keeps
     -- before the next block's inputs are computed from it; it must change nothing but those weights.
-    ``stats``: which of :data:`STATISTICS` to accumulate (``"hessian"`` costs ``K²`` memory per layer).
+    ``stats``: which of :data:`STATISTICS` to accumulate (``"hessian"`` costs ``K²`` float64 per layer).
 
     Raises ``ValueError`` for weights without a matrix view (:func:`unsupported_layers`), empty
     ``calibration``, or a prunable layer that gets no input. Returns the blocks, traced (for reports/tests).
