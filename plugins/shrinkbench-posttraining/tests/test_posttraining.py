@@ -228,3 +228,18 @@ def test_pruning_time_on_the_tiny_llama_is_small(registry):
     start = time.perf_counter()
     run(registry.strategy("sparsegpt"), model, TOKENS, 2)
     assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("size", [40, 700])
+def test_the_inverse_factor_is_the_references_cholesky_of_the_inverse(size):
+    gen = torch.Generator().manual_seed(size)
+    x = torch.randn(2 * size, size, generator=gen, dtype=torch.float64)
+    x[:, 3] = 0  # a dead input
+    hessian = x.T @ x
+    factor, dead = sparsegpt._inverse_factor(hessian, 0.01)
+    h = hessian.clone()
+    h[3, 3] = 1
+    h.diagonal().add_(0.01 * h.diagonal().mean())
+    want = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    torch.testing.assert_close(factor, want, rtol=1e-9, atol=1e-12)
+    assert dead.nonzero().flatten().tolist() == [3]

@@ -94,13 +94,30 @@ def _group_mask(scores: Tensor, n: int, extra: int) -> Tensor:
     return group
 
 
+def _lower_inverse(lower: Tensor) -> Tensor:
+    """The inverse of a lower-triangular matrix, by halves: ``[[A, 0], [B, C]]⁻¹ = [[A⁻¹, 0], [-C⁻¹BA⁻¹, C⁻¹]]``
+    (matrix products; a triangular solve against the identity does three times the work)."""
+    n = lower.shape[0]
+    if n <= 256:
+        return torch.linalg.solve_triangular(lower, torch.eye(n, dtype=lower.dtype, device=lower.device), upper=False)
+    h = n // 2
+    top, bottom = _lower_inverse(lower[:h, :h]), _lower_inverse(lower[h:, h:])
+    out = torch.zeros_like(lower)
+    out[:h, :h], out[h:, h:] = top, bottom
+    out[h:, :h] = -(bottom @ lower[h:, :h]) @ top
+    return out
+
+
 def _inverse_factor(hessian: Tensor, damp: float) -> tuple[Tensor, Tensor]:
-    """``(U, dead)``: the upper Cholesky factor of the dampened ``H⁻¹`` (float64 inside) and the dead columns."""
+    """``(U, dead)``: the upper Cholesky factor of the dampened ``H⁻¹`` (float64 inside) and the dead columns.
+
+    ``U = J L⁻¹ J`` for ``L Lᵀ = J H J`` (``J`` reverses the order): one Cholesky and one triangular inverse, the
+    factor the reference computes with cholesky -> cholesky_inverse -> cholesky, in about half the time."""
     h = hessian.double().clone()
     dead = h.diagonal() == 0
     h.diagonal()[dead] = 1
     h.diagonal().add_(damp * h.diagonal().mean())
-    factor = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    factor = _lower_inverse(torch.linalg.cholesky(h.flip(0, 1))).flip(0, 1)
     return factor.to(hessian.dtype), dead
 
 
