@@ -32,12 +32,7 @@ def registry():
     return load_registry(inline=[("posttraining", plugin)], entry_points=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # core's fixture: tiny models, one torch thread
 
 
 def mlp(seed: int = 0) -> nn.Module:

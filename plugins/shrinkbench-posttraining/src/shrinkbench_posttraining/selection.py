@@ -17,19 +17,20 @@ pattern, as core's ``2:4-magnitude`` does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from shrinkbench import CompressionError, Masks, PruningContext
-from shrinkbench.layer_inputs import from_weight_matrices, is_matrix_layer, weight_matrices
-from shrinkbench.layerwise import unsupported_layers
+from shrinkbench.layer_inputs import LayerStats, from_weight_matrices, is_matrix_layer, weight_matrices
+from shrinkbench.layerwise import prune_sequentially, unsupported_layers
 from shrinkbench.modules import owner_module
 from shrinkbench.patterns import n_m_capacity, reduction_layout, top_n_per_group
 from shrinkbench.pruning import count_parameters, layer_keep_counts, weights_to_keep
 
-__all__ = ["all_kept", "calibration", "calibration_limit", "capped_keep_counts", "keep_plan", "output_rows",
-           "pattern_limit", "row_counts", "select", "top_per_row"]
+__all__ = ["calibration_limit", "capped_keep_counts", "keep_plan", "nothing_to_prune", "output_rows", "pattern_limit",
+           "prune_block_by_block", "row_counts", "select", "top_per_row"]
 
 Pattern = tuple[int, int] | None
 
@@ -140,14 +141,29 @@ def select(scores: Tensor, weight: Tensor, module: nn.Module, keep: int, pattern
     return mask if allowed is None else mask & allowed
 
 
-def all_kept(ctx: PruningContext) -> Masks:
-    """Masks keeping every prunable weight."""
+def nothing_to_prune(ctx: PruningContext) -> Masks | None:
+    """Masks keeping every prunable weight when ``ctx.compression`` keeps them all, else ``None``."""
+    if weights_to_keep(ctx.model, ctx.prunable, ctx.compression) < sum(w.numel() for w in ctx.prunable.values()):
+        return None
     return {name: torch.ones_like(w, dtype=torch.bool) for name, w in ctx.prunable.items()}
 
 
-def calibration(ctx: PruningContext, who: str) -> list:
-    """``ctx.calibration``, or ``ValueError`` when the engine gave none."""
+def prune_block_by_block(ctx: PruningContext, who: str, pattern: Pattern, stats: Sequence[str],
+                         prune_layer: Callable[[str, LayerStats, int], Tensor]) -> Masks:
+    """The masks of a calibration strategy: the layers' keep counts (:func:`keep_plan`), then the sequential
+    protocol over ``ctx.calibration`` (:func:`shrinkbench.layerwise.prune_sequentially`), where
+    ``prune_layer(name, layer_stats, keep)`` prunes one weight in place to ``keep`` and returns its kept mask."""
+    if (everything := nothing_to_prune(ctx)) is not None:
+        return everything
     if not ctx.calibration:
         raise ValueError(f"{who} needs calibration inputs (PruningContext.calibration), but none were given; "
                          "its spec declares calibration=True")
-    return ctx.calibration
+    plan = keep_plan(ctx, pattern)
+    masks: Masks = {}
+
+    def prune_block(block: dict[str, LayerStats]) -> None:
+        for name, layer in block.items():
+            masks[name] = prune_layer(name, layer, plan[name])
+
+    prune_sequentially(ctx.model, ctx.calibration, ctx.prunable, prune_block, stats=stats)
+    return {name: masks[name] for name in ctx.prunable}

@@ -28,10 +28,9 @@ from torch import Tensor
 
 from shrinkbench import Masks, PruningContext
 from shrinkbench.layer_inputs import LayerStats, from_weight_matrices, weight_matrices
-from shrinkbench.layerwise import prune_sequentially
-from shrinkbench.pruning import layer_keep_counts, weights_to_keep
+from shrinkbench.pruning import layer_keep_counts
 
-from .selection import Pattern, all_kept, calibration, keep_plan
+from .selection import Pattern, prune_block_by_block
 
 __all__ = ["BLOCKSIZE", "DAMPENING", "sparsegpt", "sparsegpt_2_4", "sparsegpt_4_8", "sparsegpt_matrix"]
 
@@ -192,17 +191,11 @@ def sparsegpt(ctx: PruningContext, pattern: Pattern = None, blocksize: int = BLO
               damp: float = DAMPENING) -> Masks:
     """SparseGPT masks for ``ctx.compression`` (module docstring), every layer keeping the same fraction; writes
     the reconstructed kept weights and the zeroed pruned ones into ``ctx.model`` block by block."""
-    if weights_to_keep(ctx.model, ctx.prunable, ctx.compression) >= sum(w.numel() for w in ctx.prunable.values()):
-        return all_kept(ctx)
-    plan = keep_plan(ctx, pattern)
-    masks: Masks = {}
 
-    def prune_block(stats: dict[str, LayerStats]) -> None:
-        for name, layer in stats.items():
-            masks[name] = _prune_layer(layer, ctx.prunable[name], plan[name], pattern, blocksize, damp)
+    def prune_layer(name: str, layer: LayerStats, keep: int) -> Tensor:
+        return _prune_layer(layer, ctx.prunable[name], keep, pattern, blocksize, damp)
 
-    prune_sequentially(ctx.model, calibration(ctx, "sparsegpt"), ctx.prunable, prune_block, stats=("hessian",))
-    return {name: masks[name] for name in ctx.prunable}
+    return prune_block_by_block(ctx, "sparsegpt", pattern, ("hessian",), prune_layer)
 
 
 def sparsegpt_2_4(ctx: PruningContext) -> Masks:

@@ -18,18 +18,19 @@ output row, as Wanda's ablation does (Wanda's LLM code thresholds per layer: tha
 
 from __future__ import annotations
 
+import torch
+from torch import Tensor
+
 from shrinkbench import Masks, PruningContext
 from shrinkbench.layer_inputs import LayerStats, from_weight_matrices, weight_matrices
-from shrinkbench.layerwise import prune_sequentially
 from shrinkbench.modules import owner_module
-from shrinkbench.pruning import weights_to_keep
 
-from .selection import Pattern, all_kept, calibration, keep_plan, select
+from .selection import Pattern, keep_plan, nothing_to_prune, prune_block_by_block, select
 
 __all__ = ["row_magnitude", "wanda", "wanda_2_4", "wanda_4_8", "wanda_scores"]
 
 
-def wanda_scores(stats: LayerStats, weight) -> object:  # noqa: ANN001 - a Tensor; kept torch-light in signatures
+def wanda_scores(stats: LayerStats, weight: Tensor) -> Tensor:
     """``|W_ij| * ||X_j||_2`` shaped like ``weight`` (conv groups: each output uses its group's inputs)."""
     matrices = weight_matrices(weight.detach().abs().float(), stats.module)
     return from_weight_matrices(matrices * stats.norms().unsqueeze(1), stats.module, weight.shape)
@@ -38,22 +39,15 @@ def wanda_scores(stats: LayerStats, weight) -> object:  # noqa: ANN001 - a Tenso
 def wanda(ctx: PruningContext, pattern: Pattern = None) -> Masks:
     """Wanda masks for ``ctx.compression`` (module docstring); zeroes the pruned weights of ``ctx.model`` as it
     goes, block by block, and keeps every other weight as it was. ``pattern``: ``(n, m)`` for N:M."""
-    import torch
 
-    if weights_to_keep(ctx.model, ctx.prunable, ctx.compression) >= sum(w.numel() for w in ctx.prunable.values()):
-        return all_kept(ctx)
-    plan = keep_plan(ctx, pattern)
-    masks: Masks = {}
+    def prune_layer(name: str, layer: LayerStats, keep: int) -> Tensor:
+        weight = ctx.prunable[name]
+        mask = select(wanda_scores(layer, weight), weight, layer.module, keep, pattern)
+        with torch.no_grad():
+            weight.masked_fill_(~mask, 0)
+        return mask
 
-    def prune_block(stats: dict[str, LayerStats]) -> None:
-        for name, layer in stats.items():
-            weight = ctx.prunable[name]
-            masks[name] = select(wanda_scores(layer, weight), weight, layer.module, plan[name], pattern)
-            with torch.no_grad():
-                weight.masked_fill_(~masks[name], 0)
-
-    prune_sequentially(ctx.model, calibration(ctx, "wanda"), ctx.prunable, prune_block, stats=("norms",))
-    return {name: masks[name] for name in ctx.prunable}
+    return prune_block_by_block(ctx, "wanda", pattern, ("norms",), prune_layer)
 
 
 def wanda_2_4(ctx: PruningContext) -> Masks:
@@ -69,8 +63,8 @@ def wanda_4_8(ctx: PruningContext) -> Masks:
 def row_magnitude(ctx: PruningContext) -> Masks:
     """The largest ``|W_ij|`` of every output row, every layer keeping the same fraction; no data, no change to
     the model."""
-    if weights_to_keep(ctx.model, ctx.prunable, ctx.compression) >= sum(w.numel() for w in ctx.prunable.values()):
-        return all_kept(ctx)
+    if (everything := nothing_to_prune(ctx)) is not None:
+        return everything
     plan = keep_plan(ctx)
     return {name: select(w.detach().abs(), w, owner_module(ctx.model, name), plan[name])
             for name, w in ctx.prunable.items()}
