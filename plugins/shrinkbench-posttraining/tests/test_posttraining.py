@@ -5,6 +5,7 @@ exact; only prunable weights change; runs on a tiny Llama and on CNNs; registrat
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -216,6 +217,12 @@ def test_registration(registry):
         assert spec.pattern == ((2, 4) if "2:4" in name else (4, 8) if "4:8" in name else None)
         assert spec.reference and spec.load().__doc__ and registry.strategy(name) is not None
     assert sparsegpt.BLOCKSIZE == 128 and sparsegpt.DAMPENING == 0.01
+
+
+def test_registration_does_not_import_torch():
+    code = ("import sys, shrinkbench_posttraining.plugin as p; p.shrinkbench_strategies(); "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_pruning_time_on_the_tiny_llama_is_small(registry):
