@@ -25,7 +25,8 @@ PLUGINS = sorted(p.name.removeprefix("shrinkbench-") for p in (ROOT / "plugins")
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists()) if (ROOT / "examples").exists() else []
 PYTHON = "3.11"
 OPTIONAL = {"ray", "structured"}  # not in the default install: only in their own session
-TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"]}  # what a plugin's tests need besides it
+TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"],  # what a plugin's tests need besides it
+               "posttraining": ["transformers"]}  # a tiny Llama
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
 TEST_TOOLS = ["pytest", "pytest-timeout", "hypothesis"]
 # A test that hangs (a child process waiting forever) fails after this long instead of stalling CI.
@@ -139,6 +140,15 @@ def gpu_check(session: nox.Session) -> None:
     session.install(*constraints(session), *CORE, *packages)
     isolated_env(session)
     session.run("python", "benchmarks/gpu_check.py", "--device", "cpu", "--size", "tiny", *session.posargs)
+
+
+@nox.session(name="posttraining-reference", python=PYTHON, default=False)
+def posttraining_reference(session: nox.Session) -> None:
+    """benchmarks/posttraining_reference.py: our SparseGPT (and Wanda's norms) against the papers' reference code
+    on one layer; give the checkouts: ``-- --sparsegpt DIR [--wanda DIR]`` (see the script's docstring)."""
+    session.install(*constraints(session), *CORE, "-e", "plugins/shrinkbench-posttraining", "transformers")
+    isolated_env(session)
+    session.run("python", "benchmarks/posttraining_reference.py", *session.posargs)
 
 
 @nox.session(name="docs", python=PYTHON)

@@ -19,6 +19,7 @@ it, the engine checks every run of a strategy that declares a pattern with it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,8 @@ from torch import Tensor, nn
 
 from .modules import owner_module
 
-__all__ = ["from_rows", "is_n_m", "n_m_groups", "pattern_violation", "reduction_layout", "reduction_rows"]
+__all__ = ["from_rows", "is_n_m", "n_m_capacity", "n_m_groups", "pattern_violation", "reduction_layout", "reduction_rows",
+           "top_n_per_group"]
 
 
 def reduction_layout(module: nn.Module) -> dict[str, Any]:
@@ -85,3 +87,23 @@ def pattern_violation(model: nn.Module, masks: Mapping[str, Tensor], n: int, m: 
             return (f"the mask of {name!r} keeps {int(kept[row, group])} of {m} weights in group {group} of "
                     f"reduction row {row}")
     return None
+
+
+def n_m_capacity(shape: torch.Size | tuple[int, ...], n: int, m: int, transposed: bool = False,
+                 groups: int = 1) -> int:
+    """The most weights an N:M pattern keeps of a weight of ``shape`` (a partial group keeps up to ``n``)."""
+    rows = reduction_rows(torch.empty(shape, dtype=torch.int8, device="meta"), transposed, groups)
+    full, rest = divmod(rows.shape[1], m)
+    return rows.shape[0] * (n * full + min(n, rest))
+
+
+def top_n_per_group(scores: Tensor, n: int, m: int, transposed: bool = False, groups: int = 1) -> Tensor:
+    """Boolean mask of the ``n`` highest ``scores`` (shaped like a weight) in every group of ``m`` along the
+    reduction dimension (ties: the lower input channel; a partial group keeps ``min(n, its length)``)."""
+    rows = reduction_rows(scores.detach().float(), transposed, groups)
+    grouped = n_m_groups(rows, m, -math.inf)
+    # stable: among equal scores the lower index wins, whatever the backend's topk does with ties
+    order = torch.argsort(grouped, dim=-1, descending=True, stable=True)
+    keep = torch.zeros_like(grouped, dtype=torch.bool).scatter_(-1, order[..., :n], True)
+    keep &= n_m_groups(torch.ones_like(rows, dtype=torch.bool), m, False)  # never the padding
+    return from_rows(keep.view(rows.shape[0], -1)[:, : rows.shape[1]], scores.shape, transposed, groups)
