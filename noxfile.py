@@ -24,7 +24,7 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name.removeprefix("shrinkbench-") for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproject.toml").exists()) if (ROOT / "examples").exists() else []
 PYTHON = "3.11"
-OPTIONAL = {"ray", "structured"}  # not in the default install: only in their own session
+OPTIONAL = {"ray", "structured", "text", "posttraining"}  # not in the default install: only in their own session
 TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"],  # what a plugin's tests need besides it
                "posttraining": ["transformers"]}  # a tiny Llama
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 
-import lm_toy_plugin
 import pytest
 import torch
 import toy_plugin
@@ -16,6 +15,7 @@ from shrinkbench.engine.calibration import draw_calibration
 from shrinkbench.errors import ShrinkBenchError
 from shrinkbench.metrics import plugin as core_metrics
 from shrinkbench.plugins import load_registry
+from shrinkbench.testing import tiny_lm as lm_toy_plugin
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 
-import lm_toy_plugin
 import pytest
 import torch
 import toy_plugin
@@ -19,6 +18,7 @@ from shrinkbench.language import TokenWindows, evaluate_lm, prepare_text
 from shrinkbench.metrics import plugin as core_metrics
 from shrinkbench.plugins import load_registry
 from shrinkbench.task_spec import PrepareContext
+from shrinkbench.testing import tiny_lm as lm_toy_plugin
 
 
 @pytest.fixture

@@ -1,5 +1,13 @@
-"""A language-model plugin for core's tests, with no transformers: a character tokenizer, a small causal model
-(embedding -> causal convolution -> MLP -> head) and a seeded synthetic corpus of 'words'."""
+"""A tiny language-model plugin for tests, with no transformers: a character tokenizer, a small causal model
+(embedding -> causal convolution -> MLP -> head) and a seeded synthetic corpus of pseudo-sentences; dataset
+``toy-text`` (task ``causal-lm``), model ``toy-lm``, and calibration strategies that do what they may and what
+they may not (``toy-calibrated``, ``toy-rescaling``; ``toy-sneaky``, ``toy-bias``). Register it inline::
+
+    from shrinkbench.testing import tiny_lm
+    registry = load_registry(inline=[("core-metrics", core_metrics), ("core-engine", core_engine),
+                                     ("tiny-lm", tiny_lm)], entry_points=False)
+
+A plugin of language-model strategies tests them through the engine on it in seconds."""
 
 from __future__ import annotations
 
@@ -53,10 +61,12 @@ class CausalToy(nn.Module):
 
 
 def toy_lm(num_classes: int, input_shape, pretrained=None) -> nn.Module:
+    """A fresh :class:`CausalToy` over :data:`ALPHABET` (seeded by the caller's torch seed)."""
     return CausalToy(CharTokenizer.vocab_size)
 
 
 def toy_tokenizer(pretrained=None) -> CharTokenizer:
+    """The character tokenizer (context 32)."""
     return CharTokenizer()
 
 
