@@ -23,7 +23,7 @@ from shrinkbench.testing.tiny import make_n_m_models
 from shrinkbench_posttraining import plugin, sparsegpt, wanda
 
 sys.path.insert(0, str(Path(__file__).parent))
-from calibration_check import check_calibration_strategy, run  # noqa: E402
+from shrinkbench.testing.calibration_check import check_calibration_strategy, run  # noqa: E402
 
 CALIBRATION = ("wanda", "sparsegpt", "2:4-wanda", "4:8-wanda", "2:4-sparsegpt", "4:8-sparsegpt")
 

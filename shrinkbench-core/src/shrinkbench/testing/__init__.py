@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .checks import check_dataset, check_metric, check_model, check_n_m, check_strategy
+from .lazy_calibration import check_calibration_strategy
 from .tiny import (
     DEFAULT_COMPRESSIONS,
     TINY_INPUT_SHAPE,
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_COMPRESSIONS",
     "TINY_INPUT_SHAPE",
     "TINY_NUM_CLASSES",
+    "check_calibration_strategy",
     "check_dataset",
     "check_metric",
     "check_model",

@@ -51,6 +51,9 @@ def check_strategy(spec_or_name: StrategySpec | str, model_factory: Callable[[],
 
     spec = _resolve("strategies", spec_or_name, StrategySpec, registry)
     compute, who = spec.load(), f"strategy {spec.name!r}"
+    if spec.calibration:
+        raise ValueError(f"{who} calibrates (it may zero and update weights in place): check it with "
+                         "shrinkbench.testing.check_calibration_strategy(spec, model_factory, calibration, compressions)")
     if spec.needs_data and batches is None:
         if model_factory is not None:
             raise ValueError(f"{who} needs data: pass batches= that fit the model built by model_factory")
@@ -123,6 +126,9 @@ def check_n_m(spec_or_name: StrategySpec | str, n: int = 2, m: int = 4,
 
     spec = _resolve("strategies", spec_or_name, StrategySpec, registry)
     compute, who = spec.load(), f"strategy {spec.name!r}"
+    if spec.calibration:
+        raise ValueError(f"{who} calibrates (it may zero and update weights in place): check it with "
+                         "shrinkbench.testing.check_calibration_strategy(spec, model_factory, calibration, compressions)")
     data = make_tiny_batches(input_shape=N_M_INPUT_SHAPE) if spec.needs_data else None
     achieved: dict[str, dict[float, float]] = {}
     for model_name, probe in make_n_m_models(seed).items():

@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from shrinkbench import StrategySpec
-from shrinkbench.masking import validate_masks
-from shrinkbench.patterns import pattern_violation
-from shrinkbench.pruning import make_context, weights_to_keep
+from ..masking import validate_masks
+from ..patterns import pattern_violation
+from ..pruning import make_context, weights_to_keep
+from ..specs import StrategySpec
+
+__all__ = ["check_calibration_strategy", "run"]
 
 
 def hooks(model: nn.Module) -> list[int]:
+    """How many hooks each hook dictionary of each module holds (to tell that none was left behind)."""
     return [len(getattr(m, k)) for m in model.modules() for k in vars(m) if "hook" in k and isinstance(getattr(m, k), dict)]
 
 
