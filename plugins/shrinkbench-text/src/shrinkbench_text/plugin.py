@@ -1,3 +1,23 @@
 """shrinkbench-text's registration (nothing heavy imported: every spec names its code lazily)."""
 
 from __future__ import annotations
+
+from shrinkbench import ModelFamilySpec, ModelSpec, hookimpl
+
+_M = "shrinkbench_text.models."
+_LM = ("causal-lm",)
+
+
+@hookimpl
+def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
+    """The bundled ``tiny-llama`` (its own 4,096-token BPE), any Hugging Face causal LM as ``hf:<id or dir>``,
+    and every transformers causal-LM architecture at a tiny size as ``hf-tiny:<model_type>``."""
+    return [
+        ModelSpec("tiny-llama", "Llama-architecture LM, 4.5M parameters (4 layers, width 256), bundled 4,096-token "
+                  "BPE, 256 positions", _M + "tiny:build", tasks=_LM, tokenizer=_M + "tiny:tokenizer"),
+        ModelFamilySpec("hf", "Hugging Face causal LM (hub id or local directory; its own weights and tokenizer)",
+                        _M + "hf:names", _M + "hf:build", tasks=_LM, tokenizer=_M + "hf:tokenizer", any_name=True),
+        ModelFamilySpec("hf-tiny", "transformers causal-LM architecture at a tiny size (width 64, 2 layers), random "
+                        "weights, bundled tokenizer", _M + "archs:names", _M + "archs:build", tasks=_LM,
+                        tokenizer=_M + "archs:tokenizer"),
+    ]
