@@ -17,7 +17,7 @@ def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
                   "BPE, 256 positions", _M + "tiny:build", tasks=_LM, tokenizer=_M + "tiny:tokenizer"),
         ModelFamilySpec("hf", "Hugging Face causal LM (hub id or local directory; its own weights and tokenizer)",
                         _M + "hf:names", _M + "hf:build", tasks=_LM, tokenizer=_M + "hf:tokenizer", any_name=True),
-        ModelFamilySpec("hf-tiny", "transformers causal-LM architecture at a tiny size (width 64, 2 layers), random "
-                        "weights, bundled tokenizer", _M + "archs:names", _M + "archs:build", tasks=_LM,
+        ModelFamilySpec("hf-tiny", "transformers causal-LM architecture at a tiny size (width 64, 3 layers), random "
+                        "weights, bytes as tokens", _M + "archs:names", _M + "archs:build", tasks=_LM,
                         tokenizer=_M + "archs:tokenizer"),
     ]

@@ -1,16 +1,19 @@
 """``hf-tiny:<model_type>``: every causal-LM architecture transformers has, built from its own default config
-shrunk to a tiny size, randomly initialised, with the bundled tokenizer.
+shrunk to a tiny size, randomly initialised, reading bytes.
 
 The members are the keys of transformers' ``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES`` (``llama``, ``mistral``,
 ``gpt2``, ``opt``, ...). :func:`tiny_config` takes ``AutoConfig.for_model(model_type)`` and sets every size
-it knows by name -- width :data:`HIDDEN`, :data:`LAYERS` layers, :data:`HEADS` heads (2 key/value heads),
-feed-forward :data:`FFN`, :data:`POSITIONS` positions, 4 experts (2 per token), the bundled tokenizer's
-4,096-token vocabulary -- in the config and its sub-configs (a multimodal model's text and vision configs),
-and cuts per-layer lists to the layer count. ``shrinkbench check-models 'hf-tiny:*'`` checks them all: this
-is how ShrinkBench knows which architectures it can prune, train and count.
+it knows by name -- width :data:`HIDDEN`, :data:`LAYERS` layers (more when the model mixes kinds of layers:
+one of each is kept), :data:`HEADS` heads (keys/values in the same ratio), feed-forward :data:`FFN`,
+:data:`POSITIONS` positions, 4 experts (2 per token) -- in the config and its sub-configs (a multimodal model's
+text and vision configs). The vocabulary is bytes (:func:`~shrinkbench_text.models.tokenizer.byte_tokenizer`,
+257 ids): with a 4,096-token one the embeddings of so narrow a model would outweigh its decoder layers, and no
+compression above ~1.2x would be reachable. ``shrinkbench check-models 'hf-tiny:*'`` checks them all: this is
+how ShrinkBench knows which architectures it can prune, train and count.
 
 An architecture whose shrunk config does not build raises :class:`~shrinkbench.errors.IncompatibleError`
-(check-models: not checked, cause ``config``); one that builds but does not run is a failure of the model.
+(check-models: not checked, cause ``config``; the message says whether transformers' own default config
+builds); one that builds but does not run is a failure of the model.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from typing import Any
 
 from shrinkbench.errors import IncompatibleError, UnknownNameError, one_line
 
-from .tiny import CONTEXT, VOCAB, bundled_tokenizer
-from .tokenizer import TextTokenizer
+from .tokenizer import TextTokenizer, byte_tokenizer
 
 __all__ = ["FFN", "HEADS", "HIDDEN", "LAYERS", "POSITIONS", "build", "names", "tiny_config", "tokenizer"]
 
-HIDDEN, LAYERS, HEADS, KV_HEADS, FFN, POSITIONS, EXPERTS = 64, 2, 4, 2, 128, CONTEXT, 4
+HIDDEN, LAYERS, HEADS, KV_HEADS, FFN, POSITIONS, EXPERTS, VOCAB = 64, 3, 4, 2, 256, 128, 4, 257
 MAX_PARAMETERS = 20_000_000
 """More parameters than this at the tiny size means the shrinking rules missed a size: refused unbuilt."""
 _SIZES: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -113,9 +115,9 @@ def _shrink(config: Any) -> dict[str, Any]:
     for index, key in enumerate(k for k in out if k.endswith(("_token_id", "_token_index", "_token_ids"))):
         value = out[key]
         if _is_int(value) and value >= VOCAB:
-            out[key] = VOCAB - 1 - index
+            out[key] = max(VOCAB - 1 - index, 0)
         elif isinstance(value, list):
-            out[key] = [v if _is_int(v) and v < VOCAB else VOCAB - 1 - index for v in value]
+            out[key] = [v if _is_int(v) and v < VOCAB else max(VOCAB - 1 - index, 0) for v in value]
     if "is_decoder" in out:
         out["is_decoder"] = True
     return out
@@ -233,7 +235,5 @@ def _why_not(model_type: str) -> str:
 
 
 def tokenizer(name: str, pretrained: str | None = None) -> TextTokenizer:
-    """The bundled tokenizer (every member has its 4,096-token vocabulary), context length :data:`POSITIONS`."""
-    from .tiny import TOKENIZER_NAME
-
-    return TextTokenizer(bundled_tokenizer(), TOKENIZER_NAME, POSITIONS)
+    """The byte-level tokenizer every member reads (257 ids), context length :data:`POSITIONS`."""
+    return TextTokenizer(byte_tokenizer(), "bytes", POSITIONS)

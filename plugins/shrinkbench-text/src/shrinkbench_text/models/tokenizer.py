@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CHUNK_CHARS", "TextTokenizer", "context_length_of"]
+__all__ = ["CHUNK_CHARS", "TextTokenizer", "byte_tokenizer", "context_length_of"]
 
 CHUNK_CHARS = 16_384
 """Characters per piece ``encode`` hands the tokenizer (cut at the next line start after this many)."""
@@ -95,3 +95,19 @@ def context_length_of(config: Mapping[str, Any] | Any) -> int | None:
             return value
     nested = config.get("text_config")
     return context_length_of(nested) if isinstance(nested, Mapping) else None
+
+
+def byte_tokenizer() -> Any:
+    """A ``tokenizers.Tokenizer`` with one token per byte (id = byte value + 1) and ``<|endoftext|>`` = 0:
+    257 ids, no merges, GPT-2's byte-level pre-tokenisation and decoding."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    shifted = iter(range(256, 512))
+    symbol = {b: chr(b) if b in printable else chr(next(shifted)) for b in range(256)}  # GPT-2's byte symbols
+    vocab = {"<|endoftext|>": 0, **{symbol[b]: b + 1 for b in range(256)}}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens(["<|endoftext|>"])
+    return tokenizer
