@@ -19,8 +19,10 @@ Weights come from the directory or the Hugging Face cache; the hub is asked only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,12 +170,27 @@ def build(name: str, num_classes: int = 0, input_shape: tuple[int, ...] = (), pr
     if pretrained == RANDOM:
         return CausalLM(AutoModelForCausalLM.from_config(config, dtype=torch.float32), RANDOM)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.location, config=config, dtype=torch.float32,
-                                                     **_hub_options(source))
+        with _quiet():
+            model = AutoModelForCausalLM.from_pretrained(source.location, config=config, dtype=torch.float32,
+                                                         **_hub_options(source))
     except OSError as exc:
         raise _missing(source, "weights", exc) from None
     commit = getattr(config, "_commit_hash", None)
     return CausalLM(model, source.location if source.is_dir else f"{source.location}@{commit or source.revision}")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No transformers progress bar ("Loading weights") for the block: the command shows its own progress."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
 
 
 def _check_causal(source: Source, config: Any) -> None:
@@ -185,12 +202,17 @@ def _check_causal(source: Source, config: Any) -> None:
 
 
 def _load_state(wrap: Any, model: Any, state: dict, where: str) -> Any:
-    """``wrap(model)`` with ``state`` loaded: keys of the transformers model (loaded before wrapping, so
-    GPT-2's ``Conv1D`` weights keep their layout) or of the wrapper."""
+    """``wrap(model)`` with ``state`` loaded: keys of the transformers model (GPT-2's ``Conv1D`` weights in their
+    own layout, or as the ``nn.Linear`` layers the wrapper makes of them) or of the wrapper."""
     from shrinkbench.checkpoints import load_into
 
+    from .wrapper import linear_from_conv1d
+
     if len(state.keys() & model.state_dict().keys()) >= len(state.keys() & {f"model.{k}" for k in model.state_dict()}):
-        load_into(model, state, where)
+        try:
+            load_into(model, state, where)
+        except ShrinkBenchError:
+            load_into(linear_from_conv1d(model), state, where)
         return wrap(model, where)
     wrapped = wrap(model, where)
     load_into(wrapped, state, where)
