@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
-CAUSES = ("memory", "time", "weights", "input size")
+CAUSES = ("memory", "time", "weights", "input size", "config")
 """Why a model was not checked: it ran out of memory (building, pruning, or a step of one image), it made no
-progress within the timeout, it needs pretrained weights that are not on this machine, or it builds at no input
-size it declares or the small sizes."""
+progress within the timeout, it needs pretrained weights that are not on this machine, it builds at no input
+size it declares or the small sizes, or (a language model) its architecture does not build in the configuration
+its family gives it (``hf-tiny:``: transformers' default config shrunk to a tiny size)."""
 
 SIDES = (32, 64, 224)
 """Square sizes tried, smallest first, for a model that declares no default input (or cannot be built at it)."""
@@ -27,6 +28,8 @@ MAC_TOLERANCE = 0.001
 agree exactly."""
 LR = 0.01
 MOVABLE = 1e-6  # relative change; float32 resolves 1.2e-7
+TOKENS = 32
+"""Tokens per sequence given to a language model (fewer when its context is shorter)."""
 
 
 class NotChecked(Exception):  # noqa: N818 - an outcome, not an error of ShrinkBench
@@ -50,9 +53,11 @@ def during(phase: str) -> str:
 
 def check_one(plugin_set, name: str, strategy: str, compression: float, seed: int,  # noqa: ANN001
               steps: int = STEPS, batch: int = BATCH, progress: Callable[[str], None] = lambda phase: None) -> dict:
-    """Build ``name`` (:func:`build_for_check`), prune it, train it ``steps`` masked SGD steps on batches of up
-    to ``batch`` random images (see :func:`train`) and count its MACs (:func:`count_check`); the row of the
-    result table (``status``, ``reason``, ``px``: the input side used, ``"HxW"`` when not square, ...). ``progress`` is
+    """Build ``name`` (:func:`build_for_check`; a language model -- one that names a tokenizer -- with
+    :func:`build_lm_for_check`), prune it, train it ``steps`` masked SGD steps on batches of up to ``batch``
+    random images or token sequences (:func:`random_batch`, :func:`train`) and count its MACs
+    (:func:`count_check`); the row of the result table (``status``, ``reason``, ``px``: the input side used,
+    ``"HxW"`` when not square, ``"32 tokens"`` for a language model, ...). ``progress`` is
     called with the phase (``"building"``, ``"pruning"``, ``"step 3/20"``, ``"counting MACs"``) as each one
     starts. Raises :class:`NotChecked` (see :func:`build_for_check`); running out of memory raises too (the
     caller knows the limit, and says :data:`NOT_CHECKED`)."""
@@ -65,12 +70,15 @@ def check_one(plugin_set, name: str, strategy: str, compression: float, seed: in
     registry = registry_for(plugin_set)
     torch.manual_seed(seed)  # the model's initial weights
     progress("building")
-    model, shape, built_note = build_for_check(registry, name)
+    spec = registry.model(name)
+    if spec.tokenizer is not None:  # a language model: token ids in, (batch, tokens, vocabulary) logits out
+        model, shape, built_note, vocab = build_lm_for_check(spec)
+    else:
+        (model, shape, built_note), vocab = build_for_check(registry, name), None
     progress("pruning")
     generator = torch.Generator().manual_seed(seed)
-    batches = [(torch.randn((batch, *shape), generator=generator),
-                torch.randint(NUM_CLASSES, (batch,), generator=generator)) for _ in range(steps)]
-    ctx = make_context(model, compression, seed, batches=lambda: iter(batches))
+    batches = [random_batch(shape, batch, vocab, generator) for _ in range(steps)]
+    ctx = make_context(model, compression, seed, batches=lambda: iter(batches), loss_fn=loss)
     masks = registry.strategy(strategy).load()(ctx)
     validate_masks(model, masks, expected=set(ctx.prunable), source=f"strategy {strategy!r}")
     kept_before = {n: p.detach()[masks[n]].clone() for n, p in ctx.prunable.items()}
@@ -85,8 +93,29 @@ def check_one(plugin_set, name: str, strategy: str, compression: float, seed: in
     found = [p for p in [built_note, *problems, row.pop("problem")] if p]
     failures = [p for p in found if not p.startswith("note:")]
     nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
-    return {"status": FAILED if failures else PASSED, "reason": "; ".join(failures or found),
-            "px": shape[-1] if shape[-1] == shape[-2] else f"{shape[-2]}x{shape[-1]}", "batch": used, "compression": round(count_parameters(model) / nonzero, 4), **row}
+    px = f"{shape[0]} tokens" if vocab else shape[-1] if shape[-1] == shape[-2] else f"{shape[-2]}x{shape[-1]}"
+    return {"status": FAILED if failures else PASSED, "reason": "; ".join(failures or found), "px": px,
+            "batch": used, "compression": round(count_parameters(model) / nonzero, 4), **row}
+
+
+def random_batch(shape: tuple[int, ...], size: int, vocab: int | None, generator):  # noqa: ANN001, ANN201
+    """``(inputs, targets)`` drawn from ``generator``: ``size`` random images of ``shape`` and class labels, or
+    (``vocab`` given) ``size`` random sequences of ``shape[0]`` token ids and the token after each."""
+    import torch
+
+    if vocab is None:
+        return (torch.randn((size, *shape), generator=generator),
+                torch.randint(NUM_CLASSES, (size,), generator=generator))
+    tokens = torch.randint(vocab, (size, shape[0] + 1), generator=generator)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+def loss(logits, targets, reduction: str = "mean"):  # noqa: ANN001, ANN201
+    """Cross-entropy of ``logits`` ``(..., classes)`` against ``targets`` ``(...)``: one prediction per image,
+    or per token of a language model's ``(batch, tokens, vocabulary)`` logits."""
+    import torch
+
+    return torch.nn.functional.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction=reduction)
 
 
 def weight_problems(prunable: dict, masks: dict, kept_before: dict, movable: set[str]) -> list[str]:
@@ -191,14 +220,14 @@ def fitting_step(model, optimizer, x, y, after_backward: Callable[[], None] | No
 
     optimizer.zero_grad(set_to_none=True)
     try:
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        if not torch.isfinite(loss):
-            return loss.detach()
-        loss.backward()
+        value = loss(model(x), y)
+        if not torch.isfinite(value):
+            return value.detach()
+        value.backward()
         if after_backward is not None:
             after_backward()
         optimizer.step()
-        return loss.detach()
+        return value.detach()
     except (MemoryError, RuntimeError) as exc:
         if not out_of_memory(exc):
             raise
@@ -248,3 +277,35 @@ def build_for_check(registry, name: str):  # noqa: ANN001, ANN201
         refusals.append(reason)
     declared = f"its default {'x'.join(map(str, default))} and " if default else ""
     raise NotChecked("input size", f"builds at none of {declared}{'/'.join(map(str, SIDES))} px: {refusals[0]}")
+
+
+def build_lm_for_check(spec):  # noqa: ANN001, ANN201
+    """``(model, (tokens,), note, vocabulary)`` for the language model ``spec`` (one that names a tokenizer):
+    built without pretrained weights beyond its own, checked to return ``(batch, tokens, vocabulary)`` logits for
+    its tokenizer's ids (:data:`TOKENS` per sequence, fewer when its context is shorter). Raises
+    :class:`NotChecked` when its weights are not here or its configuration does not build; a tokenizer that is
+    not a :class:`shrinkbench.Tokenizer`, or logits of another shape, fail the model."""
+    import torch
+
+    from shrinkbench import Tokenizer
+    from shrinkbench.errors import IncompatibleError, WeightsNotFoundError, one_line
+
+    try:
+        tokenizer = spec.load_tokenizer(None)
+        model = spec.load()(NUM_CLASSES, (), None)
+    except WeightsNotFoundError as exc:
+        raise NotChecked("weights", f"needs pretrained weights to build: {one_line(exc)}") from None
+    except IncompatibleError as exc:
+        raise NotChecked("config", one_line(exc, with_type=False)) from None
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"its tokenizer {type(tokenizer).__name__} lacks name, vocab_size, context_length or encode")
+    ids = tokenizer.encode("ShrinkBench checks this model.\nSecond line.")
+    if not ids or not all(isinstance(i, int) and 0 <= i < tokenizer.vocab_size for i in ids):
+        raise ValueError(f"its tokenizer encodes a sentence as {ids[:8]!r}: not ids below {tokenizer.vocab_size}")
+    tokens = min(TOKENS, tokenizer.context_length or TOKENS)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids[:tokens]]))
+    if logits.dim() != 3 or logits.shape[:2] != (1, len(ids[:tokens])) or logits.shape[-1] < tokenizer.vocab_size:
+        raise ValueError(f"its logits for {len(ids[:tokens])} tokens have shape {tuple(logits.shape)}, not "
+                         f"(1, {len(ids[:tokens])}, >= {tokenizer.vocab_size}) for its tokenizer's vocabulary")
+    return model, (tokens,), "", tokenizer.vocab_size

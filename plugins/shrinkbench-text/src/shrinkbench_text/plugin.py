@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from shrinkbench import DatasetSpec, hookimpl
+from shrinkbench import DatasetSpec, ModelFamilySpec, ModelSpec, hookimpl
+
+_M = "shrinkbench_text.models."
+_LM = ("causal-lm",)
 
 
 @hookimpl
@@ -12,3 +15,20 @@ def shrinkbench_datasets() -> list[DatasetSpec]:
     from .corpora.specs import dataset_specs
 
     return dataset_specs()
+
+
+@hookimpl
+def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
+    """The bundled ``tiny-llama`` (its own 4,096-token BPE), any Hugging Face causal LM as ``hf:<id or dir>``
+    (its own weights: not pretrained further unless asked), and every transformers causal-LM architecture at a
+    tiny size as ``hf-tiny:<model_type>``."""
+    return [
+        ModelSpec("tiny-llama", "Llama-architecture LM, 4.5M parameters (4 layers, width 256), bundled 4,096-token "
+                  "BPE, 256 positions", _M + "tiny:build", tasks=_LM, tokenizer=_M + "tiny:tokenizer"),
+        ModelFamilySpec("hf", "Hugging Face causal LM (hub id or local directory; its own weights and tokenizer)",
+                        _M + "hf:names", _M + "hf:build", tasks=_LM, tokenizer=_M + "hf:tokenizer", any_name=True,
+                        trained=True),
+        ModelFamilySpec("hf-tiny", "transformers causal-LM architecture at a tiny size (width 64, 3 layers), random "
+                        "weights, bytes as tokens", _M + "archs:names", _M + "archs:build", tasks=_LM,
+                        tokenizer=_M + "archs:tokenizer"),
+    ]

@@ -61,6 +61,8 @@ def check_models(patterns: tuple[str, ...], sample: int | None, seed: int, strat
     32, 64 and 224 px it takes), pruned by --strategy to --compression, and trained for --steps masked SGD
     steps (momentum 0.9) on batches of --batch random images (halved from the step that does not fit in memory
     on: the row's batch and a note say so), in its own process (one torch thread, --timeout, --memory-gb).
+    A language model (one with a tokenizer: tiny-llama, 'hf:*', every transformers architecture as 'hf-tiny:*')
+    gets random sequences of 32 of its tokenizer's ids, the loss being next-token cross-entropy.
 
     It passes when pruned weights stay exactly zero, kept weights change (wherever a gradient step can move
     them: layer collapse is noted, not failed), the loss stays finite and its MACs agree with
@@ -231,7 +233,7 @@ def run_isolated(job: tuple, timeout: float, memory_gb: float, show: Callable[[s
     from ..model_check import FAILED, NotChecked, during
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torchvision", "timm"])
+    context.set_forkserver_preload(["torch", "torchvision", "timm", "transformers"])
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(sender, memory_gb, job), daemon=True)
     process.start()  # returns once the fork server (started on first use) has forked the child
