@@ -73,7 +73,7 @@ def _run(registry: Any, sweep: Any, report: bool) -> None:
     for note in sweep.notes:
         click.echo(f"note: {note}")
     try:
-        with RichProgress(console, header) as progress:
+        with RichProgress(console, header, progress_tasks(registry, sweep)) as progress:
             outcome = run_sweep(registry, sweep, progress=progress)
     except KeyboardInterrupt:
         raise _interrupted(sweep) from None
@@ -91,6 +91,21 @@ def _run(registry: Any, sweep: Any, report: bool) -> None:
         click.echo(f"results: {out / 'results.csv'}")
     if outcome.failed:
         raise RunsFailed()
+
+
+def progress_tasks(registry: Any, sweep: Any) -> dict[str, Any]:
+    """The task view of each experiment (by slug) and of each of its dense models (by their work key), for the
+    progress bars."""
+    from shrinkbench.engine.dense import dense_task_key
+
+    from .reporting.task_view import TaskView, resolve_task
+
+    out: dict[str, TaskView] = {}
+    for e in sweep.experiments:
+        view = resolve_task(registry, {"task": e.task}, [])
+        out[e.slug] = view
+        out.update({dense_task_key(e, seed): view for seed in sweep.request.seeds})
+    return out
 
 
 def device_text(sweep: Any) -> str:

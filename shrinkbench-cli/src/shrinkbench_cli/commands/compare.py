@@ -12,8 +12,9 @@ import click
               metavar="DIR", help="Where summary.csv, accuracy_vs_compression.png, accuracy_vs_speedup.png and "
               "accuracy_vs_measured_speedup.png are written (created if missing).")
 @click.option("--allow-different/--no-allow-different", default=False,
-              help="Compare directories of different datasets anyway (refused otherwise: their accuracies do "
-              "not compare). The differing configuration keys are printed as a warning and shown in the plots.")
+              help="Compare directories of different datasets, or results of one dataset measured under "
+              "different protocols (a language model's evaluation window or tokenizer), anyway (refused otherwise: "
+              "their values do not compare). What differs is printed as a warning and shown in the plots.")
 @click.option("--json/--no-json", "as_json", default=False,
               help="Print the comparison as one JSON document on stdout (nothing else) and write no file; its "
               "schema is described below.")
@@ -25,22 +26,26 @@ def compare(directories: tuple[str, ...], out: str, allow_different: bool, as_js
     takes part, labelled DIR (the only experiment of its directory) or DIR:EXPERIMENT (a grid's). Prints
     which keys of the experiments' fixed configurations (sweep.json) differ and which results.csv columns only
     some directories have, a WARNING line for every (dataset, model) pair whose dense models fall short of the
-    published top-1, then one table over all experiments (mean ± std over seeds), and writes summary.csv and
-    the three accuracy plots (against compression, theoretical and measured speedup) in which each curve is
-    labelled by experiment and strategy: one colour per strategy, one marker per experiment; one panel per
-    dataset when there are several.
+    published top-1, then one table over all experiments (mean ± std over seeds; one table per experiment
+    for grids or experiments of different tasks), and writes summary.csv and the three plots of the primary
+    metric (top-1; perplexity, lower is better, for a language model) against compression, theoretical and
+    measured speedup, in which each curve is labelled by experiment and strategy: one colour per strategy,
+    one marker per experiment; one panel per dataset when there are several, each with its own metric.
 
-    Directories of different datasets (their sets of datasets differ) are refused unless --allow-different.
+    Directories of different datasets (their sets of datasets differ) are refused unless --allow-different,
+    and so are results of one dataset measured under different protocols (eval_context, eval_windows or
+    tokenizer of a language model's perplexity: rows measured differently do not compare).
     Exit 2 with one line on stderr on bad input: fewer than two directories, a missing or foreign directory,
     a damaged results.csv or sweep.json, a directory without a successful run.
 
     \b
     --json prints {"schema": "shrinkbench-compare/1", ...} with the keys:
       directories         [{label, directory, columns, experiments [slugs]}]
-      experiments         [{label, slug, dataset, model, variant, fingerprint,
-                           runs, succeeded, failed, strategies,
-                           compression_targets, seeds, dense_top1 {mean, std,
-                           seeds}, reference {top1, source, below} | null,
+      experiments         [{label, slug, dataset, model, variant, task {name,
+                           primary, metrics, note}, fingerprint, runs,
+                           succeeded, failed, strategies,
+                           compression_targets, seeds, dense_<primary> {mean,
+                           std, seeds}, reference {top1, source, below} | null,
                            comparable, fixed {dotted keys}, changes {}}]
       differences         {key: {label: value}}  (fixed keys that differ)
       column_differences  {column: [labels of the directories that have it]}
@@ -49,7 +54,7 @@ def compare(directories: tuple[str, ...], out: str, allow_different: bool, as_js
                            compression_target, seeds, finetune_epochs,
                            <column> {mean, std}}]
       figures             [{name, panels [{dataset}]}]
-    Accuracies are fractions; a missing number is null.
+    Accuracies are fractions, perplexities exp(mean token NLL); a missing number is null.
 
     \b
     Example:

@@ -3,10 +3,13 @@ strategy. An experiment is labelled by its directory's name, or ``DIR:EXPERIMENT
 several (a grid), so stores made by different people -- single pairs or grids -- compare alike.
 
 Directories whose datasets differ are refused unless asked for (accuracies on different datasets do not
-compare); whatever else differs -- the experiments' fixed configurations (model, recipe, selection, ...) and
+compare), and so are experiments of one dataset whose rows measured their metric under different protocols
+(:data:`~.task_view.PROTOCOL_COLUMNS`: a language model's evaluation window, window count or tokenizer --
+perplexities measured differently do not compare); whatever else differs -- the experiments' fixed configurations (model, recipe, selection, ...) and
 the columns of the results.csv files (a metric one store has and another lacks) -- is printed and shown in
 the plot titles. The plots have one panel when every experiment is on one dataset, else one panel per dataset
-(small multiples, :mod:`.grid_plots`): each directory keeps its marker, each strategy its colour.
+(small multiples, :mod:`.grid_plots`): each directory keeps its marker, each strategy its colour. Every table,
+axis and title speaks of the experiments' tasks' primary metrics (:mod:`.task_view`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from .grid_plots import Panel, small_multiples
 from .json_report import COMPARE_SCHEMA, experiment_dict, summary_dicts
 from .output import OutputDir
 from .plots import AXES, accuracy_plots
-from .results import Directory, Results, load_directory, report_warnings
-from .table import caption, rich_table, summary_csv
+from .results import Directory, Results, load_directory, report_warnings, with_label
+from .table import caption, rich_table, single_task, summary_csv
+from .task_view import metrics_phrase, protocol, protocol_text
 
 GUARDED = schema.DATASET
 """The fixed-configuration key that must agree unless ``allow_different``: accuracies on different datasets
@@ -39,12 +43,13 @@ def _labels(directories: list[str]) -> list[str]:
     return [n if names.count(n) == 1 else d for n, d in zip(names, directories, strict=True)]
 
 
-def load_all(directories: list[str]) -> list[Directory]:
-    """Every directory, labelled and checked (:mod:`.inputs`). A one-line :class:`ShrinkBenchError` for fewer
-    than two directories, bad input, or a directory without a successful run."""
+def load_all(directories: list[str], registry: Any = None) -> list[Directory]:
+    """Every directory, labelled and checked (:mod:`.inputs`), its tasks looked up in ``registry`` (default: the
+    installed plugins'). A one-line :class:`ShrinkBenchError` for fewer than two directories, bad input, or a
+    directory without a successful run."""
     if len(directories) < 2:
         raise ShrinkBenchError("give at least two results directories to compare (one: 'shrinkbench report DIR')")
-    loaded = [load_directory(d, label) for d, label in zip(directories, _labels(directories), strict=True)]
+    loaded = [load_directory(d, label, registry) for d, label in zip(directories, _labels(directories), strict=True)]
     for d in loaded:
         if not any(e.points for e in d.experiments):
             raise ShrinkBenchError(f"no successful run in {d.directory}: nothing to compare")
@@ -58,8 +63,7 @@ def units(directories: list[Directory]) -> list[Results]:
     for d in directories:
         for e in d.experiments:
             if e.points:
-                label = d.label if len(d.experiments) == 1 else f"{d.label}:{e.slug}"
-                out.append(Results(e.directory, label, e.fixed, e.fingerprint, e.rows, e.points, e.dense, e.slug))
+                out.append(with_label(e, d.label if len(d.experiments) == 1 else f"{d.label}:{e.slug}"))
     return out
 
 
@@ -126,14 +130,41 @@ def datasets_differ(directories: list[Directory]) -> bool:
     return len({frozenset(e.dataset for e in d.experiments) for d in directories}) > 1
 
 
+def protocols_differ(results: list[Results]) -> str:
+    """Where experiments of one dataset measured their metric under different protocols (or one experiment's
+    rows under several): ``perplexity on toy-text (a: eval_context 32, ...; b: eval_context 16, ...)``, the
+    datasets joined by ``; ``; ``""`` when every dataset's experiments agree."""
+    by_dataset: dict[str, dict[str, list[str]]] = {}
+    mixed: set[str] = set()
+    for r in results:
+        measured = protocol(r.rows)
+        by_dataset.setdefault(r.dataset, {}).setdefault(protocol_text(measured), []).append(r.label)
+        if any(len(values) > 1 for values in measured.values()):
+            mixed.add(r.dataset)
+    parts = []
+    for dataset, texts in by_dataset.items():
+        if len(texts) > 1 or dataset in mixed:
+            metric = next(r.task.named for r in results if r.dataset == dataset)
+            where = "; ".join(f"{', '.join(labels)}: {text}" for text, labels in texts.items())
+            parts.append(f"{metric} on {dataset} ({where})")
+    return "; ".join(parts)
+
+
 def check_comparable(directories: list[Directory], allow_different: bool) -> None:
-    """Raise a one-line :class:`ShrinkBenchError` when the directories' datasets differ (:func:`datasets_differ`)
-    and ``allow_different`` is false."""
-    if datasets_differ(directories) and not allow_different:
+    """Raise a one-line :class:`ShrinkBenchError` when ``allow_different`` is false and the directories'
+    datasets differ (:func:`datasets_differ`) or their experiments of one dataset measured it under different
+    protocols (:func:`protocols_differ`)."""
+    if allow_different:
+        return
+    if datasets_differ(directories):
         values = ", ".join(f"{d.label}: {'+'.join(dict.fromkeys(e.dataset for e in d.experiments))}"
                            for d in directories)
         raise ShrinkBenchError(f"the directories hold results of different datasets ({values}); their accuracies "
                                "do not compare: pass --allow-different to compare them anyway")
+    differ = protocols_differ(units(directories))
+    if differ:
+        raise ShrinkBenchError(f"the results were measured under different protocols: {differ}; values measured "
+                               "differently do not compare: pass --allow-different to compare them anyway")
 
 
 def _title(results: list[Results], diffs: dict[str, list[Any]], warn: bool) -> list[str]:
@@ -143,14 +174,15 @@ def _title(results: list[Results], diffs: dict[str, list[Any]], warn: bool) -> l
     recipes = ", ".join(f"{r.label} {r.fingerprint}" for r in results)
     marker = "WARNING: different datasets; " if warn else ""
     differ = f"{marker}differs: {', '.join(diffs)}" if diffs else "same fixed configuration"
-    return [f"{subject}: top-1 after finetuning (select: {selections})", f"recipes: {recipes}", differ]
+    metrics = metrics_phrase(r.task for r in results)
+    return [f"{subject}: {metrics} after finetuning (select: {selections})", f"recipes: {recipes}", differ]
 
 
 def comparison_plots(results: list[Results], title: list[str]) -> tuple[dict[str, bytes], list[str]]:
     """The plots (``{file name: PNG}``) and the datasets of their panels: one plot per metric, small multiples
     of one panel per dataset when there are several."""
     datasets = list(dict.fromkeys(r.dataset for r in results))
-    if len(datasets) == 1:
+    if len(datasets) == 1 and single_task(results):
         return accuracy_plots(results, title), datasets
     panels = [Panel(dataset, tuple(r for r in results if r.dataset == dataset), column=i,
                     markers=tuple(results.index(r) for r in results if r.dataset == dataset))
@@ -158,16 +190,20 @@ def comparison_plots(results: list[Results], title: list[str]) -> tuple[dict[str
     return small_multiples(panels, title, sorted({p.strategy for r in results for p in r.points})), datasets
 
 
-def comparison_document(directories: list[str], allow_different: bool = False) -> dict[str, Any]:
+def comparison_document(directories: list[str], allow_different: bool = False, registry: Any = None
+                        ) -> dict[str, Any]:
     """The comparison as one JSON-ready document (schema :data:`~.json_report.COMPARE_SCHEMA`); nothing is
     written. Refusals are the same one-line errors as :func:`print_comparison`'s."""
-    loaded = load_all(directories)
+    loaded = load_all(directories, registry)
     check_comparable(loaded, allow_different)
     results = units(loaded)
     diffs = differences(results)
     between, within = by_directory(loaded, results)
     datasets = list(dict.fromkeys(r.dataset for r in results))
     warnings = report_warnings(results)
+    protocols = protocols_differ(results)
+    if protocols:
+        warnings.insert(0, f"comparing results measured under different protocols (--allow-different): {protocols}")
     if datasets_differ(loaded):
         warnings.insert(0, "comparing different datasets (--allow-different)")
     return {
@@ -187,13 +223,14 @@ def comparison_document(directories: list[str], allow_different: bool = False) -
 
 
 def print_comparison(directories: list[str], out: str | Path, allow_different: bool = False,
-                     console: Console | None = None) -> list[Path]:
+                     console: Console | None = None, registry: Any = None) -> list[Path]:
     """Compare ``directories``: print the differing configuration keys and results.csv columns (a ``warning:``
     line on stderr when the datasets differ), one table over all their experiments, and write summary.csv and
     the accuracy plots into ``out``; return the files written. Refusals and unwritable files are one-line
-    :class:`ShrinkBenchError` s (nothing written)."""
+    :class:`ShrinkBenchError` s (nothing written). Tasks are looked up in ``registry`` (default: the installed
+    plugins')."""
     console = console or Console()
-    loaded = load_all(directories)
+    loaded = load_all(directories, registry)
     check_comparable(loaded, allow_different)
     results = units(loaded)
     diffs = differences(results)
@@ -207,6 +244,10 @@ def print_comparison(directories: list[str], out: str | Path, allow_different: b
         console.print(f"the fixed configurations differ in: {describe(between)}", markup=False, soft_wrap=True)
     else:
         console.print("the fixed configurations agree between the directories", markup=False, soft_wrap=True)
+    protocols = protocols_differ(results)
+    if protocols:
+        click.echo(f"warning: comparing results measured under different protocols (--allow-different): {protocols}",
+                   err=True)
     if within:
         console.print(f"within each directory the experiments vary in: {describe_within(within)}", markup=False,
                       soft_wrap=True)
@@ -214,7 +255,7 @@ def print_comparison(directories: list[str], out: str | Path, allow_different: b
         console.print(f"the results.csv columns differ: {describe_columns(columns)}", markup=False, soft_wrap=True)
     for line in report_warnings(results):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
-    if all(not d.is_grid for d in loaded):
+    if all(not d.is_grid for d in loaded) and single_task(results):
         console.print(caption(results), markup=False)
         console.print(rich_table(results))
     else:  # one table per experiment: a label column of DIR:EXPERIMENT names would crush the numbers

@@ -1,6 +1,8 @@
-"""Small multiples (Results I and II of the paper): one figure per metric -- top-1 against compression,
-theoretical speedup and measured speedup -- with one panel per group of curves, for a grid's report and for
-``compare`` across datasets.
+"""Small multiples (Results I and II of the paper): one figure per x axis -- the primary metric (top-1;
+perplexity for a language model) against compression, theoretical speedup and measured speedup -- with one panel
+per group of curves, for a grid's report and for ``compare`` across datasets. A panel plots its members' task's
+primary metric; a column whose metric differs from the column to its left gets its own y label (a grid of a
+text pair and a vision pair: perplexity, lower is better, beside top-1).
 
 Within a panel the conventions of :mod:`.plots` hold unchanged: one colour per strategy, a point is the mean
 over seeds with ± one sample std as error bar, a 1-seed curve is dashed with hollow markers, the measured
@@ -20,9 +22,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .plots import AXES, LEGEND_TITLE, MARKERS, _curve, _dense_lines, png_bytes, pyplot, wrap_title
+from .plots import AXES, LEGEND_TITLE, MARKERS, _curve, _dense_lines, plot_axes, png_bytes, pyplot, wrap_title
 from .results import Directory, Results
-from .summary import LATENCY_SPEEDUP, MEASURED_BAR
+from .summary import MEASURED_BAR
 
 NOT_COMPARABLE = "NOT COMPARABLE: dense model below the published top-1"
 
@@ -65,6 +67,22 @@ def _layout(panels: list[Panel]) -> tuple[int, int]:
     return max(p.row for p in panels) + 1, max(p.column for p in panels) + 1
 
 
+def y_labels(panels: list[Panel]) -> dict[int, str]:
+    """The y label of each panel column that shows one: the first column, and every column whose primary
+    metric differs from the column to its left's (``{column: label}``, e.g. ``top-1 (test, after
+    finetuning)``, ``perplexity (test, after finetuning), lower is better``)."""
+    by_column = {}
+    for panel in sorted(panels, key=lambda p: (p.column, p.row)):
+        if panel.members:
+            by_column.setdefault(panel.column, panel.members[0].task.axis_label(panel=True))
+    out, previous = {}, None
+    for column, label in sorted(by_column.items()):
+        if column == 0 or label != previous:
+            out[column] = label
+        previous = label
+    return out
+
+
 def small_multiples(panels: list[Panel], title: list[str], strategies: list[str]) -> dict[str, bytes]:
     """The three figures (names of :data:`~.plots.AXES`) as ``{file name: PNG bytes}``: ``panels`` at their
     (row, column), ``title`` lines above, one figure legend of ``strategies`` (each with its colour, the same
@@ -74,19 +92,21 @@ def small_multiples(panels: list[Panel], title: list[str], strategies: list[str]
 
     colors = plt.get_cmap("tab10" if len(strategies) <= 10 else "tab20").colors
     rows, columns = _layout(panels)
+    labelled = y_labels(panels)
     out = {}
-    for x_col, x_label, name in AXES:
+    for index, (_, _, name) in enumerate(AXES):
         fig, axes = plt.subplots(rows, columns, figsize=(2.2 + 4.0 * columns, 1.2 + 3.3 * rows), dpi=100,
                                  layout="constrained", squeeze=False, sharey="col")
         used = set()
         for panel in panels:
             ax = axes[panel.row][panel.column]
             used.add((panel.row, panel.column))
+            x_col, x_label, _ = plot_axes(panel.members[0].task)[index]  # the measured speedup's batch: the task's
             _panel(ax, panel, x_col, strategies, colors)
             if panel.row == rows - 1 or (panel.row + 1, panel.column) not in {(p.row, p.column) for p in panels}:
                 ax.set_xlabel(x_label, fontsize=8)
-            if panel.column == 0:
-                ax.set_ylabel("top-1 (test, after finetuning)", fontsize=8)
+            if panel.column in labelled:
+                ax.set_ylabel(labelled[panel.column], fontsize=8)
         for r in range(rows):
             for c in range(columns):
                 if (r, c) not in used:
@@ -96,7 +116,7 @@ def small_multiples(panels: list[Panel], title: list[str], strategies: list[str]
         if any(p.reference is not None for p in panels):
             handles.append(Line2D([], [], color="black", linestyle=":", label="published dense top-1"))
         legend_title = LEGEND_TITLE
-        if x_col == LATENCY_SPEEDUP:
+        if index == 2:
             legend_title += f"\nx bars: {MEASURED_BAR}"
         fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8,
                    title=legend_title.replace("\n", "; "), title_fontsize=8)
@@ -112,7 +132,7 @@ def _panel(ax: Any, panel: Panel, x_col: str, strategies: list[str], colors: Any
         for strategy in sorted({p.strategy for p in member.points}):
             label = f"{member.label}: {strategy}" if len(panel.members) > 1 else strategy
             _curve(ax, x_col, [p for p in member.points if p.strategy == strategy], label,
-                   colors[strategies.index(strategy) % len(colors)], marker)
+                   colors[strategies.index(strategy) % len(colors)], marker, member.task.column)
     _dense_lines(ax, list(panel.members))
     if panel.reference is not None and math.isfinite(panel.reference):
         ax.axhline(panel.reference, color="black", linestyle=":", lw=1)

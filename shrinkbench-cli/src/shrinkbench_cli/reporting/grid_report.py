@@ -5,7 +5,8 @@ fall short of the published top-1; the experiments with their dense models; one 
 (one row per method and target); the confounders section (per variant axis: the rankings, Kendall's tau, the
 rank flips beyond seed noise); the files written. Files: summary.csv (led by dataset, model, variant), the
 three small-multiples figures (:mod:`.grid_plots`), the sparsity plot of one run, report.html
-(:mod:`.grid_html`).
+(:mod:`.grid_html`). Each pair speaks of its own task's primary metric (top-1; perplexity, lower is better, for a
+language model): its table's headers, its panels' y axis, its rankings.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .confounders import FLIP_RULE, TAU_RULE, AxisReport, confounders
+from .confounders import FLIP_RULE, AxisReport, confounders, tau_rule
 from .grid_html import grid_subject, render_grid_html
 from .grid_plots import grid_panels, panel_key, small_multiples
 from .grid_tables import (
     axis_title,
     changes,
     changes_text,
+    dense_models_title,
     experiment_rows,
     flip_line,
     flips_summary,
@@ -32,6 +34,7 @@ from .output import OutputDir
 from .plots import AXES
 from .results import Directory, report_warnings
 from .table import caption, grid_summary_csv, rich_table
+from .task_view import metrics_phrase
 
 PANEL_CAPTION = ("one panel per (dataset, model) pair (columns) and recipe variant (rows); the same colour is the "
                  "same strategy in every panel; points: mean over seeds, error bars ± one sample std (none for a "
@@ -48,7 +51,8 @@ def grid_title(directory: Directory) -> list[str]:
         variants.setdefault(e.variant, changes_text(diff[e.slug]))
     selections = "/".join(sorted({e.selection for e in directory.experiments}))
     described = "; ".join(f"{v}: {c}" if c != "-" else v for v, c in variants.items())
-    return [f"{grid_subject(directory)}: top-1 after finetuning (select: {selections})", f"rows: variants ({described})"]
+    return [f"{grid_subject(directory)}: {metrics_phrase(directory.tasks())} after finetuning (select: {selections})",
+            f"rows: variants ({described})"]
 
 
 def grid_figures(directory: Directory, render: bool = True) -> list[Figure]:
@@ -57,7 +61,8 @@ def grid_figures(directory: Directory, render: bool = True) -> list[Figure]:
     panels = grid_panels(directory)
     keys = tuple(panel_key(p.members[0]) for p in sorted(panels, key=lambda p: (p.row, p.column)))
     pngs = small_multiples(panels, grid_title(directory), directory.strategies()) if render else {}
-    return [Figure(name, pngs.get(name, b""), f"top-1 against {label}; {PANEL_CAPTION}", keys)
+    metrics = metrics_phrase(directory.tasks())
+    return [Figure(name, pngs.get(name, b""), f"{metrics} against {label}; {PANEL_CAPTION}", keys)
             for _, label, name in AXES]
 
 
@@ -76,7 +81,8 @@ def print_confounders(console: Console, reports: list[AxisReport]) -> None:
     if not reports:
         console.print("one variant only: no confounder to examine (run variants with --variant)", markup=False)
         return
-    console.print(f"{TAU_RULE}; {FLIP_RULE}.", markup=False, soft_wrap=True)
+    rule = tau_rule([r.task for report in reports for r in report.rankings])
+    console.print(f"{rule}; {FLIP_RULE}.", markup=False, soft_wrap=True)
     for report in reports:
         console.print(f"axis {axis_title(report)}", style="bold", markup=False, soft_wrap=True)
         headers, rows = ranking_rows(report)
@@ -95,7 +101,7 @@ def print_grid(directory: Directory, console: Console, out: OutputDir, sparsity:
     for line in report_warnings(directory.experiments):
         console.print(line, style="bold red", markup=False, soft_wrap=True)
     headers, rows = experiment_rows(directory)
-    console.print("experiments and their dense models (test top-1, mean ± std over seeds)", markup=False)
+    console.print(dense_models_title(directory), markup=False)
     console.print(_table(headers, rows, 4))
     for e in directory.experiments:  # one table per experiment: a grid's columns would not fit a terminal
         console.print(f"{e.dataset} · {e.model} · variant {e.variant}: {caption([e])}", style="bold", markup=False,

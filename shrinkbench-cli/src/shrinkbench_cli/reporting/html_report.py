@@ -14,6 +14,7 @@ from shrinkbench import schema
 
 from .results import Results, report_warnings
 from .table import caption, table_rows
+from .task_view import TaskView, all_plain, metrics_phrase
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="en">
@@ -38,7 +39,7 @@ figcaption, .meta { color: #555; font-size: 0.9em; }
 $warnings
 <h2>Runs</h2>
 $counts
-<h2>Accuracy</h2>
+<h2>$quality</h2>
 $summary
 $figures
 <h2>Failed runs</h2>
@@ -82,6 +83,15 @@ def _figure(figure: Figure) -> str:
             f"<figcaption>{html.escape(figure.name)}: {text}</figcaption></figure>")
 
 
+def quality_heading(views: list[TaskView]) -> str:
+    """The heading over the summary and plots: ``Accuracy`` (top-1), else the metrics, e.g. ``Perplexity (lower
+    is better)``."""
+    if all_plain(views):
+        return "Accuracy"
+    text = metrics_phrase(views)
+    return text[:1].upper() + text[1:]
+
+
 def warnings_html(lines: list[str]) -> str:
     """Each warning (:func:`~.results.report_warnings`) as a prominent ``<p class="warning">``; ``""`` for none."""
     return "\n".join(f'<p class="warning">{html.escape(line)}</p>' for line in lines)
@@ -108,6 +118,7 @@ def render_html(results: Results, figures: list[Figure], versions: str) -> str:
         meta=html.escape(meta),
         warnings=warnings_html(report_warnings([results])),
         counts=_counts(results),
+        quality=html.escape(quality_heading([results.task])),
         summary=html_table(headers, rows, caption([results]), numeric_from=1),
         figures="\n".join(_figure(f) for f in figures),
         failed=html_table(["run", "error"], failed) if failed else "<p>none</p>",

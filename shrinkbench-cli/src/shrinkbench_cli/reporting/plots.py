@@ -1,5 +1,7 @@
-"""PNG plots of top-1 accuracy against compression, theoretical speedup and measured speedup, for one results
-directory or several compared ones.
+"""PNG plots of the task's primary metric (top-1 accuracy; perplexity for a language model) against
+compression, theoretical speedup and measured speedup, for one results directory or several compared ones. The
+y axis says which metric and, unless it is top-1, which direction is better (:meth:`.task_view.TaskView.axis_label`);
+the file names stay ``accuracy_vs_*.png`` whatever the metric.
 
 Conventions, the same in every plot: one colour per strategy, one marker per results directory; a point is
 the mean over seeds and its error bar the sample standard deviation over seeds. A curve whose points have a
@@ -24,13 +26,24 @@ from shrinkbench import schema
 
 from .results import Results
 from .summary import LATENCY_SPEEDUP, MEASURED_BAR, Dense, Point, seed_text
+from .task_view import TaskView
 
 AXES = (
     (schema.COMPRESSION, "compression (params / nonzero params)", "accuracy_vs_compression.png"),
     (schema.SPEEDUP, "theoretical speedup (FLOPs / nonzero FLOPs)", "accuracy_vs_speedup.png"),
     (LATENCY_SPEEDUP, "measured speedup (dense / pruned forward time, batch 64)", "accuracy_vs_measured_speedup.png"),
 )
-"""(x column, x label, file name) of each accuracy plot."""
+"""(x column, x label, file name) of each accuracy plot (of a task that times batch 64: :func:`plot_axes`)."""
+
+
+def plot_axes(task: TaskView) -> tuple[tuple[str, str, str], ...]:
+    """:data:`AXES` for an experiment of ``task``: its measured speedup is at the batch its task times
+    (``latency_speedup``, batch 1, for a language model)."""
+    if task.latency_column == LATENCY_SPEEDUP:
+        return AXES
+    measured = (task.latency_column, f"measured speedup (dense / pruned forward time, batch {task.latency_batch})",
+                AXES[2][2])
+    return (*AXES[:2], measured)
 
 MARKERS = "osD^vP*X"
 DENSE_STYLES = ("--", ":", "-.", (0, (5, 1)))
@@ -62,25 +75,27 @@ def png_bytes(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _curve(ax: Any, x_col: str, points: list[Point], label: str, color: Any, marker: str) -> None:
-    """One strategy of one directory: the mean line, and error bars on the points with several seeds. Points
-    without a finite x and y (a column the results do not have, e.g. no measured latency) are left out."""
-    points = sorted((p for p in points if math.isfinite(p.mean[x_col]) and math.isfinite(p.mean[schema.TOP1])),
+def _curve(ax: Any, x_col: str, points: list[Point], label: str, color: Any, marker: str,
+           y_col: str = schema.TOP1) -> None:
+    """One strategy of one directory: the mean line of ``y_col`` (the task's primary metric), and error bars on
+    the points with several seeds. Points without a finite x and y (a column the results do not have, e.g. no
+    measured latency) are left out."""
+    points = sorted((p for p in points if math.isfinite(p.mean[x_col]) and math.isfinite(p.mean.get(y_col, math.nan))),
                     key=lambda p: p.mean[x_col])
     if not points:
         return
-    xs, ys = [p.mean[x_col] for p in points], [p.mean[schema.TOP1] for p in points]
+    xs, ys = [p.mean[x_col] for p in points], [p.mean[y_col] for p in points]
     seeds = [p.seeds for p in points]
     multi = max(seeds) > 1
     ax.plot(xs, ys, color=color, marker=marker, ms=5, linestyle="-" if multi else "--",
             markerfacecolor=color if multi else "white", label=f"{label} ({seed_text(min(seeds), max(seeds))})")
     barred = [p for p in points if p.seeds > 1]
     if barred:
-        ax.errorbar([p.mean[x_col] for p in barred], [p.mean[schema.TOP1] for p in barred],
-                    yerr=[p.std[schema.TOP1] for p in barred], fmt="none", ecolor=color, capsize=3, lw=1)
+        ax.errorbar([p.mean[x_col] for p in barred], [p.mean[y_col] for p in barred],
+                    yerr=[p.std[y_col] for p in barred], fmt="none", ecolor=color, capsize=3, lw=1)
     spread = [p for p in points if math.isfinite(p.xerr.get(x_col, math.nan))]
     if spread:
-        ax.errorbar([p.mean[x_col] for p in spread], [p.mean[schema.TOP1] for p in spread],
+        ax.errorbar([p.mean[x_col] for p in spread], [p.mean[y_col] for p in spread],
                     xerr=[p.xerr[x_col] for p in spread], fmt="none", ecolor=color, capsize=3, lw=1)
 
 
@@ -99,32 +114,34 @@ def _dense_lines(ax: Any, results: list[Results]) -> None:
 
 
 def accuracy_plots(results: list[Results], title: list[str]) -> dict[str, bytes]:
-    """The two accuracy plots as ``{file name: PNG bytes}`` (names from :data:`AXES`).
+    """The three plots of the primary metric as ``{file name: PNG bytes}`` (names from :data:`AXES`); the
+    results share one task (the first's metric is plotted and labels the y axis).
 
     ``title``: the plot title's lines (dataset, model, selection, recipe fingerprint; for a comparison, what
     differs). Curves are labelled by strategy, prefixed by the directory's label when there are several.
     """
     plt = pyplot()
+    task = results[0].task
     strategies = sorted({p.strategy for r in results for p in r.points})
     colors = plt.get_cmap("tab10" if len(strategies) <= 10 else "tab20").colors
     out = {}
-    for x_col, x_label, name in AXES:
+    for x_col, x_label, name in plot_axes(task):
         fig, ax = plt.subplots(figsize=(9, 5), dpi=110, layout="constrained")
         for d, r in enumerate(results):
             for strategy in sorted({p.strategy for p in r.points}):
                 label = f"{r.label}: {strategy}" if len(results) > 1 else strategy
                 color = colors[strategies.index(strategy) % len(colors)]
                 _curve(ax, x_col, [p for p in r.points if p.strategy == strategy], label, color,
-                       MARKERS[d % len(MARKERS)])
+                       MARKERS[d % len(MARKERS)], task.column)
         _dense_lines(ax, results)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter("{x:g}")
         ax.set_xlabel(x_label)
-        ax.set_ylabel("top-1 accuracy (test, after finetuning), mean over seeds")
+        ax.set_ylabel(task.axis_label())
         fig.suptitle(wrap_title(title, fig.get_figwidth()), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         legend_title = LEGEND_TITLE
-        if x_col == LATENCY_SPEEDUP:  # x bars on every point: the y bars are the ones a single seed lacks
+        if name == AXES[2][2]:  # x bars on every point: the y bars are the ones a single seed lacks
             legend_title = LEGEND_TITLE.replace("error bars", "y bars") + "\n" + textwrap.fill(
                 f"x bars: {MEASURED_BAR}", 36)
         ax.legend(fontsize=8, title=legend_title, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))

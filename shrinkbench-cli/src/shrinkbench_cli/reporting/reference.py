@@ -8,8 +8,9 @@ from __future__ import annotations
 from shrinkbench import schema
 from shrinkbench.columns import RESULTS_COLUMNS, SWEEP_JSON_FIELDS
 
-from .summary import SPREAD, SUMMARY_COLUMNS
-from .table import GRID_HEADERS, HEADERS, LABEL_HEADER
+from .summary import SPREAD
+from .table import GRID_HEADERS, LABEL_HEADER, LEADING, headers
+from .task_view import TaskView, core_task
 
 __all__ = ["SUMMARY_LEADING", "TABLE_COLUMNS", "reference_markdown", "summary_columns"]
 
@@ -25,13 +26,22 @@ SUMMARY_LEADING: dict[str, str] = {
 }
 """What the columns that lead a summary.csv row mean."""
 
-TABLE_COLUMNS: dict[str, str] = dict(zip(HEADERS, ("strategy", schema.TARGET, "seeds", schema.FINETUNE_EPOCHS,
-                                                    *SUMMARY_COLUMNS), strict=True))
-"""The report table's header -> the results.csv column it aggregates (``seeds``: the number of seeds)."""
+CORE_TASKS = tuple(TaskView(core_task(name)) for name in ("classification", "causal-lm"))
+"""The tasks core registers, whose columns the reference lists (a plugin's task adds its own)."""
+SUMMARY_COLUMNS = tuple(dict.fromkeys(c for task in CORE_TASKS for c in task.summary_columns))
+"""Every column a summary point of a core task aggregates."""
+
+TABLE_COLUMNS: dict[str, str] = {
+    header: column for task in CORE_TASKS
+    for header, column in zip(headers(task), ("strategy", schema.TARGET, "seeds", schema.FINETUNE_EPOCHS,
+                                              *task.summary_columns), strict=True)}
+"""The report table's header -> the results.csv column it aggregates (``seeds``: the number of seeds); the
+headers of :data:`LEADING` and then each core task's."""
 
 
 def summary_columns() -> list[str]:
-    """Every column a summary.csv may have (single directory, compare and grid forms together)."""
+    """Every column a summary.csv may have (single directory, compare and grid forms together, every core
+    task's)."""
     stats = [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")]
     return [LABEL_HEADER, *GRID_HEADERS, "strategy", "compression_target", "seeds", "finetune_epochs", *stats]
 
@@ -71,7 +81,10 @@ def reference_markdown() -> str:
         "## summary.csv",
         "",
         f"One row per (method, target) of the report, aggregated over seeds: `<column>_mean` and `<column>_std`"
-        f" ({SPREAD}: the sample std, 0 for a single seed) of each results.csv column below.",
+        f" ({SPREAD}: the sample std, 0 for a single seed) of each results.csv column below: compression, the"
+        " speedups, then the task's quality columns (classification: `top1_pre`, `top1`, `top5`; causal-lm:"
+        " `perplexity_pre`, `perplexity`, `token_top1`). A summary over several tasks (a grid of text and vision"
+        " pairs) has every task's columns, `nan` where a row's task has no such column.",
         "",
         "| column | meaning |",
         "|---|---|",
@@ -83,7 +96,9 @@ def reference_markdown() -> str:
         "## The report table",
         "",
         "`shrinkbench report` and `compare` print one row per (method, target); each cell is the mean ± std over",
-        "seeds of a results.csv column.",
+        f"seeds of a results.csv column. After the {len(LEADING)} leading columns come the task's: classification",
+        "`measured b64`, `top1 pre-ft`, `top1`, `top5`; causal-lm (timed at batch 1 only) `measured b1`,",
+        "`ppl pre-ft`, `ppl` (perplexity: lower is better), `token top1`.",
         "",
         "| header | results.csv column |",
         "|---|---|",

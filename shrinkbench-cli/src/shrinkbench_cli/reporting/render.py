@@ -4,8 +4,10 @@ as one JSON document (:func:`report_document`).
 
 A directory of one experiment is reported as it always was (one table, one plot per metric); a directory of
 several (a grid: pairs and variants) by :mod:`.grid_report`. Either way a ``WARNING:`` line names every (dataset,
-model) pair whose dense models fall short of their published top-1, and a ``NOTE:`` line counts the runs whose
-measured speedup left the mask band (:func:`.results.latency_band_warning`).
+model) pair whose dense models fall short of their published top-1, a ``NOTE:`` line names a task the installed
+plugins do not know (:func:`.results.task_notes`), and one counts the runs whose measured speedup left the mask
+band (:func:`.results.latency_band_warning`). Tables, plots and captions speak of each experiment's task's
+primary metric (:mod:`.task_view`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,18 @@ from .results import Directory, Results, load_directory, report_warnings
 from .sparsity import layer_sparsity, run_weights, sparsity_plot, weights_path
 from .summary import SPREAD
 from .table import caption, rich_table, summary_csv
+from .task_view import TaskView
 
 ACCURACY_CAPTION = (f"top-1 on the test split after finetuning, {SPREAD}: points are means, error bars ± one sample "
                     "std (none for a single seed: dashed curve, hollow markers); grey line and band: the dense "
                     "models, mean ± std over seeds")
+"""The caption of a classification experiment's plots (:func:`plot_caption`)."""
+
+
+def plot_caption(task: TaskView) -> str:
+    """The caption of the plots of an experiment of ``task``: :data:`ACCURACY_CAPTION` with its primary metric
+    (``perplexity (lower is better) on the test split ...``)."""
+    return ACCURACY_CAPTION.replace("top-1", task.phrase, 1)
 SPARSITY_CAPTION = "fraction of zero entries of each weight tensor (2-d and up, in file order) of this run"
 
 
@@ -66,12 +76,13 @@ def sparsity_figure(directory: Directory, run: tuple[dict[str, Any], Path] | Non
 
 
 def _figures(results: Results, sparsity: Figure | None) -> list[Figure]:
-    plots = accuracy_plots([results], [f"{results.title()}: top-1 after finetuning", results.recipe_line()])
-    return [Figure(name, png, ACCURACY_CAPTION) for name, png in plots.items()] + ([sparsity] if sparsity else [])
+    task = results.task
+    plots = accuracy_plots([results], [f"{results.title()}: {task.phrase} after finetuning", results.recipe_line()])
+    return [Figure(name, png, plot_caption(task)) for name, png in plots.items()] + ([sparsity] if sparsity else [])
 
 
 def print_report(directory: str | Path, console: Console | None = None, to: str | Path | None = None,
-                 run_id: str | None = None) -> list[Path]:
+                 run_id: str | None = None, registry: Any = None) -> list[Path]:
     """Print the report of ``directory`` and write summary.csv, the accuracy plots (small multiples for a grid),
     the sparsity plot of one run (see :func:`chosen_run`) and report.html into ``to`` (default: ``directory``);
     return the files written.
@@ -79,9 +90,10 @@ def print_report(directory: str | Path, console: Console | None = None, to: str 
     A directory without a successful run prints so and writes nothing (returns ``[]``). Bad input (see
     :mod:`.inputs`; an unknown ``run_id``) and a file that cannot be written (read-only directory) raise a
     one-line :class:`~shrinkbench.errors.ShrinkBenchError`; the table is printed before anything is written.
+    Tasks are looked up in ``registry`` (default: the installed plugins').
     """
     console = console or Console()
-    loaded = load_directory(directory)
+    loaded = load_directory(directory, registry=registry)
     merged = loaded.merged()
     run = chosen_run(merged, run_id)
     failed = len(merged.failed)
@@ -107,11 +119,11 @@ def print_report(directory: str | Path, console: Console | None = None, to: str 
     return files
 
 
-def report_document(directory: str | Path, run_id: str | None = None) -> dict[str, Any]:
+def report_document(directory: str | Path, run_id: str | None = None, registry: Any = None) -> dict[str, Any]:
     """Everything :func:`print_report` shows and writes, as one JSON-ready document (schema
     :data:`~.json_report.REPORT_SCHEMA`, keys :data:`~.json_report.REPORT_KEYS`); nothing is written. Bad
     input raises like :func:`print_report`."""
-    loaded = load_directory(directory)
+    loaded = load_directory(directory, registry=registry)
     merged = loaded.merged()
     run = chosen_run(merged, run_id)
     diff = changes(loaded) if loaded.is_grid else {e.slug: {} for e in loaded.experiments}
@@ -121,7 +133,7 @@ def report_document(directory: str | Path, run_id: str | None = None) -> dict[st
         title = f"ShrinkBench report: {grid_subject(loaded)}"
     else:
         panel = [{"dataset": merged.dataset, "model": merged.model, "variant": merged.variant}]
-        figures = [{"name": name, "caption": ACCURACY_CAPTION, "panels": panel} for _, _, name in AXES]
+        figures = [{"name": name, "caption": plot_caption(merged.task), "panels": panel} for _, _, name in AXES]
         title = f"ShrinkBench report: {merged.title()}"
     sparsity = None
     if run is not None:

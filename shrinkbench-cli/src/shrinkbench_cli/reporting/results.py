@@ -1,13 +1,14 @@
 """A results directory, read once for reporting (:func:`load_directory`): its experiments -- one per (dataset,
 model, variant), each a :class:`Results` with its fixed configuration, rows, curves and dense reference -- in
 sweep.json order. A directory of one experiment is reported exactly as before grids existed; a directory of
-several (a grid) gets panels per pair and a confounders section."""
+several (a grid) gets panels per pair and a confounders section. Each experiment carries its task's view
+(:mod:`.task_view`): which metric its points aggregate, rank and plot."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from shrinkbench.engine.config import DEFAULT_VARIANT
 
 from .inputs import read_store
 from .summary import Dense, Point, dense_reference, successful, summarize
+from .task_view import TaskView, default_registry, default_view, resolve_task
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Reference:
 class Results:
     """What the report shows of one experiment (or of one whole directory, :meth:`Directory.merged`). ``label``
     names it in tables and legends (the directory's base name for a one-experiment directory); ``fixed`` and
-    ``fingerprint`` come from ``sweep.json``; ``slug`` is the experiment's name (run ids start with it)."""
+    ``fingerprint`` come from ``sweep.json``; ``slug`` is the experiment's name (run ids start with it);
+    ``task``: how its task is shown (its points and ``dense`` are of that task's primary metric)."""
 
     directory: Path
     label: str
@@ -42,6 +45,7 @@ class Results:
     points: list[Point]
     dense: Dense
     slug: str = ""
+    task: TaskView = field(default_factory=default_view)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -139,14 +143,22 @@ class Directory:
 
     def merged(self) -> Results:
         """The whole directory as one :class:`Results`: its only experiment, or (a grid) all rows together with
-        the fixed configuration the experiments share and their fingerprints joined by ``+``."""
+        the fixed configuration the experiments share and their fingerprints joined by ``+`` (summarised by the
+        first experiment's task: only whether it has points and which run is whose matter there)."""
         if len(self.experiments) == 1:
             return self.experiments[0]
         parts = [e.fixed for e in self.experiments]
         fixed = {k: val for k, val in parts[0].items() if all(p.get(k) == val for p in parts)} if parts else {}
         fingerprint = "+".join(e.fingerprint for e in self.experiments) or "?"
-        return Results(self.directory, self.label, fixed, fingerprint, self.rows, summarize(self.rows),
-                       dense_reference(self.rows))
+        task = self.experiments[0].task if self.experiments else default_view()
+        return Results(self.directory, self.label, fixed, fingerprint, self.rows,
+                       summarize(self.rows, task.summary_columns, task.latency_column),
+                       dense_reference(self.rows, dense_column(task)),
+                       task=task)
+
+    def tasks(self) -> list[TaskView]:
+        """The experiments' task views, in experiment order."""
+        return [e.task for e in self.experiments]
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -160,11 +172,23 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_directory(directory: str | Path, label: str | None = None) -> Directory:
+def dense_column(task: TaskView) -> str:
+    """The column of the dense models' value of ``task``'s primary metric (``dense_top1``)."""
+    return schema.dense(task.column)
+
+
+def with_label(results: Results, label: str) -> Results:
+    """``results`` under another label."""
+    return replace(results, label=label)
+
+
+def load_directory(directory: str | Path, label: str | None = None, registry: Any = None) -> Directory:
     """Read ``directory`` (checked by :func:`~.inputs.read_store`: bad input is a one-line
     :class:`~shrinkbench.errors.ShrinkBenchError`). Each experiment is labelled by the directory's label when
-    it is the only one, else by its slug."""
+    it is the only one, else by its slug; its task is looked up in ``registry`` (default: the installed
+    plugins')."""
     contents = read_store(directory)
+    registry = registry if registry is not None else default_registry()
     label = label or Path(directory).resolve().name
     by_slug: dict[str, list[dict[str, Any]]] = {}
     for row in contents.rows:
@@ -173,16 +197,18 @@ def load_directory(directory: str | Path, label: str | None = None) -> Directory
     experiments = []
     for slug in present:
         stored, rows = contents.experiments[slug], by_slug[slug]
+        task = resolve_task(registry, stored["fixed"], rows)
         experiments.append(Results(Path(directory), label if len(present) == 1 else slug, dict(stored["fixed"]),
-                                   str(stored.get("fingerprint", "?")), rows, summarize(rows), dense_reference(rows),
-                                   slug))
+                                   str(stored.get("fingerprint", "?")), rows,
+                                   summarize(rows, task.summary_columns, task.latency_column),
+                                   dense_reference(rows, dense_column(task)), slug, task))
     return Directory(Path(directory), label, contents.columns, contents.rows, tuple(experiments))
 
 
-def load_results(directory: str | Path, label: str | None = None) -> Results:
+def load_results(directory: str | Path, label: str | None = None, registry: Any = None) -> Results:
     """The whole of ``directory`` as one :class:`Results` (:meth:`Directory.merged`: its experiment, when it
     holds one). Bad input is a one-line :class:`~shrinkbench.errors.ShrinkBenchError`."""
-    return load_directory(directory, label).merged()
+    return load_directory(directory, label, registry).merged()
 
 
 def reference_warnings(experiments: Sequence[Results]) -> list[str]:
@@ -204,7 +230,7 @@ def reference_warnings(experiments: Sequence[Results]) -> list[str]:
             texts.setdefault(e.dense.text(), []).append(e.variant)
         dense = "; ".join(text + (f" [variant{'s' * (len(v) > 1)} {', '.join(v)}]" if several else "")
                           for text, v in texts.items())
-        lines.append(f"WARNING: {dataset} · {model}: dense top-1 {dense} is below the published {reference.top1:.4f} "
+        lines.append(f"WARNING: {dataset} · {model}: dense {below[0].task.named} {dense} is below the published {reference.top1:.4f} "
                      f"({reference.source}); results from this pair are not comparable (dense model under-trained)")
     return lines
 
@@ -221,7 +247,13 @@ def latency_band_warning(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{flagged[0][schema.RUN_ID]}: {flagged[0][schema.LATENCY_NOTE]}"]
 
 
+def task_notes(experiments: Sequence[Results]) -> list[str]:
+    """The ``NOTE: ...`` line of each task the installed registry does not know (how it is read instead), once."""
+    return list(dict.fromkeys(e.task.note for e in experiments if e.task.note))
+
+
 def report_warnings(experiments: Sequence[Results]) -> list[str]:
-    """Every warning line of a report: :func:`reference_warnings`, then :func:`latency_band_warning` over the
-    experiments' rows."""
-    return reference_warnings(experiments) + latency_band_warning([r for e in experiments for r in e.rows])
+    """Every warning line of a report: :func:`reference_warnings`, :func:`task_notes`, then
+    :func:`latency_band_warning` over the experiments' rows."""
+    return (reference_warnings(experiments) + task_notes(experiments)
+            + latency_band_warning([r for e in experiments for r in e.rows]))

@@ -14,6 +14,8 @@ LATENCY_SPEEDUP = "latency_speedup_64"
 LATENCY_SPEEDUP_SPREAD = f"{LATENCY_SPEEDUP}_spread"
 SUMMARY_COLUMNS = (schema.COMPRESSION, schema.SPEEDUP, LATENCY_SPEEDUP, schema.pre(schema.TOP1), schema.TOP1,
                    schema.TOP5)
+"""The columns a classification experiment's points aggregate (another task's: its
+:attr:`~.task_view.TaskView.summary_columns`)."""
 
 SPREAD = "mean ± std over seeds"
 """How every aggregated number is shown: mean and sample standard deviation (n - 1) over the seeds; a single
@@ -40,7 +42,7 @@ class Point:
 
 @dataclass(frozen=True)
 class Dense:
-    """Test top-1 of the dense models the runs started from: mean and sample std over seeds (one per seed)."""
+    """The primary metric on the test split (top-1 for classification) of the dense models the runs started from: mean and sample std over seeds (one per seed)."""
 
     mean: float
     std: float
@@ -77,20 +79,21 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def measured_bar(rows: list[dict[str, Any]]) -> float:
+def measured_bar(rows: list[dict[str, Any]], column: str = LATENCY_SPEEDUP) -> float:
     """Half-width of the measured speedup's error bar over ``rows`` (the seeds of one point).
 
     Each run measured its speedup ``v`` with a relative spread ``s`` (interquartile range / median of its
     per-pair ratios): its own uncertainty is the half-IQR ``h = v * s / 2``. The point is the mean over seeds,
     so the bar pools the two sources as in the law of total variance: ``sqrt(std(v)**2 + mean(h**2))``, the
     sample std over seeds (0 for one seed) and the root mean square of the runs' half-IQRs. One seed: its
-    half-IQR. NaN when no run recorded a spread (results written before spreads were measured).
+    half-IQR. NaN when no run recorded a spread (results written before spreads were measured). ``column``:
+    the measured speedup (batch 64 by default, ``latency_speedup`` for batch 1), its spread ``<column>_spread``.
     """
-    measured = [_finite([r.get(LATENCY_SPEEDUP), r.get(LATENCY_SPEEDUP_SPREAD)]) for r in rows]
+    measured = [_finite([r.get(column), r.get(f"{column}_spread")]) for r in rows]
     halves = [pair[0] * pair[1] / 2 for pair in measured if len(pair) == 2]
     if not halves:
         return math.nan
-    _, std = _spread(_finite([r.get(LATENCY_SPEEDUP) for r in rows]))
+    _, std = _spread(_finite([r.get(column) for r in rows]))
     return math.sqrt(std**2 + statistics.fmean(h * h for h in halves))
 
 
@@ -106,29 +109,33 @@ def method(row: dict[str, Any]) -> str:
     return row[schema.STRATEGY] if schedule == "oneshot" else f"{row[schema.STRATEGY]}+{schedule}"
 
 
-def summarize(rows: list[dict[str, Any]]) -> list[Point]:
-    """Mean and sample std (0 for one seed) of the summary columns, per method (:func:`method`) and target,
-    over the successful runs (rows typed by :func:`shrinkbench.schema.parse_row`), sorted by method then target."""
+def summarize(rows: list[dict[str, Any]], columns: tuple[str, ...] = SUMMARY_COLUMNS,
+              measured: str = LATENCY_SPEEDUP) -> list[Point]:
+    """Mean and sample std (0 for one seed) of ``columns`` (the task's summary columns), per method
+    (:func:`method`) and target, over the successful runs (rows typed by :func:`shrinkbench.schema.parse_row`),
+    sorted by method then target; the x error bar of ``measured`` (the task's measured speedup column) by
+    :func:`measured_bar`."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for row in successful(rows):
         groups.setdefault((method(row), row[schema.TARGET]), []).append(row)
     points = []
     for (name, target), members in sorted(groups.items()):
-        spreads = {col: _spread(_finite([r.get(col) for r in members])) for col in SUMMARY_COLUMNS}
+        spreads = {col: _spread(_finite([r.get(col) for r in members])) for col in columns}
         budgets = [r[schema.FINETUNE_EPOCHS] for r in members if isinstance(r.get(schema.FINETUNE_EPOCHS), int)]
         points.append(Point(name, target, len(members), {c: s[0] for c, s in spreads.items()},
                             {c: s[1] for c, s in spreads.items()}, max(budgets) if budgets else None,
-                            {LATENCY_SPEEDUP: measured_bar(members)}))
+                            {measured: measured_bar(members, measured)}))
     return points
 
 
-def dense_reference(rows: list[dict[str, Any]]) -> Dense:
-    """Mean and sample std of the dense models' test top-1 over seeds (``dense_top1``: one value per seed, the
+def dense_reference(rows: list[dict[str, Any]], column: str = schema.DENSE_TOP1) -> Dense:
+    """Mean and sample std of the dense models' test primary metric over seeds (``column``: ``dense_top1``,
+    ``dense_perplexity``; one value per seed, the
     same in every row of that seed that recorded it, failed runs included; a row without it -- a lost worker's --
     does not hide the others'). ``seeds`` is 0 when no row recorded it."""
     by_seed: dict[Any, float] = {}
     for r in rows:
-        value = r.get(schema.DENSE_TOP1)
+        value = r.get(column)
         if isinstance(value, (int, float)) and math.isfinite(value):
             by_seed.setdefault(r[schema.SEED], float(value))
     values = list(by_seed.values())

@@ -1,48 +1,73 @@
-"""The summary table, as text cells shared by the terminal (rich), the HTML report and ``summary.csv``."""
+"""The summary table, as text cells shared by the terminal (rich), the HTML report and ``summary.csv``. Its
+quality columns and their headers are the experiment's task's (:mod:`.task_view`): ``top1 pre-ft, top1, top5``
+for classification, ``ppl pre-ft, ppl, token top1`` for a language model."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 
 from rich.table import Table
 
 from .results import Results
-from .summary import SPREAD, SUMMARY_COLUMNS, Point, mean_std
+from .summary import SPREAD, Point, mean_std
+from .task_view import TaskView, default_view
 
-HEADERS = ("strategy", "target", "seeds", "ft epochs", "compression", "speedup", "measured b64", "top1 pre-ft",
-           "top1", "top5")
-"""The report table's headers; ``measured b64`` is the measured speedup at batch 64 (``latency_speedup_64``;
-results.csv's ``latency_speedup`` is batch 1): see docs/results.md."""
+LEADING = ("strategy", "target", "seeds", "ft epochs", "compression", "speedup")
+"""The headers before the task's: its measured speedup -- ``measured b64`` at batch 64 (``latency_speedup_64``)
+for a task that times batch 64, else ``measured b1`` (``latency_speedup``): see docs/results.md -- and its quality
+columns."""
 LABEL_HEADER = "results"
-_DIGITS = (2, 2, 2, 4, 4, 4)  # decimals of each SUMMARY_COLUMNS entry
 
 
-def point_cells(point: Point) -> list[str]:
-    """The cells of one row of :data:`HEADERS`: mean ± std over seeds, the value alone for one seed."""
-    values = [mean_std(point.mean[c], point.std[c], point.seeds, d) for c, d in zip(SUMMARY_COLUMNS, _DIGITS, strict=True)]
+def headers(task: TaskView) -> tuple[str, ...]:
+    """The report table's headers for an experiment of ``task``: :data:`LEADING`, then the task's."""
+    return (*LEADING, *task.headers)
+
+
+HEADERS = headers(default_view())
+"""The headers of a classification experiment's table."""
+
+
+def point_cells(point: Point, task: TaskView) -> list[str]:
+    """The cells of one row of :func:`headers`: mean ± std over seeds, the value alone for one seed."""
+    values = [mean_std(point.mean.get(c, math.nan), point.std.get(c, math.nan), point.seeds, task.digits(c))
+              for c in task.summary_columns]
     epochs = "-" if point.epochs is None else str(point.epochs)
     return [point.strategy, f"{point.compression_target:g}", str(point.seeds), epochs, *values]
 
 
 def table_rows(results: list[Results]) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: one row per (strategy, target) of each directory, led by the directory's label
-    when there are several."""
+    when there are several (all of one task: the first's headers)."""
     labelled = len(results) > 1
-    headers = [LABEL_HEADER, *HEADERS] if labelled else list(HEADERS)
-    rows = [([r.label] if labelled else []) + point_cells(p) for r in results for p in r.points]
-    return headers, rows
+    task = results[0].task if results else default_view()
+    rows = [([r.label] if labelled else []) + point_cells(p, r.task) for r in results for p in r.points]
+    return [LABEL_HEADER] * labelled + list(headers(task)), rows
 
 
 def caption(results: list[Results]) -> str:
-    """What the cells are: test top-1 after finetuning, the selection mode, the spread, the dense reference."""
+    """What the cells are: the task's primary metric on the test split after finetuning (accuracy, for
+    top-1), the selection mode, the spread, the dense reference."""
     selections = "/".join(sorted({r.selection for r in results}))
+    task = results[0].task if results else default_view()
     if len(results) == 1:
-        dense = f"dense top-1 {results[0].dense.text()}"
+        dense = f"dense {task.named} {results[0].dense.text()}"
     else:
-        dense = "dense top-1: " + ", ".join(f"{r.label} {r.dense.text()}" for r in results)
-    return f"accuracy after finetuning (test split, select: {selections}); cells: {SPREAD}; {dense}"
+        dense = f"dense {task.named}: " + ", ".join(f"{r.label} {r.dense.text()}" for r in results)
+    return f"{task.caption(selections)}; cells: {SPREAD}; {dense}"
+
+
+def single_task(results: Sequence[Results]) -> bool:
+    """Whether ``results`` share one task's columns and direction (one table can hold them)."""
+    return len({(r.task.headers, r.task.primary.higher_is_better) for r in results}) <= 1
+
+
+def csv_columns(results: Sequence[Results]) -> list[str]:
+    """The summary columns of ``results`` (their tasks', each once, in order)."""
+    return list(dict.fromkeys(c for r in results for c in r.task.summary_columns)) or list(default_view().summary_columns)
 
 
 def rich_table(results: list[Results]) -> Table:
@@ -61,14 +86,15 @@ def summary_csv(results: list[Results]) -> str:
     """``summary.csv``: [results,] strategy, compression_target, seeds, finetune_epochs, then mean and std (sample, over seeds)
     of each summary column; one row per point."""
     labelled = len(results) > 1
+    columns = csv_columns(results)
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow([LABEL_HEADER] * labelled + ["strategy", "compression_target", "seeds", "finetune_epochs"]
-                    + [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")])
+                    + [f"{c}_{s}" for c in columns for s in ("mean", "std")])
     for r in results:
         for p in r.points:
             writer.writerow([r.label] * labelled + [p.strategy, p.compression_target, p.seeds, p.epochs]
-                            + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
+                            + _values(p, columns))
     return text.getvalue()
 
 
@@ -79,18 +105,24 @@ GRID_HEADERS = ("dataset", "model", "variant")
 def grid_table_rows(experiments: Sequence[Results]) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of a grid's table: one row per (experiment, method, target), led by
     :data:`GRID_HEADERS`."""
-    rows = [[e.dataset, e.model, e.variant, *point_cells(p)] for e in experiments for p in e.points]
-    return [*GRID_HEADERS, *HEADERS], rows
+    rows = [[e.dataset, e.model, e.variant, *point_cells(p, e.task)] for e in experiments for p in e.points]
+    return [*GRID_HEADERS, *headers(experiments[0].task if experiments else default_view())], rows
 
 
 def grid_summary_csv(experiments: Sequence[Results]) -> str:
     """A grid's ``summary.csv``: dataset, model, variant, then the columns of :func:`summary_csv`."""
+    columns = csv_columns(experiments)
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow([*GRID_HEADERS, "strategy", "compression_target", "seeds", "finetune_epochs"]
-                    + [f"{c}_{s}" for c in SUMMARY_COLUMNS for s in ("mean", "std")])
+                    + [f"{c}_{s}" for c in columns for s in ("mean", "std")])
     for e in experiments:
         for p in e.points:
             writer.writerow([e.dataset, e.model, e.variant, p.strategy, p.compression_target, p.seeds, p.epochs]
-                            + [v for c in SUMMARY_COLUMNS for v in (p.mean[c], p.std[c])])
+                            + _values(p, columns))
     return text.getvalue()
+
+
+def _values(point: Point, columns: list[str]) -> list[float]:
+    """Mean and std of each of ``columns`` (NaN where the point's task has no such column)."""
+    return [v for c in columns for v in (point.mean.get(c, math.nan), point.std.get(c, math.nan))]
