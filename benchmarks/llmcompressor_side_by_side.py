@@ -20,7 +20,7 @@ size 128, dampening 0.01, targets the decoder layers, the sequential pipeline, a
 sequences in the same order and batches). Both load the saved model in float32 with eager attention (what
 llm-compressor forces during calibration), set ``torch.set_num_threads(--threads)`` (and OMP/MKL threads), and
 time only the pruning call (``oneshot`` as a whole for theirs). Memory: the largest resident set sampled every
-2 ms during that call minus the one before it, and the process's ``ru_maxrss`` (on a GPU:
+2 ms during that call minus the one before it, and the process's peak RSS ``VmHWM`` (on a GPU:
 ``torch.cuda.max_memory_allocated`` over the call). Each child saves its pruned decoder weights; the parent
 then measures, for each side, the perplexity of the pruned model (same function, same windows, this venv) and
 per method the fraction of equal mask entries (all layers, and block 0 alone: later blocks see inputs already
@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,19 +57,18 @@ def decoder_linears(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             if isinstance(m, torch.nn.Linear) and n.startswith("model.layers.")}
 
 
-def markov_stream(length: int, seed: int, vocab: int = 4096, successors: int = 4) -> torch.Tensor:
-    """Tokens of a fixed random Markov chain (each token has ``successors`` possible next tokens, fixed by seed
-    0, with skewed probabilities); ``seed`` picks the walk."""
-    table_gen = torch.Generator().manual_seed(0)
-    table = torch.randint(0, vocab, (vocab, successors), generator=table_gen)
-    probs = torch.tensor([0.55, 0.25, 0.15, 0.05][:successors])
+def markov_stream(length: int, seed: int, states: int = 512) -> torch.Tensor:
+    """Tokens of a fixed random Markov chain over ``states`` of the vocabulary's ids (each with 4 possible next
+    tokens, probabilities 0.55/0.25/0.15/0.05, the table fixed by seed 0); ``seed`` picks the walk."""
+    ids = torch.randperm(CONFIG["vocab_size"], generator=torch.Generator().manual_seed(0))[:states].tolist()
+    table = torch.randint(0, states, (states, 4), generator=torch.Generator().manual_seed(0)).tolist()
     gen = torch.Generator().manual_seed(seed)
-    choice = torch.multinomial(probs, length, replacement=True, generator=gen)
-    out = torch.empty(length, dtype=torch.long)
-    out[0] = torch.randint(0, vocab, (1,), generator=gen)
-    for i in range(1, length):
-        out[i] = table[out[i - 1], choice[i]]
-    return out
+    choice = torch.multinomial(torch.tensor([0.55, 0.25, 0.15, 0.05]), length, replacement=True, generator=gen)
+    state, out = int(torch.randint(0, states, (1,), generator=gen)), []
+    for c in choice.tolist():
+        out.append(ids[state])
+        state = table[state][c]
+    return torch.tensor(out)
 
 
 def load_model(workdir: Path, device: str = "cpu") -> torch.nn.Module:
@@ -98,12 +96,10 @@ def build(workdir: Path, args: argparse.Namespace) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**CONFIG, attn_implementation="eager"))
-    train = markov_stream(args.train_steps * 8 * 128 + 1, seed=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for step in range(args.train_steps):
-        x = train[step * 1024: step * 1024 + 1025]
-        batch = torch.stack([x[i * 128: i * 128 + 129] for i in range(8)])
-        loss = model(batch[:, :-1], labels=batch[:, :-1]).loss  # HF shifts the labels itself
+    train = markov_stream(args.train_steps * 8 * 64, seed=1).view(args.train_steps, 8, 64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for step, batch in enumerate(train):
+        loss = model(batch, labels=batch).loss  # HF shifts the labels itself
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -118,6 +114,12 @@ def build(workdir: Path, args: argparse.Namespace) -> None:
     torch.save(markov_stream(args.sequences * args.tokens, seed=2).view(args.sequences, args.tokens),
                workdir / "calibration.pt")
     torch.save(markov_stream(16 * 257, seed=3).view(16, 257), workdir / "heldout.pt")
+
+
+def high_water_mib() -> float:
+    """The process's peak RSS (``VmHWM``; ``ru_maxrss`` would carry the parent's peak across ``exec``)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 class Peak:
@@ -210,7 +212,7 @@ def child(args: argparse.Namespace) -> None:
     weights = {k: w.detach().cpu().clone() for k, w in decoder_linears(model).items()}
     torch.save(weights, workdir / f"{args.side}-{args.method}.pt")
     print(json.dumps({"time_s": elapsed, "peak_extra_mib": (peak.peak - peak.base) / 2**20,
-                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "maxrss_mib": high_water_mib(),
                       "torch": torch.__version__}))
 
 
@@ -308,7 +310,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1, help="calibration sequences per forward, both sides")
-    parser.add_argument("--train-steps", type=int, default=150)
+    parser.add_argument("--train-steps", type=int, default=120)
     parser.add_argument("--side", choices=("ours", "theirs"), help=argparse.SUPPRESS)
     parser.add_argument("--method", choices=list(METHODS), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -51,7 +51,7 @@ def round_trip(registry, tmp_path, overrides: dict):  # noqa: ANN001, ANN201
     from shrinkbench.engine import build_sweep_config, resolve
 
     sweep = resolve(registry, build_sweep_config(registry, None, overrides))
-    text = config_toml(sweep)
+    text = config_toml(sweep, registry)
     tomllib.loads(text)  # valid TOML
     path = tmp_path / "printed.toml"
     path.write_text(text)
@@ -59,7 +59,7 @@ def round_trip(registry, tmp_path, overrides: dict):  # noqa: ANN001, ANN201
     assert again.experiments == sweep.experiments and again.strategies == sweep.strategies
     assert again.runs() == sweep.runs() and again.excluded == sweep.excluded
     assert (again.settings, again.executor, again.results_dir) == (sweep.settings, sweep.executor, sweep.results_dir)
-    assert without_comments(config_toml(again)) == without_comments(text)  # printing it again changes nothing
+    assert without_comments(config_toml(again, registry)) == without_comments(text)  # printing it again changes nothing
     return sweep, again, text
 
 
@@ -115,11 +115,14 @@ def test_print_config_of_datasets_with_different_standard_recipes_keeps_only_the
 
     sweep = resolve(registry, build_sweep_config(registry, None, {"dataset": ["toy-blobs"], "model": ["toy-mlp"],
                                                                   "pretrain_epochs": 3, "compression": [2]}))
-    grid = replace(sweep, request=replace(sweep.request, datasets=("toy-blobs", "mnist")))  # their lr differ
-    text = config_toml(grid)
+    from shrinkbench.testing import tiny_lm
+
+    registry.add("datasets", tiny_lm.shrinkbench_datasets()[0], "tiny-lm")  # toy-text: recipes of its own
+    grid = replace(sweep, request=replace(sweep.request, datasets=("toy-blobs", "toy-text")))  # their lr differ
+    text = config_toml(grid, registry)
     assert tomllib.loads(text)["pretrain"] == {"epochs": 3}
     assert "# each dataset's standard pretrain recipe, with these changes" in text
-    assert tomllib.loads(text)["finetune"] == {}  # 5 and 4 epochs: nothing changed, nothing written
+    assert tomllib.loads(text)["finetune"] == {}  # 5 and 1 epochs: nothing changed, nothing written
 
 
 @pytest.mark.parametrize("value", ["plain", 'a "quote" and \\ backslash', "tab\there\nnewline", "ünï €", "\x7f\x01",

@@ -15,7 +15,7 @@ def test_list_json_has_every_kind_and_core_metrics(run_cli):
     result = run_cli("list", "--json", toy=False)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"plugins", "strategies", "models", "datasets", "metrics", "executors", "schedules"}
+    assert set(data) == {"plugins", "strategies", "models", "datasets", "metrics", "executors", "schedules", "tasks"}
     metrics = {m["name"]: m for m in data["metrics"]}
     assert {"size", "flops", "memory", "accuracy"} <= set(metrics)
     assert all(m["plugin"] == "shrinkbench-core" and m["description"] for m in metrics.values())

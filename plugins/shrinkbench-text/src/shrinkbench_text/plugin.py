@@ -23,8 +23,9 @@ def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
     (its own weights: not pretrained further unless asked), and every transformers causal-LM architecture at a
     tiny size as ``hf-tiny:<model_type>``."""
     return [
-        ModelSpec("tiny-llama", "Llama-architecture LM, 4.5M parameters (4 layers, width 256), bundled 4,096-token "
-                  "BPE, 256 positions", _M + "tiny:build", tasks=_LM, tokenizer=_M + "tiny:tokenizer"),
+        ModelSpec("tiny-llama", "Llama-architecture LM, 1.4M parameters (4 layers, width 128), pretrained on the "
+                  "bundled corpus (shipped), its 4,096-token BPE, 256 positions", _M + "tiny:build", tasks=_LM,
+                  tokenizer=_M + "tiny:tokenizer", trained=True),
         ModelFamilySpec("hf", "Hugging Face causal LM (hub id or local directory; its own weights and tokenizer)",
                         _M + "hf:names", _M + "hf:build", tasks=_LM, tokenizer=_M + "hf:tokenizer", any_name=True,
                         trained=True),
