@@ -59,8 +59,9 @@ def build(num_classes: int = 0, input_shape: tuple[int, ...] = (), pretrained: s
 
     model = CausalLM(LlamaForCausalLM(config()).to(torch.float32), "random")
     if pretrained is None:
-        from shrinkbench.checkpoints import load_into
         from safetensors.torch import load
+
+        from shrinkbench.checkpoints import load_into
 
         shipped = resources.files("shrinkbench_text").joinpath(WEIGHTS)
         if not shipped.is_file():
