@@ -151,6 +151,28 @@ def posttraining_reference(session: nox.Session) -> None:
     session.run("python", "benchmarks/posttraining_reference.py", *session.posargs)
 
 
+LLMCOMPRESSOR = "llmcompressor==0.14.0.1"  # the version benchmarks/README.md reports
+
+
+@nox.session(name="posttraining-llmcompressor", python=PYTHON, default=False)
+def posttraining_llmcompressor(session: nox.Session) -> None:
+    """benchmarks/llmcompressor_side_by_side.py: our Wanda and SparseGPT against llm-compressor's on one tiny
+    Llama (time, memory, perplexity, mask agreement). llm-compressor runs in an environment of its own, never
+    this one: ``-- --llmc-python PATH`` names an existing one's python; without it one is made in the session's
+    temp dir with ``uv pip install`` of ``LLMCOMPRESSOR`` (about 5 GB with its CUDA torch). Other arguments go to the
+    script (``--repeats``, ``--threads``, ``--device cuda``, ``--workdir DIR`` ...)."""
+    session.install(*constraints(session), *CORE, "-e", "plugins/shrinkbench-posttraining", "transformers")
+    isolated_env(session)
+    args = list(session.posargs)
+    if not any(a == "--llmc-python" or a.startswith("--llmc-python=") for a in args):
+        venv = Path(session.create_tmp()) / "llmcompressor-venv"
+        if not (venv / "bin" / "python").exists():
+            session.run_install("uv", "venv", "--quiet", "-p", PYTHON, str(venv), external=True)
+        session.run_install("uv", "pip", "install", "--quiet", "--python", str(venv), LLMCOMPRESSOR, external=True)
+        args += ["--llmc-python", str(venv / "bin" / "python")]
+    session.run("python", "benchmarks/llmcompressor_side_by_side.py", *args)
+
+
 @nox.session(name="docs", python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Every code block of README.md and docs/ marked runnable (``<!-- docs: run -->``), in the default install:

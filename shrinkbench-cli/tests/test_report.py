@@ -29,7 +29,7 @@ PRETRAIN = Recipe(epochs=3, lr=0.05)
 @hookimpl
 def shrinkbench_strategies():
     """A strategy whose runs fail (the loss diverges), beside the toy plugin's."""
-    return [StrategySpec("toy-nan", "diverges", toy_plugin.toy_nan, reconstructs=True)  # writes its kept weights]
+    return [StrategySpec("toy-nan", "diverges", toy_plugin.toy_nan, reconstructs=True)]  # it writes its kept weights
 
 
 @hookimpl

@@ -142,7 +142,7 @@ def test_diverging_run_is_marked_failed_and_the_sweep_goes_on(toy_registry, tmp_
     class Extra:
         @staticmethod
         def shrinkbench_strategies():
-            return [StrategySpec("toy-nan", "diverges", toy_plugin.toy_nan, reconstructs=True)  # writes its kept weights,
+            return [StrategySpec("toy-nan", "diverges", toy_plugin.toy_nan, reconstructs=True),  # writes its kept weights
                     StrategySpec("toy-bad-shape", "wrong shapes", toy_plugin.toy_bad_shape)]
 
     from shrinkbench import hookimpl
