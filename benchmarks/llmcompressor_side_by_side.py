@@ -44,7 +44,9 @@ from pathlib import Path
 import torch
 
 METHODS = {"wanda": ("wanda", None), "2:4-wanda": ("wanda", (2, 4)),
-           "sparsegpt": ("sparsegpt", None), "2:4-sparsegpt": ("sparsegpt", (2, 4))}
+           "sparsegpt": ("sparsegpt", None), "2:4-sparsegpt": ("sparsegpt", (2, 4)),
+           "sparsegpt-0.5": ("sparsegpt", None)}  # theirs at sparsity=0.5 as given (not run by default)
+DEFAULT_METHODS = ["wanda", "2:4-wanda", "sparsegpt", "2:4-sparsegpt"]
 CONFIG = {"vocab_size": 4096, "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
           "num_attention_heads": 8, "num_key_value_heads": 8, "max_position_embeddings": 512}
 BLOCKSIZE, DAMPENING = 128, 0.01
@@ -181,7 +183,11 @@ def prune_theirs(model: torch.nn.Module, calibration: list[torch.Tensor], method
     from llmcompressor.modifiers.pruning import SparseGPTModifier, WandaPruningModifier
     from torch.utils.data import DataLoader
     algorithm, pattern = METHODS[method]
-    options = {"sparsity": 0.5, "targets": [r"re:model\.layers\.\d+$"],
+    sparsity = 0.5
+    if method == "sparsegpt":  # prune exactly half of every 128-column block, as ours does (module docstring)
+        sparsity = 0.5 * (1 - 1 / max(m.out_features * min(m.in_features, BLOCKSIZE)
+                                      for m in model.modules() if isinstance(m, torch.nn.Linear)))
+    options = {"sparsity": sparsity, "targets": [r"re:model\.layers\.\d+$"],
                "mask_structure": f"{pattern[0]}:{pattern[1]}" if pattern else "0:0"}
     modifier = (WandaPruningModifier(**options) if algorithm == "wanda" else
                 SparseGPTModifier(**options, block_size=BLOCKSIZE, dampening_frac=DAMPENING))
@@ -303,7 +309,7 @@ def main() -> None:
     parser.add_argument("--llmc-python", help="the python of llm-compressor's own environment")
     parser.add_argument("--workdir", help="files exchanged by the two sides (default: a new temp dir; the "
                         "model and data are built there once and reused)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")

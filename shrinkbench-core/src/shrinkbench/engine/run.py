@@ -191,11 +191,14 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     result = run_rounds(ctx, plan, rewind_states, val_loader, measure_pre)
     dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed),
                                        task.local(f"{work.dense.path}/{WEIGHTS}")))
+    untrained = plan.total_epochs == 0  # the model is the one measured right after pruning: its data metrics too
     post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
                        autocast=runtime.autocast, dense=dense, task=experiment.task,
-                       latency_batches=learning_task.latency_batches)
+                       latency_batches=learning_task.latency_batches, skip_data=untrained)
     del dense
     row.update(post.values)
+    if untrained:
+        row.update({k.removesuffix(schema.PRE_SUFFIX): v for k, v in list(row.items()) if k.endswith(schema.PRE_SUFFIX)})
     if not ctx.strategy.structured:
         row[schema.LATENCY_NOTE] = "; ".join(mask_band_notes(row))
     row[schema.SELECTED_EPOCH] = result.selected_epoch

