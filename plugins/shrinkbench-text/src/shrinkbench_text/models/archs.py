@@ -58,6 +58,7 @@ _SIZES: tuple[tuple[int, tuple[str, ...]], ...] = (
 _SIZE_OF = {key: size for size, keys in _SIZES for key in keys}
 _LAYER_KEYS = _SIZES[1][1]
 
+
 def transformers_version() -> str:
     """The installed transformers' version, without importing it."""
     return metadata.version("transformers")
