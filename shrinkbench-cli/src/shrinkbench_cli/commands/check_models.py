@@ -190,16 +190,20 @@ def shard_of(names: list[str], shard: tuple[int, int] | None) -> list[str]:
 
 
 def matching_models(registry, patterns: tuple[str, ...], sample: int | None, seed: int) -> list[str]:  # noqa: ANN001
-    """Registry model names matching any pattern (families expanded), or a seeded sample of ``sample`` of them."""
+    """Registry model names matching any pattern (families expanded), or a seeded sample of ``sample`` of them.
+    A pattern without wildcards in a family that takes any name (``hf:/models/opt``, ``hf:org/model``) is
+    that model, listed by its family or not."""
     import random
 
     from shrinkbench.errors import ShrinkBenchError
     from shrinkbench.specs import ModelFamilySpec
 
-    families = [e.spec.prefix for e in registry.list("models") if isinstance(e.spec, ModelFamilySpec)]
-    patterns = patterns or ("*", *(f"{prefix}:*" for prefix in families))
-    family_rows = {f"{prefix}:*" for prefix in families}
-    names = sorted({e.name for p in patterns for e in registry.list("models", p) if e.name not in family_rows})
+    families = [e.spec for e in registry.list("models") if isinstance(e.spec, ModelFamilySpec)]
+    open_families = {f.prefix for f in families if f.any_name}
+    patterns = patterns or ("*", *(f"{f.prefix}:*" for f in families))
+    family_rows = {f.name for f in families}
+    names = sorted({e.name for p in patterns for e in registry.list("models", p) if e.name not in family_rows}
+                   | {p for p in patterns if p.partition(":")[0] in open_families and not set(p) & set("*?[")})
     if not names:
         raise ShrinkBenchError(f"no model matches {' '.join(patterns)}; see 'shrinkbench list models'")
     if sample is not None and sample < len(names):

@@ -32,7 +32,8 @@ MAX_PARAMETERS = 20_000_000
 """More parameters than this at the tiny size means the shrinking rules missed a size: refused unbuilt."""
 _SIZES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (HIDDEN, ("hidden_size", "d_model", "n_embd", "n_embed", "embed_dim", "dim", "hidden_dim", "model_dim",
-              "word_embed_proj_dim", "embedding_size", "d_embed", "embedding_dim")),
+              "word_embed_proj_dim", "embedding_size", "d_embed", "embedding_dim", "input_embedding_size",
+              "output_embedding_size", "pronunciation_embed_dim", "shape_embed_dim")),
     (LAYERS, ("num_hidden_layers", "n_layer", "n_layers", "num_layers", "decoder_layers", "num_decoder_layers",
               "encoder_layers", "num_blocks")),
     (HEADS, ("num_attention_heads", "n_head", "n_heads", "num_heads", "decoder_attention_heads",
@@ -57,6 +58,7 @@ _SIZES: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 _SIZE_OF = {key: size for size, keys in _SIZES for key in keys}
 _LAYER_KEYS = _SIZES[1][1]
+
 
 def transformers_version() -> str:
     """The installed transformers' version, without importing it."""
