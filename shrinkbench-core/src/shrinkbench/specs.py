@@ -157,7 +157,10 @@ class ModelSpec(_Spec):
     -> shrinkbench.Tokenizer`` (lazily named), the tokenizer of the weights ``pretrained`` names; its ``build``
     then ignores ``num_classes`` and ``input_shape`` and returns a module whose ``forward(token_ids)`` returns the
     logits ``(batch, tokens, vocabulary)``. ``trained``: ``build`` returns trained weights (a Hugging Face hub
-    model): the dense model is not pretrained further unless the user sets pretraining epochs.
+    model): the dense model is not pretrained further unless the user sets pretraining epochs; ``fresh``: then
+    the ``pretrained`` value that builds its architecture with fresh weights (e.g. ``"random"``), which the engine
+    passes wherever it loads the dense weights into the model anyway (each run), instead of loading the source
+    weights first.
 
     Example: ``ModelSpec("lenet-5", "LeNet-5 CNN for 28x28 digits", "shrinkbench_vision.models.lenet:lenet5",
     min_size=28, max_size=32, default_shape=(1, 28, 28))``
@@ -174,6 +177,7 @@ class ModelSpec(_Spec):
     tasks: tuple[str, ...] = (CLASSIFICATION,)
     tokenizer: Target | None = None
     trained: bool = False
+    fresh: str | None = None
 
     _kind = "model"
     _work = "build"
@@ -233,7 +237,7 @@ class ModelFamilySpec:
     :attr:`ModelSpec.default_shape`.
 
     ``tasks`` and ``tokenizer(name, pretrained) -> shrinkbench.Tokenizer`` as for :class:`ModelSpec` (the family's
-    members serve the same tasks), ``trained`` likewise. ``any_name``: every ``<prefix>:<name>`` is a member, listed or not (e.g. a
+    members serve the same tasks), ``trained`` and ``fresh`` likewise. ``any_name``: every ``<prefix>:<name>`` is a member, listed or not (e.g. a
     Hugging Face hub id or a local directory); ``names()`` then lists the ones known on this machine.
 
     Example: ``ModelFamilySpec("timm", "The timm model zoo", "shrinkbench_timm.zoo:names",
@@ -251,6 +255,7 @@ class ModelFamilySpec:
     tokenizer: Target | None = None
     any_name: bool = False
     trained: bool = False
+    fresh: str | None = None
 
     @property
     def name(self) -> str:
@@ -276,7 +281,7 @@ class ModelFamilySpec:
         return ModelSpec(f"{self.prefix}:{name}", f"{self.description}: {name}", build, min_size=self.min_size,
                          references=tuple(r for r in self.references if r.model == name),
                          default_shape=default_shape, tasks=self.tasks, tokenizer=tokenizer,
-                         trained=self.trained)
+                         trained=self.trained, fresh=self.fresh)
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
     return [
         ModelSpec("tiny-llama", "Llama-architecture LM, 1.4M parameters (4 layers, width 128), pretrained on the "
                   "bundled corpus (shipped), its 4,096-token BPE, 256 positions", _M + "tiny:build", tasks=_LM,
-                  tokenizer=_M + "tiny:tokenizer", trained=True),
+                  tokenizer=_M + "tiny:tokenizer", trained=True, fresh="random"),
         ModelFamilySpec("hf", "Hugging Face causal LM (hub id or local directory; its own weights and tokenizer)",
                         _M + "hf:names", _M + "hf:build", tasks=_LM, tokenizer=_M + "hf:tokenizer", any_name=True,
-                        trained=True),
+                        trained=True, fresh="random"),
         ModelFamilySpec("hf-tiny", "transformers causal-LM architecture at a tiny size (width 64, 3 layers), random "
                         "weights, bytes as tokens", _M + "archs:names", _M + "archs:build", tasks=_LM,
                         tokenizer=_M + "archs:tokenizer"),

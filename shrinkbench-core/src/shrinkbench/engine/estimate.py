@@ -185,7 +185,7 @@ def _estimate(registry: Registry, sweep: Sweep, layout: Layout, todo: list[RunSp
         if not runs and not dense:
             continue
         splits = load_data(registry, experiment)
-        model = build_model(registry, experiment.dataset, experiment.model, 0)
+        model = build_model(registry, experiment.dataset, experiment.model, 0, registry.model(experiment.model).fresh)
         batches = {experiment.finetune.batch_size}
         plans = {}
         for run in runs:
@@ -253,7 +253,7 @@ def calibrate(registry: Registry, experiment: Experiment, sweep: Sweep, device: 
     splits = load_data(registry, experiment)
     augmented = registry.dataset(experiment.dataset).augmented
     workers = sweep.settings.loader_workers
-    base = model if model is not None else build_model(registry, experiment.dataset, experiment.model, 0)
+    base = model if model is not None else build_model(registry, experiment.dataset, experiment.model, 0, registry.model(experiment.model).fresh)
     steps: dict[int, float] = {}
     with torch_threads(threads):
         for batch in batch_sizes:

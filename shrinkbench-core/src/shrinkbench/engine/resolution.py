@@ -251,7 +251,7 @@ def _pair(registry: Registry, request: SweepConfig, dataset: str, model: str, pa
     built = None
     if reason is None:
         try:
-            built = build_model(registry, dataset, model, 0)
+            built = build_model(registry, dataset, model, 0, spec.fresh)  # the architecture: no source weights
         except IncompatibleError as exc:
             reason = str(exc)
         except ShrinkBenchError as exc:

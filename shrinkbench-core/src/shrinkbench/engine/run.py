@@ -163,7 +163,8 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     row.update(splits.protocol)
     learning_task = task_of(registry, experiment)
     eval_batch = eval_batch_size(splits, runtime.eval_batch_size)
-    model = build_model(registry, experiment.dataset, experiment.model, run.seed)
+    fresh = registry.model(experiment.model).fresh  # the dense weights are loaded next: no source weights first
+    model = build_model(registry, experiment.dataset, experiment.model, run.seed, fresh)
     model = runtime.place(load_weights(model, task.local(f"{work.dense.path}/{WEIGHTS}")))
     test_loader = make_loader(splits.test, eval_batch, False, 0, runtime.torch_device, False,
                               work.settings.loader_workers)
@@ -189,7 +190,7 @@ def _run(work: RunWork, task: TaskContext, runtime: Runtime, row: dict[str, Any]
     rewind_states = {e: read_state_dict(task.local(rewind_file(work.dense.path, e))) for e in plan.rewind_epochs}
     ctx.seed_everything()
     result = run_rounds(ctx, plan, rewind_states, val_loader, measure_pre)
-    dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed),
+    dense = runtime.place(load_weights(build_model(registry, experiment.dataset, experiment.model, run.seed, fresh),
                                        task.local(f"{work.dense.path}/{WEIGHTS}")))
     untrained = plan.total_epochs == 0  # the model is the one measured right after pruning: its data metrics too
     post = measure_all(registry, ctx.model, example, test_loader, loss_fn=loss_fn, reference=reference,
