@@ -65,7 +65,8 @@ def changed_weights(before: dict[str, torch.Tensor], model: nn.Module, masks: di
                     may_zero: bool, reconstructs: bool) -> str | None:
     """What the strategy changed that it may not, in one line, or ``None``: any tensor that is not a prunable
     weight (``masks`` names those); a pruned entry set to anything but zero, or set to zero without
-    ``may_zero``; a kept entry, unless ``reconstructs``."""
+    ``may_zero`` (a ``reconstructs`` strategy may write pruned entries: the masks zero them next); a kept entry,
+    unless ``reconstructs``."""
     canonical = {id(p): n for n, p in model.named_parameters()}  # a tied weight under each of its names
     alias = {n: canonical[id(p)] for n, p in model.named_parameters(remove_duplicate=False)}
     for name, now in model.state_dict().items():
@@ -86,7 +87,7 @@ def changed_weights(before: dict[str, torch.Tensor], model: nn.Module, masks: di
             count = int((moved & keep).sum())
             return (f"changed {count:,} weights it keeps in {name} without declaring reconstructs=True in its spec "
                     "(a strategy returns masks; only a reconstructing strategy may update kept weights)")
-        pruned_moved = moved & ~keep
-        if pruned_moved.any() and (not may_zero or (now[pruned_moved] != 0).any()):
+        pruned_moved = moved & ~keep  # a reconstructing strategy may write them: the masks zero them next
+        if pruned_moved.any() and not reconstructs and (not may_zero or (now[pruned_moved] != 0).any()):
             return f"changed weights it prunes in {name} to values other than the zero the mask gives"
     return None
