@@ -15,13 +15,7 @@ from shrinkbench.plugins import get_registry
 from shrinkbench.pruning import make_context, prunable_parameters
 from shrinkbench_text.models import archs
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the testing kit's fixture: one torch thread
 
 
 def test_the_members_are_transformers_causal_lm_types_cached_per_version(tmp_path, monkeypatch):

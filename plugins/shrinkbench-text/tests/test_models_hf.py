@@ -58,12 +58,7 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the testing kit's fixture: one torch thread
 
 
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])

@@ -18,12 +18,7 @@ from shrinkbench_text.models import tiny
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_tokenizer.py"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the testing kit's fixture: one torch thread
 
 
 def build(seed: int, pretrained: str | None = "random") -> torch.nn.Module:
