@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import cli_env
+
+pytest.importorskip("shrinkbench_text", reason="the optional text plugin is not installed in this session")
 
 CLI = "from shrinkbench_cli.main import main; main()"
 
