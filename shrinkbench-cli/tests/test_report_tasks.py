@@ -28,12 +28,12 @@ STRATEGIES = ("toy-magnitude", "toy-random")
 def lm_registry():  # noqa: ANN201 - a Registry
     """Core, the toy vision plugin and the toy language-model plugin, in this process."""
     sys.path.insert(0, str(TOY_DIR))
-    import lm_toy_plugin
     import toy_plugin
 
     from shrinkbench.engine import plugin as core_engine
     from shrinkbench.metrics import plugin as core_metrics
     from shrinkbench.plugins import load_registry
+    from shrinkbench.testing import tiny_lm as lm_toy_plugin
 
     return load_registry(inline=[("core-metrics", core_metrics), ("core-engine", core_engine), ("toy", toy_plugin),
                                  ("lm", lm_toy_plugin)], entry_points=False)
@@ -42,7 +42,7 @@ def lm_registry():  # noqa: ANN201 - a Registry
 def cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
     """``shrinkbench ARGS`` in a subprocess with the toy vision and language-model plugins."""
     env = {**os.environ, "SHRINKBENCH_CACHE": str(cache), "COLUMNS": "200",
-           "SHRINKBENCH_PLUGINS": "toy_plugin,lm_toy_plugin",
+           "SHRINKBENCH_PLUGINS": "toy_plugin,shrinkbench.testing.tiny_lm",
            "PYTHONPATH": os.pathsep.join([str(TOY_DIR), os.environ.get("PYTHONPATH", "")])}
     env.pop("SHRINKBENCH_DISABLE_PLUGINS", None)
     return subprocess.run([sys.executable, "-c", "from shrinkbench_cli.main import cli; cli()", *args],

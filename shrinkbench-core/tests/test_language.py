@@ -142,8 +142,8 @@ def test_sparsity_targets_become_the_compression_they_mean_for_each_model(lm_reg
     rows = {r["compression_target"]: r for r in csv.DictReader((out / "results.csv").open())}
     half = next(r for t, r in rows.items() if t != "1")
     assert half["status"] == "ok", half["error"]
-    assert float(half["sparsity"]) == pytest.approx(0.5, abs=1e-3)  # of the prunable weights, head left out
-    assert float(rows["1"]["sparsity"]) == 0.0 and half["recipe"] == "one-shot"
+    assert float(half["prunable_sparsity"]) == pytest.approx(0.5, abs=1e-3)  # of the prunable weights, head left out
+    assert float(rows["1"]["prunable_sparsity"]) == 0.0 and half["recipe"] == "one-shot"
     assert half["perplexity"] == half["perplexity_pre"]  # one-shot: the model measured after pruning is the final one
     model = lm_toy_plugin.toy_lm(0, ())
     prunable = sum(p.numel() for n, p in model.named_parameters() if n in ("mix.weight", "mlp.weight"))

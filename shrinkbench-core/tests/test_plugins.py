@@ -31,7 +31,7 @@ def test_inline_plugin_lists_and_looks_up_aliases(toy_registry):
     assert toy_registry.strategy("ToyMag").name == "toy-magnitude"
     assert [e.name for e in toy_registry.list("strategies", "*random")] == ["toy-random"]
     assert {e.name for e in toy_registry.list("metrics")} == {"accuracy", "flops", "latency", "memory", "size", "perplexity",
-                                                             "sparsity"}  # the last two: causal-lm only
+                                                             "prunable-sparsity"}  # the last two: causal-lm only
     assert {e.name for e in toy_registry.list("schedules")} == {"oneshot", "iterative", "gradual"}
     assert {e.name for e in toy_registry.list("executors")} == {"sequential", "local"}
 

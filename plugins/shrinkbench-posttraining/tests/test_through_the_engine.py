@@ -32,7 +32,7 @@ def test_one_shot_language_model_rows_at_half_sparsity_and_two_four(tmp_path):
     assert sorted(rows) == sorted(strategies)
     for name, row in rows.items():
         assert row["status"] == "ok", (name, row["error"])
-        assert float(row["sparsity"]) == pytest.approx(0.5, abs=2e-3) and row["recipe"] == "one-shot"
+        assert float(row["prunable_sparsity"]) == pytest.approx(0.5, abs=2e-3) and row["recipe"] == "one-shot"
         assert float(row["perplexity"]) > float(row["dense_perplexity"]) > 1
         calibrated = name != "row-magnitude"
         assert (row["calibration_samples"] == "16") == calibrated and (row["calibration_source"] == "toy-text") == calibrated

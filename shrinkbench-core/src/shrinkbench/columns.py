@@ -67,8 +67,8 @@ RESULTS_COLUMNS: dict[str, tuple[str, str]] = {
     # language models (the causal-lm task, see shrinkbench.language)
     "perplexity": ("perplexity", "exp of the mean next-token NLL over every token of the test windows after "
                                  "finetuning (lower is better; the SparseGPT/Wanda protocol)"),
-    "sparsity": ("fraction 0-1", "zero weights / prunable weights (the linear layers of the decoder blocks, the "
-                                 "output head left out): the language-model papers' axis (`--sparsity`)"),
+    "prunable_sparsity": ("fraction 0-1", "zero weights / prunable weights (the linear layers of the decoder blocks, "
+                                        "the output head left out): the language-model papers' axis (`--sparsity`)"),
     "token_top1": ("fraction 0-1", "fraction of the test windows' next tokens predicted exactly"),
     pre("perplexity"): ("perplexity", "test perplexity right after the last pruning step, before finetuning"),
     pre("token_top1"): ("fraction 0-1", "next-token top-1 before finetuning"),

@@ -83,7 +83,7 @@ EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER = "eval_context", "eval_windows", "tokeniz
 """How a language model's perplexity was measured (see :mod:`shrinkbench.language`)."""
 
 COLUMN_ORDER: tuple[str, ...] = (
-    *IDENTITY, COMPRESSION, "sparsity", SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
+    *IDENTITY, COMPRESSION, "prunable_sparsity", SPEEDUP, "latency_speedup", "latency_speedup_spread", "params", "nonzero_params",
     "flops", "nonzero_flops", "macs", "nonzero_macs",
     *(pre(c) for c in QUALITY), *QUALITY, VAL_TOP1, val("perplexity"), DENSE_TOP1, dense("perplexity"),
     EVAL_CONTEXT, EVAL_WINDOWS, TOKENIZER, *CALIBRATION, RECONSTRUCTED, RECIPE, REFERENCE_TOP1, BELOW_REFERENCE, FINETUNE_EPOCHS, SELECTED_EPOCH, SECONDS, DEVICE,

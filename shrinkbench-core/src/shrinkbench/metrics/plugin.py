@@ -47,10 +47,10 @@ def shrinkbench_metrics() -> list[MetricSpec]:
             task=CLASSIFICATION,
         ),
         MetricSpec(
-            "sparsity",
+            "prunable-sparsity",
             "Fraction of the prunable weights (decoder linear layers; head left out) that are zero",
             "shrinkbench.metrics.size:prunable_sparsity",
-            columns=("sparsity",),
+            columns=("prunable_sparsity",),
             task=CAUSAL_LM,
         ),
         MetricSpec(

@@ -22,11 +22,11 @@ def measure(ctx: MetricContext) -> dict[str, float]:
 
 
 def prunable_sparsity(ctx: MetricContext) -> dict[str, float]:
-    """``sparsity``: the fraction of the prunable weights (:func:`shrinkbench.prunable_parameters`, the output
+    """``prunable_sparsity``: the fraction of the prunable weights (:func:`shrinkbench.prunable_parameters`, the output
     head left out) that are zero -- the language-model papers' axis."""
     from ..pruning import prunable_parameters
 
     weights = prunable_parameters(ctx.model).values()
     total = sum(w.numel() for w in weights)
     zeros = sum(int((w == 0).sum()) for w in weights)
-    return {"sparsity": zeros / total if total else 0.0}
+    return {"prunable_sparsity": zeros / total if total else 0.0}
