@@ -18,6 +18,7 @@ EXPECTED = {
     "lenet-300-100": (MNIST, 266_610, None),
     "lenet-5": (MNIST, 61_706, None),
     "mnistnet": (MNIST, 431_080, None),  # the original ShrinkBench MnistNet
+    "vit-p4": (MNIST, 139_018, None),  # 49 patches + class token, width 64, 4 blocks
     "resnet20": (CIFAR, 269_722, 0.27e6),  # He et al. 2016, table 6
     "resnet32": (CIFAR, 464_154, 0.46e6),
     "resnet44": (CIFAR, 658_586, 0.66e6),
@@ -142,3 +143,33 @@ def test_missing_pretrained_weights_are_a_clear_error(registry, tmp_path, monkey
 def test_each_model_declares_the_input_it_is_made_for(registry, name, shape):
     """torchvision models: the crop of their default weights' transforms, read without any weights on disk."""
     assert registry.model(name).default_input_shape() == shape
+
+
+def test_vit_attention_equals_torchs_multi_head_attention(one_thread):
+    from shrinkbench_vision.models.vit import Attention
+
+    torch.manual_seed(0)
+    ours, theirs = Attention(64, 4), torch.nn.MultiheadAttention(64, 4, batch_first=True)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(ours.qkv.weight)
+        theirs.in_proj_bias.copy_(ours.qkv.bias)
+        theirs.out_proj.weight.copy_(ours.proj.weight)
+        theirs.out_proj.bias.copy_(ours.proj.bias)
+    x = torch.randn(3, 50, 64)
+    torch.testing.assert_close(ours(x), theirs(x, x, x, need_weights=False)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_vit_blocks_are_found_for_post_training_pruning(registry):
+    from shrinkbench.layerwise import find_blocks
+
+    model = registry.model("vit-p4").load()(10, MNIST, None)
+    blocks = find_blocks(model, prunable_parameters(model))
+    inside = [sorted(w.removeprefix(f"{b.name}.") for w in b.weights) for b in blocks if b.name.startswith("blocks.")]
+    assert [b.name for b in blocks if b.name.startswith("blocks.")] == [f"blocks.{i}" for i in range(4)]
+    assert inside == [["attn.proj.weight", "attn.qkv.weight", "fc1.weight", "fc2.weight"]] * 4
+
+
+def test_vit_refuses_images_its_patches_do_not_tile(registry):
+    with pytest.raises(IncompatibleError, match="30x30 images: its 4x4 patches must tile them"):
+        registry.model("vit-p4").load()(10, (3, 30, 30), None)
+    assert registry.model("vit-p4").load()(100, CIFAR, None)(torch.randn(2, *CIFAR)).shape == (2, 100)

@@ -98,6 +98,8 @@ def shrinkbench_models() -> list[ModelSpec | ModelFamilySpec]:
         ModelSpec("mnistnet", "ShrinkBench's MNIST CNN: conv20-conv50-fc500 (431,080 params)",
                   _M + "lenet:mnistnet", min_size=28, max_size=32, default_shape=(1, 28, 28),
                   references=(Reference("mnist", 0.9920, _HAN.format(0.80) + ", Caffe's LeNet-5 = this net", 0.005),)),
+        ModelSpec("vit-p4", "Vision Transformer for small images: 4x4 patches, width 64, 4 blocks of 4 heads (139k "
+                  "params on MNIST)", _M + "vit:vit_p4", min_size=8, default_shape=(1, 28, 28)),
     ]
     specs += [
         ModelSpec(name, f"CIFAR ResNet-{name[6:]}, He et al. 2016 option A ({size} params)",
