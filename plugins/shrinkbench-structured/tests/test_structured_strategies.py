@@ -250,3 +250,23 @@ def test_plugin_module_does_not_import_torch():
     code = ("import sys, shrinkbench_structured.plugin as p; p.shrinkbench_strategies(); "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+class _SelfAttention(nn.Module):
+    """Stands for a transformer's attention module (Hugging Face's LlamaAttention, timm's Attention): its own
+    projections, found by its class name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv, self.proj = nn.Linear(8, 24), nn.Linear(8, 8)
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_models_with_attention_are_refused_before_any_work(strategy):
+    from shrinkbench.pruning import make_context
+
+    spec = load_registry(inline=[("structured", plugin)], entry_points=False).strategy(strategy)
+    transformer = nn.Sequential(nn.Linear(8, 8), _SelfAttention(), nn.Linear(8, NUM_CLASSES))
+    assert "attention ('1', _SelfAttention)" in spec.limit(make_context(transformer, 2.0))
+    assert "attention ('attn', MultiheadAttention)" in spec.limit(make_context(Attention(), 2.0))
+    assert spec.limit(make_context(SmallResNet(), 2.0)) is None  # a CNN goes on to the strategy

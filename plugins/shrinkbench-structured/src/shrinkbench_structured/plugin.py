@@ -17,7 +17,9 @@ STRATEGIES = (  # name, description, function in shrinkbench_structured.strategi
 @hookimpl
 def shrinkbench_strategies() -> list[StrategySpec]:
     """``l1-filter``, ``bn-scale`` and ``taylor-channel``: structured (channels really removed); each reads
-    one training batch at least (the example input that Torch-Pruning traces the model with)."""
+    one training batch at least (the example input that Torch-Pruning traces the model with); models with
+    attention are refused up front (:mod:`shrinkbench_structured.limits`)."""
     return [StrategySpec(name, description, f"shrinkbench_structured.strategies:{function}", needs_data=True,
-                         reference=reference, structured=True, requires=requires)
+                         reference=reference, structured=True, requires=requires,
+                         check="shrinkbench_structured.limits:channels_removable")
             for name, description, function, reference, requires in STRATEGIES]
