@@ -11,6 +11,7 @@ import pytest
 import torch
 import toy_plugin
 
+from shrinkbench import hookimpl
 from shrinkbench.engine import Experiment, Recipe, ResultsStore, SweepConfig, resolve, run_sweep
 from shrinkbench.engine import plugin as core_engine
 from shrinkbench.errors import ShrinkBenchError
@@ -149,3 +150,39 @@ def test_sparsity_targets_become_the_compression_they_mean_for_each_model(lm_reg
     prunable = sum(p.numel() for n, p in model.named_parameters() if n in ("mix.weight", "mlp.weight"))
     total = sum(p.numel() for p in model.parameters())
     assert float(half["compression_target"]) == pytest.approx(total / (total - prunable / 2))
+
+
+class _CappedText:
+    """A plugin whose text dataset declares how many test windows it evaluates by default (as ``c4`` and the
+    bundled ``shakespeare`` declare 256)."""
+
+    @staticmethod
+    @hookimpl
+    def shrinkbench_datasets():
+        from dataclasses import replace
+
+        return [replace(lm_toy_plugin.shrinkbench_datasets()[0], name="toy-text-capped", eval_windows=3)]
+
+
+@pytest.mark.parametrize(("asked", "windows"), [(None, 3), (2, 2), (0, None)])
+def test_a_datasets_declared_evaluation_windows_apply_unless_the_sweep_says_otherwise(asked, windows):
+    registry = load_registry(inline=[("core-metrics", core_metrics), ("core-engine", core_engine),
+                                     ("toy", toy_plugin), ("lm", lm_toy_plugin), ("capped", _CappedText)],
+                             entry_points=False)
+    sweep = resolve(registry, SweepConfig(dataset="toy-text-capped", model="toy-lm", strategies=("toy-magnitude",),
+                                          compressions=(2.0,), eval_windows=asked, jobs=1))
+    experiment = sweep.experiments[0]
+    assert experiment.eval_windows == windows  # None: every window of the test stream
+    all_windows = len(lm_toy_plugin.CharTokenizer().encode(lm_toy_plugin.corpus("test"))) // 32
+    from shrinkbench.engine.tasking import load_data
+
+    assert len(load_data(registry, experiment).test) == (windows or all_windows) and all_windows > 3
+
+
+def test_eval_windows_all_on_the_command_line_means_every_window():
+    from shrinkbench.engine.assemble import SETTINGS
+
+    check = SETTINGS["eval_windows"].check
+    assert check("all") == 0 and check("ALL") == 0 and check("12") == 12
+    with pytest.raises(Exception, match="or all"):
+        check("0")

@@ -75,7 +75,8 @@ class DatasetSpec(_Spec):
 
     ``recipes``: the dataset's standard (pretrain, finetune) :class:`shrinkbench.Recipe` s, used unless the user
     gives others (``None``: core's generic small recipes, and the sweep says so). ``licence``: one line naming the
-    data's licence (recorded for text corpora).
+    data's licence (recorded for text corpora). ``eval_windows``: for a text dataset, how many windows of its test
+    stream perplexity is measured on unless the sweep says otherwise (``--eval-windows``; ``None``: all of them).
 
     Example: ``DatasetSpec("cifar10", "CIFAR-10 from DATAPATH", "shrinkbench_vision.datasets:cifar10",
     num_classes=10, input_shape=(3, 32, 32), status="my_pkg.data:cifar10_status",
@@ -96,6 +97,7 @@ class DatasetSpec(_Spec):
     task: str = CLASSIFICATION
     recipes: tuple[Recipe, Recipe] | None = None
     licence: str = ""
+    eval_windows: int | None = None
 
     _kind = "dataset"
     _work = "build"
@@ -105,6 +107,8 @@ class DatasetSpec(_Spec):
         if "\n" in self.source:
             raise ValueError(f"dataset {self.name!r}: source must be one line")
         check_task_name(self.task)
+        if self.eval_windows is not None and self.eval_windows < 1:
+            raise ValueError(f"dataset {self.name!r}: eval_windows must be at least 1 (None: all), got {self.eval_windows}")
         if self.recipes is not None and not (len(self.recipes) == 2 and all(isinstance(r, Recipe) for r in self.recipes)):
             raise ValueError(f"dataset {self.name!r}: recipes must be a (pretrain, finetune) pair of Recipe")
 

@@ -68,9 +68,10 @@ from ..options import NumberList, switch
 @click.option("--calibration-source", metavar="DATASET",
               help="Draw the calibration inputs from this dataset's training split (same task; default: the "
               "dataset itself), e.g. c4 to prune a model evaluated on wikitext2.")
-@click.option("--eval-windows", type=click.IntRange(min=1), metavar="N",
-              help="Text datasets: evaluate perplexity on the first N windows of the test stream only (default: all; "
-              "the papers' C4 evaluation uses 256). Recorded in every row (eval_windows).")
+@click.option("--eval-windows", metavar="N|all",
+              help="Text datasets: evaluate perplexity on the first N windows of the test stream only, or all "
+              "(default: as many as the dataset declares -- shakespeare 256, as the papers' C4 evaluation -- else "
+              "all). Recorded in every row (eval_windows).")
 @click.option("--context-length", type=click.IntRange(min=2), metavar="L",
               help="Text datasets: the token window of training and of the perplexity evaluation (non-overlapping "
               "windows of the test stream, as SparseGPT and Wanda evaluate). Default: each language model's own "

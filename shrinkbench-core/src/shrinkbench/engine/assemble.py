@@ -87,6 +87,20 @@ def _auto_or(check: v.Checker) -> v.Checker:
     return checked_or_auto
 
 
+def _all_or(check: v.Checker) -> v.Checker:
+    """``check``, or the word ``all`` (returned as ``0``: no limit)."""
+
+    def checked_or_all(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return 0
+        try:
+            return check(value)
+        except BadValue as exc:
+            raise BadValue(f"{exc} (or all)") from None
+
+    return checked_or_all
+
+
 def _device(value: Any) -> str:
     text = v.text(value).strip().lower()
     if text not in ("auto", "cpu", "cuda", "mps") and not (text.startswith("cuda:") and text[5:].isdigit()):
@@ -139,7 +153,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("val_fraction", v.fraction(), "fraction of the training data held out for validation (default 0.1)"),
     Setting("include_classifier", v.flag, "prune the classifier too (default false)"),
     Setting("context_length", v.integer(2), "token window of text datasets (default: each language model's own)"),
-    Setting("eval_windows", v.integer(1), "evaluate the first N test windows of text datasets (default: all)"),
+    Setting("eval_windows", _all_or(v.integer(1)), "evaluate the first N test windows of text datasets, or all "
+            "(default: as many as the dataset declares, else all)"),
     Setting("calibration_samples", v.integer(1), "calibration inputs of post-training strategies (default 128)"),
     Setting("calibration_source", v.text, "dataset whose training split calibrates (default: the dataset itself)"),
     Setting("checkpoint", v.text, "dense weights used as they are instead of pretraining"),

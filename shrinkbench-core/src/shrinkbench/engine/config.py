@@ -111,7 +111,8 @@ class SweepConfig:
     runs failed and lost runs again (``False`` keeps their rows). ``context_length``: the token window of text
     datasets (``None``: each language model's own; see :mod:`shrinkbench.language`); ``calibration_samples`` and
     ``calibration_source``: the calibration set of post-training strategies (:mod:`shrinkbench.engine.calibration`);
-    ``eval_windows``: evaluate only the first N test windows of a text dataset (``None``: all). ``sparsities``:
+    ``eval_windows``: evaluate only the first N test windows of a text dataset (``None``: as many as the dataset
+    declares, :attr:`shrinkbench.DatasetSpec.eval_windows`; ``0``: all; see :meth:`eval_windows_for`). ``sparsities``:
     when given, replace ``compressions``: each is the fraction of the prunable weights to remove (the language-model
     papers' axis), turned into the compression it means for each model (``sparsity_compression``).
     """
@@ -169,8 +170,8 @@ class SweepConfig:
             raise ShrinkBenchError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.selection == "best-val" and self.val_fraction == 0:
             raise ShrinkBenchError("selection 'best-val' needs a validation split: set val_fraction > 0")
-        if self.eval_windows is not None and self.eval_windows < 1:
-            raise ShrinkBenchError(f"eval_windows must be at least 1, got {self.eval_windows}")
+        if self.eval_windows is not None and self.eval_windows < 0:
+            raise ShrinkBenchError(f"eval_windows must be at least 1 (0: all), got {self.eval_windows}")
         if any(not 0 <= s < 1 for s in self.sparsities):
             raise ShrinkBenchError(f"sparsities must be fractions in [0, 1), got {', '.join(map(str, self.sparsities))}")
         if self.calibration_samples < 1:
@@ -224,6 +225,13 @@ class SweepConfig:
             changes = {k.partition(".")[2]: v for k, v in self.recipe_changes if k.partition(".")[0] == which}
             out.append(replace(base, **changes, **variant.recipe_changes(which)))
         return out[0], out[1]
+
+    def eval_windows_for(self, declared: int | None) -> int | None:
+        """The test windows a text dataset that ``declared`` its default (:attr:`shrinkbench.DatasetSpec.eval_windows`)
+        is evaluated on: the sweep's ``eval_windows``, else the declared number; ``None`` for all of them."""
+        if self.eval_windows == 0:
+            return None
+        return self.eval_windows if self.eval_windows is not None else declared
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (round-trips through :func:`sweep_from_json`)."""

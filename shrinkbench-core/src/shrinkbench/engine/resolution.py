@@ -157,7 +157,7 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
                 splits = load_data(registry, Experiment(dataset, model, *request.recipes_for(data.recipes, Variant("x")),
                                                         val_fraction=request.val_fraction, task=data.task,
                                                         context_length=request.context_length,
-                                                        eval_windows=request.eval_windows,
+                                                        eval_windows=request.eval_windows_for(data.eval_windows),
                                                         data_root=request.data_root))
             if registry.dataset(dataset).recipes is None and not (request.pretrain and request.finetune):
                 notes.append(f"dataset {dataset} declares no standard recipes: the generic ones apply (pretrain "
@@ -314,7 +314,7 @@ def _experiment(registry: Registry, request: SweepConfig, dataset: str, model: s
                       full_batches=request.compile, task=data.task, context_length=request.context_length,
                       calibration_samples=int(variant.get("calibration_samples", request.calibration_samples)),
                       calibration_source=variant.get("calibration_source", request.calibration_source),
-                      eval_windows=request.eval_windows, data_root=request.data_root)
+                      eval_windows=request.eval_windows_for(data.eval_windows), data_root=request.data_root)
 
 
 

