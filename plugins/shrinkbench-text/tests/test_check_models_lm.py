@@ -4,16 +4,21 @@ Hugging Face model saved in a directory, and a hub id that is not on this machin
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import cli_env
-
-pytest.importorskip("shrinkbench_text", reason="the optional text plugin is not installed in this session")
-
 CLI = "from shrinkbench_cli.main import main; main()"
+
+
+def cli_env(cache: Path) -> dict[str, str]:
+    """A CLI subprocess's environment: private cache and measuring locks, offline, every installed plugin."""
+    env = {**os.environ, "SHRINKBENCH_CACHE": str(cache), "SHRINKBENCH_LOCK_DIR": str(cache / "locks"),
+           "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
+    for name in ("SHRINKBENCH_DISABLE_PLUGINS", "SHRINKBENCH_PLUGINS", "SHRINKBENCH_STRICT_PLUGINS"):
+        env.pop(name, None)
+    return env
 
 
 def save_tiny_llama(directory: Path) -> None:
