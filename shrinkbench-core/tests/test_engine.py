@@ -172,3 +172,15 @@ def test_best_val_selection_never_reads_the_test_split(toy_registry, tmp_path):
     assert row["selected_epoch"] == int(best["epoch"])
     assert row["val_top1"] == pytest.approx(float(best["val_top1"]))
     assert not math.isnan(row["top1"])
+
+
+def test_two_experiments_of_one_folder_name_are_refused_before_any_work():
+    from shrinkbench.engine.experiment import Experiment, slug_clash
+
+    pretrain, finetune = Recipe(epochs=1, lr=0.1), Recipe(epochs=1, lr=0.01)
+    hub, local = (Experiment("wikitext2", m, pretrain, finetune) for m in ("hf:org/model", "hf:org-model"))
+    assert hub.slug == local.slug == "wikitext2-hf-org-model"
+    message = slug_clash([hub, local])
+    assert "hf:org/model and wikitext2 x hf:org-model would share the experiment folder" in message
+    assert "different --out directories" in message
+    assert slug_clash([hub, Experiment("wikitext2", "hf:org/other", pretrain, finetune)]) is None

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..task_spec import CLASSIFICATION
 from .config import DEFAULT_SCHEDULE, DEFAULT_VARIANT, Recipe, slug
 
-__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "LATER_FIELDS", "DenseKey", "Experiment", "RunSpec", "compression_label", "digest"]
+__all__ = ["DEFAULT_CALIBRATION_SAMPLES", "LATER_FIELDS", "DenseKey", "Experiment", "RunSpec", "compression_label", "digest",
+           "slug_clash"]
 
 
 DEFAULT_CALIBRATION_SAMPLES = 128
@@ -176,3 +178,16 @@ def digest(data: Any) -> str:
     """A short, stable hash of JSON-able ``data``."""
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def slug_clash(experiments: Sequence[Experiment]) -> str | None:
+    """Why two of ``experiments`` cannot share one results directory -- their names differ but their slugs (the
+    folder and run-id prefix) are one, as ``hf:org/model`` and ``hf:org-model`` are -- or ``None``."""
+    seen: dict[str, Experiment] = {}
+    for experiment in experiments:
+        other = seen.setdefault(experiment.slug, experiment)
+        if other is not experiment:
+            return (f"{other.dataset} x {other.model} and {experiment.dataset} x {experiment.model} would share the "
+                    f"experiment folder {experiment.slug!r} (names differ only in characters a folder name cannot "
+                    "hold): run them into different --out directories")
+    return None

@@ -29,7 +29,7 @@ from ..plugins import Registry
 from ..pruning import count_parameters, make_context, prunable_parameters, weights_to_keep
 from .config import DEFAULT_RECIPES, SweepConfig, Variant
 from .dense import build_model, file_sha256, load_data
-from .experiment import Experiment, RunSpec, compression_label
+from .experiment import Experiment, RunSpec, compression_label, slug_clash
 from .layout import ModelProfile, profile_of
 from .runtime import RunSettings
 from .tasking import check_calibration_source, pretraining_asked, task_mismatch
@@ -175,6 +175,8 @@ def resolve(registry: Registry, request: SweepConfig) -> Sweep:
                 experiments.append(experiment)
                 strategies[experiment.slug] = chosen
                 profiles[experiment.slug] = profile_of(built, experiment, splits)
+        if clash := slug_clash(experiments):
+            problems.add(clash)
         if not experiments and len(pairs) > 1 and not problems.errors:
             problems.add("no (dataset, model) pair of the grid can run: " + "; ".join(notes))
     problems.raise_any()
