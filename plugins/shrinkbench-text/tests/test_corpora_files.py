@@ -98,6 +98,12 @@ def test_c4_joins_as_the_papers(tmp_path):
     test = files.c4("test", tmp_path)
     assert test == " ".join(C4_TEST_TEXTS[:1100]) and "document 1099." in test and "document 1100." not in test
     assert files.c4("train", tmp_path) == "\n\n".join(C4_TRAIN_TEXTS)
+
+
+def test_c4_train_is_the_first_documents_of_its_shard(tmp_path, monkeypatch):
+    write_files(tmp_path / "c4" / "en", c4_contents())
+    monkeypatch.setattr(files, "C4_TRAIN_DOCUMENTS", 1)
+    assert files.c4("train", tmp_path) == C4_TRAIN_TEXTS[0] and len(C4_TRAIN_TEXTS) > 1
     with pytest.raises(ValueError, match="train, test"):
         files.c4("validation", tmp_path)
 

@@ -26,6 +26,10 @@ from shrinkbench.datafiles import find_first
 
 C4_TEST_DOCUMENTS = 1100
 """C4's test text is the first 1,100 documents of the validation shard, as SparseGPT and Wanda evaluate."""
+C4_TRAIN_DOCUMENTS = 20_000
+"""C4's train text is the first 20,000 documents of train shard 00000 (about 45 MB of text, some 10M tokens), not
+all ~356,000 (0.8 GB): calibration draws 128 windows from it, and tokenizing the whole shard for them took minutes
+and gigabytes (the papers draw their 128 sequences from random documents of the same shard)."""
 REVISION = "1ddc917116b730e1859edef32896ec5c16be51d0"
 """The allenai/c4 revision whose SHA-256s Hugging Face ``datasets`` published (``datasets/c4/dataset_infos.json``)."""
 
@@ -138,12 +142,12 @@ def wikitext2(split: str, root: Path | str | None = None, augment: bool = False)
 def c4(split: str, root: Path | str | None = None, augment: bool = False) -> str:
     """C4 (en) ``split`` as one string. ``test``: the first 1,100 documents of
     ``c4-validation.00000-of-00008.json.gz`` joined by ``" "`` (SparseGPT / Wanda, who then keep the first
-    256 windows of the evaluation length); ``train``: every document of ``c4-train.00000-of-01024.json.gz``
-    (~356,000, ~0.8 GB of text) joined by ``"\\n\\n"``, for calibration and finetuning. ``augment`` is ignored."""
+    256 windows of the evaluation length); ``train``: the first :data:`C4_TRAIN_DOCUMENTS` documents of
+    ``c4-train.00000-of-01024.json.gz`` joined by ``"\\n\\n"``, for calibration and finetuning. ``augment`` is ignored."""
     path = CORPORA["c4"].path(split, root)
     if split == "test":
         return " ".join(c4_texts(path, C4_TEST_DOCUMENTS))
-    return "\n\n".join(c4_texts(path))
+    return "\n\n".join(c4_texts(path, C4_TRAIN_DOCUMENTS))
 
 
 def ptb(split: str, root: Path | str | None = None, augment: bool = False) -> str:

@@ -69,7 +69,7 @@ def dataset_specs() -> list[DatasetSpec]:
                     source="wikitext-2-raw-v1.zip (4.7 MB, SHA-256 ef7edb56...) from https://wikitext.smerity.com/ "
                     "(the original Salesforce bucket as fallback); 18 MB on disk"),
         DatasetSpec("c4", "C4 (en) from DATAPATH/c4/en: test = first 1,100 validation documents (SparseGPT/Wanda), "
-                    "train = shard 00000-of-01024", _C + "files:c4", task=CAUSAL_LM, augmented=False,
+                    "train = first 20,000 documents of shard 00000-of-01024", _C + "files:c4", task=CAUSAL_LM, augmented=False,
                     status=_C + "status:c4", download=_C + "download:c4", download_size=400_000_000,
                     recipes=PRETRAINED_RECIPES, licence=C4_LICENCE, eval_windows=EVAL_WINDOWS,
                     source="c4-validation.00000-of-00008.json.gz (40 MB) and c4-train.00000-of-01024.json.gz "
