@@ -249,4 +249,4 @@ def test_equal_keyword_tensors_of_the_calibration_batches_are_held_once():
     assert masks[0] is masks[1] and masks[2] is not masks[1] and not torch.equal(masks[2], masks[1])
     scales = [kwargs["scale"] for _, kwargs in caught]
     assert scales[0][0] is scales[1][0] is scales[2][0] and scales[2][1] == "label"
-    assert all(args[0] is x for (args, _), x in zip(caught, batches))  # the inputs themselves, never shared
+    assert all(args[0] is x for (args, _), x in zip(caught, batches, strict=True))  # the inputs themselves, never shared

@@ -244,7 +244,7 @@ def _reuse(value: Any, earlier: Any) -> Any:
                 and torch.equal(value, earlier))
         return earlier if same else value
     if isinstance(value, (tuple, list)) and type(value) is type(earlier) and len(value) == len(earlier):
-        return type(value)(_reuse(v, e) for v, e in zip(value, earlier))
+        return type(value)(_reuse(v, e) for v, e in zip(value, earlier, strict=True))
     return value
 
 
