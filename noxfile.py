@@ -26,7 +26,8 @@ EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "pyproje
 PYTHON = "3.11"
 OPTIONAL = {"ray", "structured", "text", "posttraining"}  # not in the default install: only in their own session
 TEST_EXTRAS = {"structured": ["-e", "plugins/shrinkbench-vision"],  # what a plugin's tests need besides it
-               "posttraining": ["transformers"]}  # a tiny Llama
+               "posttraining": ["transformers"],  # a tiny Llama
+               "text": ["-e", "plugins/shrinkbench-magnitude"]}  # check-models masks with global-magnitude
 CORE = ["-e", "shrinkbench-core", "-e", "shrinkbench-cli"]
 TEST_TOOLS = ["pytest", "pytest-timeout", "pytest-xdist", "hypothesis"]
 # A test that hangs (a child process waiting forever) fails after this long instead of stalling CI.
