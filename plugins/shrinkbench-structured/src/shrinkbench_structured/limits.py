@@ -15,20 +15,21 @@ from typing import Any
 from torch import nn
 
 
-def attention_layer(model: nn.Module) -> str | None:
-    """The qualified name of the first attention module of ``model`` -- an ``nn.MultiheadAttention`` or a module
-    whose class name ends in ``Attention`` (Hugging Face's ``LlamaAttention``, ``GPT2Attention``; timm's and
-    ShrinkBench's ViT ``Attention``) below the model itself -- or ``None``."""
+def attention_layer(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The qualified name and module of the first attention module of ``model`` -- an ``nn.MultiheadAttention`` or
+    a module whose class name ends in ``Attention`` (Hugging Face's ``LlamaAttention``, ``GPT2Attention``; timm's
+    and ShrinkBench's ViT ``Attention``) below the model itself -- or ``None``."""
     for name, module in model.named_modules():
         if name and (isinstance(module, nn.MultiheadAttention) or type(module).__name__.endswith("Attention")):
-            return name
+            return name, module
     return None
 
 
 def channels_removable(ctx: Any) -> str | None:
     """Why channels of ``ctx.model`` cannot be removed consistently (an attention layer), or ``None``."""
-    name = attention_layer(ctx.model)
-    if name is None:
+    found = attention_layer(ctx.model)
+    if found is None:
         return None
-    return (f"it removes channels, and the model has attention ({name!r}, {type(ctx.model.get_submodule(name)).__name__}) "
-            "whose heads it cannot remove consistently; use an unstructured or N:M strategy")
+    name, module = found
+    return (f"it removes channels, and the model has attention ({name!r}, {type(module).__name__}) whose heads it "
+            "cannot remove consistently; use an unstructured or N:M strategy")

@@ -73,32 +73,28 @@ _sparsities = _list_of(v.fraction(), "a fraction in [0, 1) of the prunable weigh
 _seeds = _list_of(v.integer(0, MAX_SEED), f"integers from 0 to {MAX_SEED}", "integers, e.g. [0, 1, 2]")
 
 
-def _auto_or(check: v.Checker) -> v.Checker:
-    """``check``, or the word ``auto`` (returned as ``None``: decided when the sweep starts)."""
+def _word_or(word: str, meaning: Any, check: v.Checker) -> v.Checker:
+    """``check``, or ``word`` (any case), returned as ``meaning``."""
 
-    def checked_or_auto(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return None
+    def checked_or_word(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == word:
+            return meaning
         try:
             return check(value)
         except BadValue as exc:
-            raise BadValue(f"{exc} (or auto)") from None
+            raise BadValue(f"{exc} (or {word})") from None
 
-    return checked_or_auto
+    return checked_or_word
+
+
+def _auto_or(check: v.Checker) -> v.Checker:
+    """``check``, or the word ``auto`` (returned as ``None``: decided when the sweep starts)."""
+    return _word_or("auto", None, check)
 
 
 def _all_or(check: v.Checker) -> v.Checker:
     """``check``, or the word ``all`` (returned as ``0``: no limit)."""
-
-    def checked_or_all(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() == "all":
-            return 0
-        try:
-            return check(value)
-        except BadValue as exc:
-            raise BadValue(f"{exc} (or all)") from None
-
-    return checked_or_all
+    return _word_or("all", 0, check)
 
 
 def _device(value: Any) -> str:

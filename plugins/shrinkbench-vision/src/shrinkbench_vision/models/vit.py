@@ -70,7 +70,7 @@ class ViT(nn.Module):
         channels, height, side = input_shape
         if height % patch or side % patch:
             raise IncompatibleError(f"model 'vit-p4' cannot take {height}x{side} images: its {patch}x{patch} patches "
-                                    "must tile them (a side divisible by 4)")
+                                    f"must tile them (a side divisible by {patch})")
         tokens = (height // patch) * (side // patch) + 1
         self.patch_embed = nn.Conv2d(channels, width, patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
